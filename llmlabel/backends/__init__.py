@@ -1,0 +1,1 @@
+"""Backends: one file each behind the ``Backend`` protocol in ``base.py``."""

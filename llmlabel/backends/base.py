@@ -1,0 +1,25 @@
+"""The one port every backend implements."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from llmlabel.core.request import Completion, LabelRequest
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """An async source of completions.
+
+    ``model_id`` names the model for provenance and cache keys. ``max_n`` is the most samples
+    one request may ask for (the runner splits larger counts into rounds). ``complete`` returns
+    exactly ``request.n`` samples or raises ``BackendError``.
+    """
+
+    name: str
+    model_id: str
+    max_n: int
+
+    async def complete(self, request: LabelRequest) -> Completion: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,82 @@
+"""What goes to a backend and what comes back: plain values, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    role: Role
+    content: str
+
+
+class LabelRequest(BaseModel):
+    """One chat request for ``n`` samples, constrained to ``json_schema``.
+
+    ``round`` numbers the sampling rounds of one record so that repeated sampling is never
+    collapsed into one cached answer; it is part of the cache key and offsets the seed.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    messages: tuple[Message, ...]
+    json_schema: dict[str, Any]
+    schema_name: str = "label"
+    n: int = Field(1, ge=1)
+    temperature: float = Field(0.0, ge=0.0)
+    seed: int | None = None
+    max_tokens: int = Field(256, ge=1)
+    logprobs: bool = False
+    round: int = Field(0, ge=0)
+
+    def cache_key(self, model: str) -> str:
+        """Stable hash of everything that can change the answer, plus the model identity."""
+        payload = self.model_dump(mode="json")
+        payload["model"] = model
+        blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+    def messages_as_dicts(self) -> list[dict[str, str]]:
+        return [{"role": m.role, "content": m.content} for m in self.messages]
+
+
+class Sample(BaseModel):
+    """One generated answer. ``logprob`` is the sum of its token log-probabilities, if known."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    finish_reason: str | None = None
+    logprob: float | None = None
+
+
+class Usage(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+        )
+
+
+class Completion(BaseModel):
+    """A backend's answer to one ``LabelRequest``: exactly ``request.n`` samples."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    samples: tuple[Sample, ...]
+    usage: Usage = Usage()
+    model: str = ""
+    cached: bool = False

@@ -1,0 +1,67 @@
+"""One exception tree. Every error says what went wrong, where, and how to fix it.
+
+The CLI prints ``error: <message>`` and ``hint: <hint>`` and exits non-zero; no traceback
+unless ``--debug``.
+"""
+
+from __future__ import annotations
+
+
+class LLMLabelError(Exception):
+    """Root of every error llmlabel raises on purpose."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, hint: str | None = None, where: str | None = None):
+        self.message = message
+        self.hint = hint
+        self.where = where
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        return f"{self.where}: {self.message}" if self.where else self.message
+
+
+class ConfigError(LLMLabelError):
+    """The task file (or a CLI option) is invalid."""
+
+
+class TemplateError(LLMLabelError):
+    """A prompt template is missing, broken, or uses an undefined variable."""
+
+
+class SchemaError(LLMLabelError):
+    """A label schema file or model cannot be loaded or used."""
+
+
+class InputError(LLMLabelError):
+    """An input file or record is malformed (bad JSON/CSV line, missing field, empty text)."""
+
+
+class OutputError(LLMLabelError):
+    """The output path cannot be used (exists without --resume/--overwrite, not writable)."""
+
+
+class ModelError(LLMLabelError):
+    """A model cannot be found, downloaded, verified or loaded."""
+
+
+class BackendError(LLMLabelError):
+    """A backend request failed. ``retryable`` says whether trying again can help."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        where: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        fatal: bool = False,
+    ):
+        super().__init__(message, hint=hint, where=where)
+        self.retryable = retryable
+        self.retry_after = retry_after
+        # fatal: no later request can succeed either (unreachable server, bad API key),
+        # so the run stops instead of writing a failed row per record.
+        self.fatal = fatal
