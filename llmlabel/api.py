@@ -1,0 +1,218 @@
+"""The Python API; the CLI is a thin layer over these functions."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmlabel.backends import make_backend
+from llmlabel.backends.base import Backend
+from llmlabel.core.spec import TaskSpec
+from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
+from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
+from llmlabel.io.readers import InputRecord, check_fields, read_records
+from llmlabel.io.sink import JsonlSink
+from llmlabel.runner import Runner, RunStats
+from llmlabel.task import PreparedTask, load
+
+TaskRef = str | Path | TaskSpec
+CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
+
+
+@dataclass
+class RunResult:
+    output: Path
+    manifest: Path
+    stats: RunStats
+    model_id: str = ""
+
+
+@dataclass
+class Plan:
+    records: int
+    requests: int
+    samples_per_record: int
+    prefix_tokens: int
+    record_tokens: int
+    task: PreparedTask
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Estimated prompt tokens sent: every request carries the shared prefix and a record."""
+        rounds = self.requests // self.records if self.records else 0
+        return rounds * (self.prefix_tokens * self.records + self.record_tokens)
+
+    @property
+    def prompt_tokens_uncached(self) -> int:
+        """Estimated prompt tokens a prefix-caching server evaluates (the prefix once)."""
+        return self.prefix_tokens + self.record_tokens
+
+
+def label(
+    task: TaskRef,
+    input: str | Path,
+    output: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+    cache: str | Path | bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    backend: Backend | None = None,
+    on_row: Callable[[RunStats], None] | None = None,
+) -> RunResult:
+    """Label every record of ``input`` into the append-only JSONL ``output``.
+
+    ``overrides`` take dotted task keys (``{"backend.model": "smollm2-135m", "samples": 5}``).
+    ``cache``: True for the default SQLite cache, a path, or False for none.
+    """
+    prepared = load(task, overrides)
+    output = Path(output)
+    records = read_records(input, id_field=prepared.spec.id_field, limit=limit)
+    manifest = manifest_path_for(output)
+    with JsonlSink.open(output, resume=resume, overwrite=overwrite) as sink:
+        own_backend = backend is None
+        live = backend or make_backend(prepared.spec)
+        info: dict[str, Any] = {
+            "status": "running",
+            "started_at": _now(),
+            "input": str(input),
+            "output": str(output),
+            "task": prepared.spec.model_dump(mode="json", by_alias=True),
+            "template": {"name": prepared.renderer.name, "hash": prepared.renderer.hash},
+            "model_id": live.model_id,
+            "resumed": resume,
+            "environment": environment_info(),
+        }
+        write_manifest(manifest, info)
+        store = _open_cache(cache)
+        runner = Runner(prepared, live, store, sink, on_row=on_row)
+        try:
+            stats = asyncio.run(_run(runner, records, live if own_backend else None))
+        except BaseException as exc:
+            info.update(status="stopped", error=str(exc), finished_at=_now(), **_totals(runner))
+            write_manifest(manifest, info)
+            raise
+        finally:
+            store.close()
+        info.update(status="completed", finished_at=_now(), **_totals(runner))
+        write_manifest(manifest, info)
+    return RunResult(output=output, manifest=manifest, stats=stats, model_id=live.model_id)
+
+
+def label_records(
+    task: TaskRef,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    cache: str | Path | bool = True,
+    backend: Backend | None = None,
+) -> list[dict[str, Any]]:
+    """Label in-memory records (dicts) and return the rows in input order."""
+    prepared = load(task, overrides)
+    id_field = prepared.spec.id_field
+    inputs = [
+        InputRecord(id=str(r.get(id_field, i)), data=dict(r), where=f"record {i}")
+        for i, r in enumerate(records)
+    ]
+    sink = _ListSink()
+    live = backend or make_backend(prepared.spec)
+    store = _open_cache(cache)
+    try:
+        runner = Runner(prepared, live, store, sink)
+        asyncio.run(_run(runner, inputs, live if backend is None else None))
+    finally:
+        store.close()
+    by_id = {row["id"]: row for row in sink.rows}
+    return [by_id[r.id] for r in inputs]
+
+
+def plan(
+    task: TaskRef,
+    input: str | Path,
+    *,
+    limit: int | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Plan:
+    """Render every record (catching bad input before any spending) and count the work."""
+    prepared = load(task, overrides)
+    spec = prepared.spec
+    rounds = -(-spec.samples // max(1, spec.backend.max_n or spec.samples))
+    records = prefix_chars = record_chars = 0
+    for record in read_records(input, id_field=spec.id_field, limit=limit):
+        check_fields(record, spec.fields)
+        messages, _ = prepared.messages_for(record.id, record.data)
+        prefix_chars = sum(len(m.content) for m in messages[:-1])
+        record_chars += len(messages[-1].content)
+        records += 1
+    notes = []
+    if spec.samples > 1 and spec.effective_temperature == 0:
+        notes.append("samples > 1 at temperature 0 will mostly repeat one answer")
+    return Plan(
+        records=records,
+        requests=records * rounds,
+        samples_per_record=spec.samples,
+        prefix_tokens=prefix_chars // CHARS_PER_TOKEN,
+        record_tokens=record_chars // CHARS_PER_TOKEN,
+        task=prepared,
+        notes=notes,
+    )
+
+
+def iter_output(path: str | Path) -> Iterator[dict[str, Any]]:
+    """Rows of an output file (a partial last line from a killed run is skipped)."""
+    from llmlabel.io.sink import iter_rows
+
+    return iter_rows(path)
+
+
+async def _run(runner: Runner, records: Iterable[InputRecord], owned: Backend | None) -> RunStats:
+    try:
+        return await runner.run(records)
+    finally:
+        if owned is not None:
+            await owned.aclose()
+
+
+def _open_cache(cache: str | Path | bool) -> RequestCache | NullCache:
+    if cache is False:
+        return NullCache()
+    return RequestCache.open(default_cache_path() if cache is True else Path(cache))
+
+
+def _totals(runner: Runner) -> dict[str, Any]:
+    return {"totals": runner.stats.as_dict()}
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.done_ids: set[str] = set()
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
+def count_records(source: str | Path, limit: int | None = None) -> int | None:
+    """Cheap record count for progress bars: JSONL lines or Parquet metadata; else unknown."""
+    path = Path(source)
+    total: int | None = None
+    if path.suffix in (".jsonl", ".ndjson") and path.is_file():
+        with path.open("rb") as fh:
+            total = sum(1 for line in fh if line.strip())
+    elif path.suffix == ".parquet" and path.is_file():
+        import pyarrow.parquet as pq
+
+        total = int(pq.ParquetFile(path).metadata.num_rows)
+    if total is not None and limit is not None:
+        return min(total, limit)
+    return limit if total is None else total

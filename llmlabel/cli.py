@@ -1,0 +1,222 @@
+"""Command line: a thin typer layer over ``llmlabel.api``.
+
+Errors print ``error: <message>`` and ``hint: <hint>`` and exit non-zero; ``--debug`` (anywhere
+on the command line, or ``LLMLABEL_DEBUG=1``) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.progress import Task as ProgressTask
+from rich.table import Table
+from rich.text import Text
+
+from llmlabel import api
+from llmlabel.errors import LLMLabelError
+from llmlabel.runner import RunStats
+
+app = typer.Typer(
+    help="Label data with LLMs: validated answers, voted confidence, resumable runs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+models_app = typer.Typer(help="List and download the embedded models.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+out = Console()
+err = Console(stderr=True)
+
+Opt = typer.Option
+
+
+@app.command()
+def run(
+    task: Annotated[Path, typer.Argument(help="Task file (YAML).")],
+    input: Annotated[str, Opt("--input", "-i", help="JSONL/CSV/Parquet file, HF dataset dir.")],
+    output: Annotated[Path | None, Opt("--output", "-o", help="Output JSONL.")] = None,
+    backend: Annotated[str | None, Opt(help="embedded | openai_compat")] = None,
+    model: Annotated[str | None, Opt(help="Model name or .gguf path.")] = None,
+    base_url: Annotated[str | None, Opt(help="OpenAI-compatible /v1 URL.")] = None,
+    samples: Annotated[int | None, Opt(help="Samples voted per record.")] = None,
+    temperature: Annotated[float | None, Opt(help="Sampling temperature.")] = None,
+    concurrency: Annotated[int | None, Opt(help="Records in flight.")] = None,
+    limit: Annotated[int | None, Opt(help="Label only the first N records.")] = None,
+    resume: Annotated[bool, Opt(help="Continue a stopped run into OUTPUT.")] = False,
+    overwrite: Annotated[bool, Opt(help="Replace OUTPUT.")] = False,
+    dry_run: Annotated[bool, Opt(help="Show the plan; call no model.")] = False,
+    cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
+    no_cache: Annotated[bool, Opt(help="Do not read or write the request cache.")] = False,
+) -> None:
+    """Label every record of INPUT with TASK; one row per record in OUTPUT."""
+    overrides: dict[str, Any] = {
+        "backend.type": backend,
+        "backend.model": model,
+        "backend.base_url": base_url,
+        "samples": samples,
+        "temperature": temperature,
+        "concurrency": concurrency,
+    }
+    if dry_run:
+        _show_plan(api.plan(task, input, limit=limit, overrides=overrides))
+        return
+    if output is None:
+        raise click.UsageError("--output is required (or use --dry-run)")
+    with _progress() as progress:
+        bar = progress.add_task("labeling", total=api.count_records(input, limit), info="")
+
+        def on_row(stats: RunStats) -> None:
+            progress.update(
+                bar,
+                completed=stats.done,
+                info=f"{stats.labeled} labeled · {stats.abstained} abstained · "
+                f"{stats.failed} failed",
+            )
+
+        result = api.label(
+            task,
+            input,
+            output,
+            resume=resume,
+            overwrite=overwrite,
+            limit=limit,
+            cache=False if no_cache else (cache or True),
+            overrides=overrides,
+            on_row=on_row,
+        )
+    _show_summary(result)
+    if result.stats.failed:
+        raise LLMLabelError(
+            f"{result.stats.failed} record(s) failed (first: {result.stats.first_failure})",
+            hint=f"their rows in {output} say why; fix the cause and rerun with --overwrite "
+            "(cached answers are reused)",
+        )
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Known models, their sources and whether they are downloaded."""
+    from llmlabel import models
+
+    table = Table("name", "size", "cached", "source", "about")
+    for info, cached in models.list_models():
+        table.add_row(
+            info.name,
+            f"{info.size / 1e6:,.0f} MB",
+            "yes" if cached else "no",
+            info.source_summary,
+            info.description,
+        )
+    out.print(table)
+    out.print(f"cache: {models.cache_dir() / 'models'}  (set LLMLABEL_CACHE_DIR to move it)")
+
+
+@models_app.command("pull")
+def models_pull(name: Annotated[str, typer.Argument(help="A name from `models list`.")]) -> None:
+    """Download a model into the cache (sha256 verified)."""
+    from llmlabel import models
+
+    path = models.pull(name, progress=True)
+    out.print(f"{name}: {path}")
+
+
+class _RateColumn(ProgressColumn):
+    def render(self, task: ProgressTask) -> Text:
+        return Text(f"{task.speed:.2f} rec/s" if task.speed else "… rec/s")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _RateColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+        disable=not err.is_terminal,
+    )
+
+
+def _show_plan(plan: api.Plan) -> None:
+    spec = plan.task.spec
+    table = Table("plan", "", show_header=False)
+    table.add_row("task", f"{spec.name} ({spec.kind}, template {plan.task.renderer.name})")
+    table.add_row("backend", f"{spec.backend.type} · {spec.backend.model}")
+    table.add_row("records", f"{plan.records:,}")
+    table.add_row("samples per record", str(plan.samples_per_record))
+    table.add_row("requests", f"{plan.requests:,}")
+    table.add_row("few-shot examples", str(plan.task.selector.k))
+    table.add_row("prompt tokens sent (est.)", f"{plan.prompt_tokens:,}")
+    table.add_row("  with prefix caching (est.)", f"{plan.prompt_tokens_uncached:,}")
+    out.print(table)
+    for note in plan.notes:
+        out.print(f"note: {note}")
+
+
+def _show_summary(result: api.RunResult) -> None:
+    stats = result.stats
+    table = Table("label", "records", "share", title=f"labeled {result.output}")
+    for name, count in stats.labels.most_common():
+        table.add_row(name, str(count), f"{count / max(stats.labeled, 1):.0%}")
+    out.print(table)
+    mean = f"{stats.mean_confidence:.3f}" if stats.mean_confidence is not None else "n/a"
+    rate = stats.done / stats.seconds if stats.seconds else 0.0
+    out.print(
+        f"records {stats.records} · labeled {stats.labeled} · abstained {stats.abstained} · "
+        f"failed {stats.failed} · already done {stats.skipped} · ties {stats.ties}\n"
+        f"mean confidence {mean} · requests {stats.requests} (cache hits {stats.cache_hits}, "
+        f"re-asks {stats.reasks}) · tokens {stats.usage.prompt_tokens:,} prompt / "
+        f"{stats.usage.completion_tokens:,} completion · {stats.seconds:.1f} s "
+        f"({rate:.2f} rec/s)\nmanifest: {result.manifest}"
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args or os.environ.get("LLMLABEL_DEBUG") == "1"
+    args = [a for a in args if a != "--debug"]
+    try:
+        app(args=args, prog_name="llmlabel", standalone_mode=False)
+    except LLMLabelError as exc:
+        if debug:
+            raise
+        err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
+        if exc.hint:
+            err.print(f"hint: {exc.hint}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        err.print("interrupted: rows written so far are kept; continue with --resume")
+        sys.exit(130)
+    except Exception as exc:
+        if debug:
+            raise
+        err.print(
+            f"[red]error:[/red] unexpected {type(exc).__name__}: {exc}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        err.print("hint: rerun with --debug for the traceback, and please report it")
+        sys.exit(2)

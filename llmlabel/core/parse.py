@@ -1,0 +1,80 @@
+"""Turn a model's raw text into a validated answer, or say exactly why not."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from llmlabel.core.schema import VOTE_FIELD
+
+_FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """A sample's outcome: ``answer`` when valid, else ``error`` (fit to show the model)."""
+
+    answer: BaseModel | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.answer is not None
+
+
+def parse_answer(text: str, model: type[BaseModel], labels: list[str] | None = None) -> Parsed:
+    """Parse JSON (tolerating a code fence or prose around one object) and validate it.
+
+    When ``labels`` is given, a label that matches an allowed one except for case or
+    surrounding whitespace is mapped onto it before validation.
+    """
+    data = _extract_json(text)
+    if data is None:
+        snippet = text.strip().replace("\n", " ")[:80]
+        return Parsed(None, f"not valid JSON: {snippet!r}")
+    if labels and isinstance(data, dict):
+        data = _normalise_label(data, labels)
+    try:
+        return Parsed(model.model_validate(data))
+    except ValidationError as exc:
+        return Parsed(None, _validation_message(exc))
+
+
+def _extract_json(text: str) -> Any:
+    stripped = text.strip()
+    fenced = _FENCE.match(stripped)
+    if fenced:
+        stripped = fenced.group(1)
+    try:
+        return json.loads(stripped)
+    except json.JSONDecodeError:
+        pass
+    start = stripped.find("{")
+    if start < 0:
+        return None
+    try:
+        value, _ = json.JSONDecoder().raw_decode(stripped[start:])
+    except json.JSONDecodeError:
+        return None
+    return value
+
+
+def _normalise_label(data: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    value = data.get(VOTE_FIELD)
+    if not isinstance(value, str) or value in labels:
+        return data
+    folded = {label.casefold(): label for label in labels}
+    match = folded.get(value.strip().casefold())
+    return {**data, VOTE_FIELD: match} if match else data
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors(include_url=False):
+        loc = ".".join(str(p) for p in err["loc"]) or "answer"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)

