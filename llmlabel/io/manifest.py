@@ -1,0 +1,71 @@
+"""The run manifest beside each output: config, versions, totals. Written atomically, so a
+reader (or a killed run) only ever sees the previous or the new manifest, never half of one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import llmlabel
+from llmlabel.errors import OutputError
+
+PACKAGES = ("openai", "pydantic", "jinja2", "xllamacpp", "vllm", "datasets", "pyarrow")
+
+
+def manifest_path_for(output_path: str | Path) -> Path:
+    """``out.jsonl`` → ``out.manifest.json`` (also for ``out.jsonl.gz`` and ``out``)."""
+    path = Path(output_path)
+    name = path.name.removesuffix(".gz")
+    stem = Path(name).stem if Path(name).suffix else name
+    return path.with_name(f"{stem}.manifest.json")
+
+
+def write_manifest(path: str | Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as pretty JSON via a temporary file and ``os.replace``.
+
+    Values JSON cannot hold (paths, datetimes) are written as strings.
+    """
+    path = Path(path)
+    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the run manifest: {exc.strerror or exc}",
+            where=str(path),
+            hint="check free space and permissions of the output folder",
+        ) from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def environment_info() -> dict[str, Any]:
+    """Python, platform, and versions of llmlabel and of the installed packages it uses."""
+    packages: dict[str, str] = {}
+    for name in PACKAGES:
+        with contextlib.suppress(metadata.PackageNotFoundError):
+            packages[name] = metadata.version(name)
+    return {
+        "python": platform.python_version(),
+        "implementation": sys.implementation.name,
+        "platform": platform.platform(),
+        "llmlabel": llmlabel.__version__,
+        "packages": packages,
+    }

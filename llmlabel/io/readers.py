@@ -1,0 +1,344 @@
+"""Stream input records from JSONL, CSV/TSV, Parquet and Hugging Face datasets.
+
+Every reader is a generator that holds one line, row or batch at a time, so memory stays flat
+for millions of records. Every error names the file and line (or row) and says how to fix it.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmlabel.errors import InputError
+
+FORMATS = (
+    ".jsonl, .ndjson, .csv, .tsv (each optionally .gz), .parquet, "
+    "a folder written by Dataset.save_to_disk, or hf:<name>[:<split>] / hf:<name>:<config>:<split>"
+)
+_JSONL = (".jsonl", ".ndjson")
+_DELIMITERS = {".csv": ",", ".tsv": "\t"}
+_BATCH = 1024
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """One input record: its id (always a string), its fields, and where it came from."""
+
+    id: str
+    data: dict[str, Any]
+    where: str
+
+
+def read_records(
+    source: str | Path, *, id_field: str = "id", limit: int | None = None
+) -> Iterator[InputRecord]:
+    """Stream the records of ``source`` (see ``FORMATS``).
+
+    A missing or unreadable source fails here, before the first record; a malformed line fails
+    when the iteration reaches it. Records without ``id_field`` get their 0-based row number.
+    """
+    if limit is not None and limit < 0:
+        raise ValueError("limit must be >= 0")
+    rows, name = _open_source(source)
+    return _records(rows, name, id_field, limit)
+
+
+def check_fields(record: InputRecord, fields: Sequence[str]) -> None:
+    """Raise ``InputError`` if one of ``fields`` is missing from ``record`` or empty."""
+    for name in fields:
+        if name not in record.data:
+            available = ", ".join(sorted(record.data)) or "none"
+            raise InputError(
+                f"record '{record.id}' has no field '{name}'",
+                where=record.where,
+                hint=f"its fields are: {available}; set `fields:` in the task file to match",
+            )
+        if _is_empty(record.data[name]):
+            raise InputError(
+                f"record '{record.id}' has an empty '{name}'",
+                where=record.where,
+                hint="fill it in or remove the record from the input",
+            )
+
+
+def _is_empty(value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, str):
+        return not value.strip()
+    return isinstance(value, (list, tuple, dict)) and not value
+
+
+# (row data, where) pairs from one source, plus the source's display name.
+_Rows = Iterator[tuple[dict[str, Any], str]]
+
+
+def _records(rows: _Rows, name: str, id_field: str, limit: int | None) -> Iterator[InputRecord]:
+    if limit == 0:
+        return
+    count = 0
+    for data, where in rows:
+        yield InputRecord(id=_record_id(data, id_field, count, where), data=data, where=where)
+        count += 1
+        if count == limit:
+            return
+    if count == 0:
+        raise InputError(
+            f"no records in {name}", where=name, hint="the input is empty; check the path"
+        )
+
+
+def _record_id(data: dict[str, Any], id_field: str, row: int, where: str) -> str:
+    if id_field not in data:
+        return str(row)
+    value = data[id_field]
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InputError(
+            f"id field '{id_field}' is {type(value).__name__}, not a string or number",
+            where=where,
+            hint="give every record a string or integer id, or set `id_field:` in the task file",
+        )
+    text = str(value).strip()
+    if not text:
+        raise InputError(
+            f"id field '{id_field}' is empty",
+            where=where,
+            hint="give every record an id, or drop the column to number records by row",
+        )
+    return text
+
+
+def _open_source(source: str | Path) -> tuple[_Rows, str]:
+    if isinstance(source, str) and source.startswith("hf:"):
+        return _hub_rows(source), source
+    path = Path(source)
+    name = str(source)
+    if not path.exists():
+        raise InputError("input not found", where=name, hint="check the path")
+    if path.is_dir():
+        return _disk_dataset_rows(path, name), name
+    suffixes = [s.lower() for s in path.suffixes[-2:]]
+    compressed = bool(suffixes) and suffixes[-1] == ".gz"
+    ext = suffixes[-2] if compressed and len(suffixes) == 2 else (suffixes[-1] if suffixes else "")
+    if ext in _JSONL:
+        return _jsonl_rows(path, name, compressed), name
+    if ext in _DELIMITERS:
+        return _csv_rows(path, name, compressed, _DELIMITERS[ext]), name
+    if ext == ".parquet" and not compressed:
+        return _parquet_rows(path, name), name
+    hint = f"use one of: {FORMATS}"
+    if ext == ".json":
+        hint += "; convert a JSON array to JSONL with: jq -c '.[]' in.json > in.jsonl"
+    raise InputError(
+        f"unknown input format '{''.join(suffixes) or path.name}'", where=name, hint=hint
+    )
+
+
+def _text_lines(path: Path, name: str, compressed: bool) -> Iterator[tuple[int, str]]:
+    """(1-based line number, line) decoded as UTF-8 one line at a time, so a bad byte is
+    reported on its own line; a BOM at the start of the file is dropped."""
+    lineno = 0
+    try:
+        with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise InputError(
+                        f"not valid UTF-8 (byte {exc.start + 1} of the line)",
+                        where=f"{name}:{lineno}",
+                        hint="save the file as UTF-8",
+                    ) from None
+                yield lineno, line[1:] if lineno == 1 and line.startswith("\ufeff") else line
+    except (OSError, EOFError) as exc:
+        where = f"{name}:{lineno + 1}" if lineno else name
+        hint = "is it really gzip-compressed?" if compressed else None
+        raise InputError(f"cannot read input: {exc}", where=where, hint=hint) from None
+
+
+def _jsonl_rows(path: Path, name: str, compressed: bool) -> _Rows:
+    for lineno, line in _text_lines(path, name, compressed):
+        if not line.strip():
+            continue
+        where = f"{name}:{lineno}"
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(
+                f"malformed JSON: {exc.msg} (column {exc.colno})",
+                where=where,
+                hint="each line must be one complete JSON object",
+            ) from None
+        if not isinstance(data, dict):
+            raise InputError(
+                f"line is a JSON {_json_kind(data)}, not an object",
+                where=where,
+                hint='each line must be one JSON object, like {"id": "1", "text": "..."}',
+            )
+        yield data, where
+
+
+def _json_kind(value: Any) -> str:
+    kinds = {list: "array", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+def _csv_rows(path: Path, name: str, compressed: bool, delimiter: str) -> _Rows:
+    _allow_long_fields()
+    lines = (line for _, line in _text_lines(path, name, compressed))
+    reader = csv.DictReader(lines, delimiter=delimiter)
+    try:
+        header = reader.fieldnames
+    except csv.Error as exc:
+        raise InputError(f"bad CSV header: {exc}", where=f"{name}:1") from None
+    if header is None:
+        return
+    _check_header(header, name)
+    start = reader.line_num + 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(
+                f"bad CSV: {exc}", where=f"{name}:{start}", hint="check the quoting"
+            ) from None
+        where = f"{name}:{start}"
+        extra = row.pop(None, None) or []
+        missing = sum(value is None for value in row.values())
+        if extra or missing:
+            raise InputError(
+                f"row has {len(header) + len(extra) - missing} columns, "
+                f"the header has {len(header)}",
+                where=where,
+                hint="quote fields that contain the delimiter or line breaks",
+            )
+        yield row, where
+        start = reader.line_num + 1
+
+
+def _check_header(header: Sequence[str], name: str) -> None:
+    seen: set[str] = set()
+    for column in header:
+        if column in seen:
+            raise InputError(
+                f"duplicate column '{column}' in the header",
+                where=f"{name}:1",
+                hint="give every column a distinct name",
+            )
+        seen.add(column)
+
+
+def _allow_long_fields() -> None:
+    # Documents longer than csv's default 128 KiB field limit are legitimate input.
+    limit = 2**31 - 1
+    if csv.field_size_limit() < limit:
+        csv.field_size_limit(limit)
+
+
+def _parquet_rows(path: Path, name: str) -> _Rows:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        raise InputError(
+            f"cannot read Parquet: {exc}", where=name, hint="is it a Parquet file?"
+        ) from None
+    return _numbered(_batches(parquet, name), name)
+
+
+def _batches(parquet: Any, name: str) -> Iterator[dict[str, Any]]:
+    import pyarrow as pa
+
+    with parquet:
+        try:
+            for batch in parquet.iter_batches(batch_size=_BATCH):
+                yield from batch.to_pylist()
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(f"cannot read Parquet: {exc}", where=name) from None
+
+
+def _numbered(rows: Iterable[dict[str, Any]], name: str) -> _Rows:
+    for row, data in enumerate(rows):
+        yield data, f"{name} row {row}"
+
+
+def _disk_dataset_rows(path: Path, name: str) -> _Rows:
+    if (path / "dataset_dict.json").is_file():
+        splits = sorted(p.name for p in path.iterdir() if (p / "state.json").is_file())
+        raise InputError(
+            "folder holds a DatasetDict; point at one of its splits",
+            where=name,
+            hint="use " + " or ".join(str(path / s) for s in splits[:3]),
+        )
+    if not (path / "state.json").is_file():
+        raise InputError(
+            "folder is not a dataset written by Dataset.save_to_disk (no state.json)",
+            where=name,
+            hint=f"use one of: {FORMATS}",
+        )
+    from datasets import load_from_disk
+
+    try:
+        # Memory-mapped Arrow: iterating reads it in chunks, so memory stays flat.
+        dataset = load_from_disk(str(path))
+    except Exception as exc:  # datasets raises many kinds; report it in one line
+        raise InputError(f"cannot load dataset: {_first_line(exc)}", where=name) from None
+    return _numbered(dataset, name)
+
+
+_HUB_HINT = (
+    "check the name, config and split and that the Hub is reachable "
+    "(or save the dataset with Dataset.save_to_disk and pass the folder)"
+)
+
+
+def _hub_rows(source: str) -> _Rows:
+    parts = source[3:].split(":")
+    if len(parts) > 3 or not all(parts):
+        raise InputError(
+            "bad Hugging Face dataset reference",
+            where=source,
+            hint="use hf:<name>, hf:<name>:<split> or hf:<name>:<config>:<split>",
+        )
+    name = parts[0]
+    config = parts[1] if len(parts) == 3 else None
+    split = parts[-1] if len(parts) > 1 else "train"
+    from datasets import load_dataset
+
+    try:
+        dataset = load_dataset(name, config, split=split, streaming=True)
+    except Exception as exc:  # network, auth, unknown name or split: all end the same way
+        raise InputError(
+            f"cannot load Hugging Face dataset '{name}': {_first_line(exc)}",
+            where=source,
+            hint=_HUB_HINT,
+        ) from None
+    return _numbered(_streamed(dataset, name, source), source)
+
+
+def _streamed(
+    dataset: Iterable[dict[str, Any]], name: str, source: str
+) -> Iterator[dict[str, Any]]:
+    # A streaming dataset fetches lazily, so the network can also fail mid-way.
+    try:
+        yield from dataset
+    except Exception as exc:
+        raise InputError(
+            f"cannot read Hugging Face dataset '{name}': {_first_line(exc)}",
+            where=source,
+            hint=_HUB_HINT,
+        ) from None
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__

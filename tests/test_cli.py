@@ -1,0 +1,130 @@
+"""The command line: help for every command, one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = ROOT / "examples" / "sentiment" / "task.yaml"
+COMMANDS = [[], ["run"], ["models"], ["models", "list"], ["models", "pull"]]
+
+
+def llmlabel(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    return subprocess.run(
+        [sys.executable, "-m", "llmlabel", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "root")
+def test_every_command_has_help(command: list[str]) -> None:
+    result = llmlabel(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+def test_missing_task_file(tmp_path: Path) -> None:
+    result = llmlabel("run", str(tmp_path / "nope.yaml"), "-i", "x.jsonl", "-o", "o.jsonl")
+    assert_one_line_error(result, "nope.yaml", "task file not found", "hint:")
+
+
+def test_unknown_key_in_task_file_suggests_the_right_one(tmp_path: Path) -> None:
+    bad = tmp_path / "task.yaml"
+    bad.write_text("name: t\nlabels: [a, b]\nsampels: 3\n")
+    result = llmlabel("run", str(bad), "-i", "x.jsonl", "--dry-run")
+    assert_one_line_error(result, "unknown key 'sampels'", "did you mean 'samples'")
+
+
+def test_malformed_jsonl_names_the_line(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": 1, "text": "ok"}\n{"id": 2, "text": \n')
+    result = llmlabel("run", str(TASK), "-i", str(data), "--dry-run")
+    assert_one_line_error(result, "in.jsonl:2")
+
+
+def test_missing_field_names_the_record(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "ok"}\n{"id": "b", "body": "no text"}\n')
+    result = llmlabel("run", str(TASK), "-i", str(data), "--dry-run")
+    assert_one_line_error(result, "text", "in.jsonl:2")
+
+
+def test_unknown_label_in_examples_names_the_example(tmp_path: Path) -> None:
+    (tmp_path / "ex.jsonl").write_text('{"id": "e1", "text": "meh", "label": "mixed"}\n')
+    task = tmp_path / "task.yaml"
+    task.write_text("name: t\nlabels: [positive, negative]\nexamples: {path: ex.jsonl}\n")
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "ok"}\n')
+    result = llmlabel("run", str(task), "-i", str(data), "--dry-run")
+    assert_one_line_error(result, "e1", "mixed")
+
+
+def test_broken_schema_path(tmp_path: Path) -> None:
+    task = tmp_path / "task.yaml"
+    task.write_text("name: t\nschema: nowhere.py:Label\n")
+    result = llmlabel("run", str(task), "-i", "x.jsonl", "--dry-run")
+    assert_one_line_error(result, "nowhere.py", "schema file not found")
+
+
+def test_undefined_template_variable(tmp_path: Path) -> None:
+    (tmp_path / "mine.v1.jinja").write_text(
+        "{% block system %}x{% endblock %}{% block user %}{{ record.text }} {{ nope }}{% endblock %}"
+    )
+    task = tmp_path / "task.yaml"
+    task.write_text("name: t\nlabels: [a, b]\ntemplate: mine.v1\n")
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "ok"}\n')
+    result = llmlabel("run", str(task), "-i", str(data), "--dry-run")
+    assert_one_line_error(result, "mine.v1", "nope")
+
+
+def test_output_that_exists_needs_resume_or_overwrite(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    out.write_text('{"id": "old"}\n')
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "ok"}\n')
+    result = llmlabel("run", str(TASK), "-i", str(data), "-o", str(out))
+    assert_one_line_error(result, "--resume", "--overwrite")
+
+
+def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "ok"}\n')
+    result = llmlabel(
+        "run", str(TASK), "-i", str(data), "-o", str(tmp_path / "o.jsonl"),
+        "--backend", "openai_compat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+        "--no-cache",
+    )
+    assert_one_line_error(result, "127.0.0.1:9")
+
+
+def test_debug_shows_the_traceback(tmp_path: Path) -> None:
+    result = llmlabel("run", str(tmp_path / "nope.yaml"), "-i", "x", "--dry-run", "--debug")
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
+    result = llmlabel(
+        "run", str(TASK), "-i", str(ROOT / "examples" / "sentiment" / "reviews.jsonl"), "--dry-run"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "records" in result.stdout and "40" in result.stdout
+    assert json.loads((ROOT / "examples" / "sentiment" / "reviews.jsonl").read_text().splitlines()[0])
