@@ -8,4 +8,12 @@ from llmlabel.api import RunResult, iter_output, label, label_records, plan
 from llmlabel.errors import LLMLabelError
 
 __version__ = "0.1.0"
-__all__ = ["LLMLabelError", "RunResult", "__version__", "iter_output", "label", "label_records", "plan"]
+__all__ = [
+    "LLMLabelError",
+    "RunResult",
+    "__version__",
+    "iter_output",
+    "label",
+    "label_records",
+    "plan",
+]

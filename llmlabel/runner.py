@@ -26,9 +26,7 @@ from llmlabel.errors import BackendError, InputError
 from llmlabel.io.readers import InputRecord, check_fields
 from llmlabel.task import PreparedTask
 
-REASK = (
-    "That answer was invalid: {error}. Reply again with only a JSON object of the form {form}."
-)
+REASK = "That answer was invalid: {error}. Reply again with only a JSON object of the form {form}."
 
 
 class Cache(Protocol):
@@ -53,7 +51,7 @@ class RunStats:
     requests: int = 0
     cache_hits: int = 0
     reasks: int = 0
-    usage: Usage = Usage()
+    usage: Usage = field(default_factory=Usage)
     labels: Counter[str] = field(default_factory=Counter)
     confidence_sum: float = 0.0
     first_failure: str | None = None
@@ -218,7 +216,10 @@ class Runner:
             retry = (
                 *messages,
                 Message(role="assistant", content=text),
-                Message(role="user", content=REASK.format(error=parsed.error, form=self.task.answer_format)),
+                Message(
+                    role="user",
+                    content=REASK.format(error=parsed.error, form=self.task.answer_format),
+                ),
             )
             # A distinct round per (sample, attempt) keeps seeds and cache keys apart.
             round_ = 1000 + index * 100 + attempt
@@ -267,4 +268,3 @@ class Runner:
             stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
         if self.on_row is not None:
             self.on_row(stats)
-

@@ -52,8 +52,11 @@ def error(status: int, message: str, type_: str = "invalid_request_error", **ext
     """An OpenAI-shaped error reply: ``{"error": {"message", "type", "code", ...}}``."""
     code = extra.pop("code", status)
     headers = extra.pop("headers", {})
-    return Reply(status, {"error": {"message": message, "type": type_, "code": code, **extra}},
-                 headers=headers)
+    return Reply(
+        status,
+        {"error": {"message": message, "type": type_, "code": code, **extra}},
+        headers=headers,
+    )
 
 
 Script = Callable[[dict[str, Any]], "Reply | None"]

@@ -86,7 +86,8 @@ def test_broken_schema_path(tmp_path: Path) -> None:
 
 def test_undefined_template_variable(tmp_path: Path) -> None:
     (tmp_path / "mine.v1.jinja").write_text(
-        "{% block system %}x{% endblock %}{% block user %}{{ record.text }} {{ nope }}{% endblock %}"
+        "{% block system %}x{% endblock %}"
+        "{% block user %}{{ record.text }} {{ nope }}{% endblock %}"
     )
     task = tmp_path / "task.yaml"
     task.write_text("name: t\nlabels: [a, b]\ntemplate: mine.v1\n")
@@ -109,8 +110,18 @@ def test_unreachable_server_is_one_line(tmp_path: Path) -> None:
     data = tmp_path / "in.jsonl"
     data.write_text('{"id": "a", "text": "ok"}\n')
     result = llmlabel(
-        "run", str(TASK), "-i", str(data), "-o", str(tmp_path / "o.jsonl"),
-        "--backend", "openai_compat", "--base-url", "http://127.0.0.1:9/v1", "--model", "m",
+        "run",
+        str(TASK),
+        "-i",
+        str(data),
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--backend",
+        "openai_compat",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        "--model",
+        "m",
         "--no-cache",
     )
     assert_one_line_error(result, "127.0.0.1:9")
@@ -127,4 +138,6 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "records" in result.stdout and "40" in result.stdout
-    assert json.loads((ROOT / "examples" / "sentiment" / "reviews.jsonl").read_text().splitlines()[0])
+    assert json.loads(
+        (ROOT / "examples" / "sentiment" / "reviews.jsonl").read_text().splitlines()[0]
+    )

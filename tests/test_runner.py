@@ -54,7 +54,9 @@ def test_every_record_gets_one_voted_row_with_provenance(tmp_path: Path) -> None
 def test_samples_above_max_n_are_split_into_rounds_with_distinct_seeds(tmp_path: Path) -> None:
     backend = FakeBackend(by_word, max_n=2)
     out = tmp_path / "out.jsonl"
-    api.label(task(samples=5), write_input(tmp_path, {"1": "great"}), out, backend=backend, cache=False)
+    api.label(
+        task(samples=5), write_input(tmp_path, {"1": "great"}), out, backend=backend, cache=False
+    )
     assert sorted(r.n for r in backend.requests) == [1, 2, 2]
     assert len({r.seed for r in backend.requests}) == 3
     assert rows(out)["1"]["votes"] == {"positive": 5}
@@ -78,7 +80,11 @@ def test_still_invalid_after_reasks_is_an_abstention_with_reason(tmp_path: Path)
     backend = FakeBackend(lambda r, i: "no json here")
     out = tmp_path / "out.jsonl"
     result = api.label(
-        task(retries={"reask": 2}), write_input(tmp_path, {"1": "x"}), out, backend=backend, cache=False
+        task(retries={"reask": 2}),
+        write_input(tmp_path, {"1": "x"}),
+        out,
+        backend=backend,
+        cache=False,
     )
     row = rows(out)["1"]
     assert row["status"] == "abstained" and row["label"] is None and row["confidence"] == 0.0
@@ -107,7 +113,13 @@ def test_a_fatal_error_stops_the_run_and_keeps_written_rows(tmp_path: Path) -> N
 
     out = tmp_path / "out.jsonl"
     with pytest.raises(BackendError, match="cannot reach"):
-        api.label(task(concurrency=1), write_input(tmp_path), out, backend=FakeBackend(script), cache=False)
+        api.label(
+            task(concurrency=1),
+            write_input(tmp_path),
+            out,
+            backend=FakeBackend(script),
+            cache=False,
+        )
     assert set(rows(out)) == {"1"}
     assert json.loads(api.manifest_path_for(out).read_text())["status"] == "stopped"
 

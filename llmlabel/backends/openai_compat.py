@@ -93,7 +93,7 @@ class OpenAICompatBackend:
                 cap = _n_cap(exc, k)
                 if cap is None:
                     raise self._error(exc) from exc
-                self.max_n = cap
+                self.max_n = min(self.max_n, cap)
                 continue
             calls += 1
             if not response.choices:
@@ -122,7 +122,7 @@ class OpenAICompatBackend:
             "messages": request.messages_as_dicts(),
             "n": n,
             "temperature": request.temperature,
-            # max_tokens, not max_completion_tokens: older vLLM and llama.cpp know only this one.
+            # vLLM and llama.cpp read max_tokens; only OpenAI's reasoning models refuse it.
             "max_tokens": request.max_tokens,
         }
         if request.seed is not None:
@@ -200,7 +200,7 @@ class OpenAICompatBackend:
             )
         if status == 429 and exc.code == "insufficient_quota":
             return BackendError(f"quota exhausted at {url}: {said}", fatal=True)
-        if status == 429 or status in _RETRY_STATUS or status >= 500:
+        if status in _RETRY_STATUS or status >= 500:
             return BackendError(
                 f"{url} kept failing (HTTP {status}, {self._attempts} attempts): {said}",
                 retryable=True,
@@ -223,9 +223,8 @@ def _retryable(exc: BaseException) -> bool:
     if isinstance(exc, openai.APIConnectionError):  # includes timeouts
         return True
     if isinstance(exc, openai.APIStatusError):
-        if exc.code == "insufficient_quota":
-            return False
-        return exc.status_code in _RETRY_STATUS or exc.status_code >= 500
+        quota = exc.code == "insufficient_quota"  # OpenAI's 429 for an empty account
+        return not quota and (exc.status_code in _RETRY_STATUS or exc.status_code >= 500)
     return False
 
 

@@ -30,7 +30,7 @@ def classification_model(labels: list[str], name: str = "Label") -> type[BaseMod
     model: type[BaseModel] = create_model(
         name,
         __base__=_Answer,
-        label=(choice, Field(description="one of the allowed labels")),
+        label=(choice, Field(description="one of the allowed labels")),  # type: ignore[arg-type]
     )
     return model
 

@@ -30,7 +30,7 @@ class Vote:
         """Share gap between the winner and the runner-up (0 on a tie or abstention)."""
         if not self.total or self.label is None:
             return 0.0
-        ranked = sorted(self.counts.values(), reverse=True) + [0]
+        ranked = [*sorted(self.counts.values(), reverse=True), 0]
         return (ranked[0] - ranked[1]) / self.total
 
 

@@ -191,15 +191,9 @@ def _json_kind(value: Any) -> str:
 def _csv_rows(path: Path, name: str, compressed: bool, delimiter: str) -> _Rows:
     _allow_long_fields()
     lines = (line for _, line in _text_lines(path, name, compressed))
-    reader = csv.DictReader(lines, delimiter=delimiter)
-    try:
-        header = reader.fieldnames
-    except csv.Error as exc:
-        raise InputError(f"bad CSV header: {exc}", where=f"{name}:1") from None
-    if header is None:
-        return
-    _check_header(header, name)
-    start = reader.line_num + 1
+    reader = csv.reader(lines, delimiter=delimiter)
+    header: list[str] | None = None
+    start = 1  # the line where the current record starts (a quoted field can span lines)
     while True:
         try:
             row = next(reader)
@@ -210,29 +204,32 @@ def _csv_rows(path: Path, name: str, compressed: bool, delimiter: str) -> _Rows:
                 f"bad CSV: {exc}", where=f"{name}:{start}", hint="check the quoting"
             ) from None
         where = f"{name}:{start}"
-        extra = row.pop(None, None) or []
-        missing = sum(value is None for value in row.values())
-        if extra or missing:
+        start = reader.line_num + 1
+        if not row:
+            continue
+        if header is None:
+            header = _check_header(row, where)
+            continue
+        if len(row) != len(header):
             raise InputError(
-                f"row has {len(header) + len(extra) - missing} columns, "
-                f"the header has {len(header)}",
+                f"row has {len(row)} columns, the header has {len(header)}",
                 where=where,
                 hint="quote fields that contain the delimiter or line breaks",
             )
-        yield row, where
-        start = reader.line_num + 1
+        yield dict(zip(header, row, strict=True)), where
 
 
-def _check_header(header: Sequence[str], name: str) -> None:
+def _check_header(header: list[str], where: str) -> list[str]:
     seen: set[str] = set()
     for column in header:
         if column in seen:
             raise InputError(
                 f"duplicate column '{column}' in the header",
-                where=f"{name}:1",
+                where=where,
                 hint="give every column a distinct name",
             )
         seen.add(column)
+    return header
 
 
 def _allow_long_fields() -> None:
@@ -247,7 +244,8 @@ def _parquet_rows(path: Path, name: str) -> _Rows:
     import pyarrow.parquet as pq
 
     try:
-        parquet = pq.ParquetFile(path)
+        # pre_buffer (pyarrow's default) reads every row group up front: the whole file.
+        parquet = pq.ParquetFile(path, pre_buffer=False, buffer_size=1 << 20)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(
             f"cannot read Parquet: {exc}", where=name, hint="is it a Parquet file?"

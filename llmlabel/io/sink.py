@@ -80,6 +80,11 @@ class JsonlSink:
                 dropped = os.fstat(fd).st_size - good_end
                 if dropped:
                     os.ftruncate(fd, good_end)
+        except OSError as exc:
+            os.close(fd)
+            raise OutputError(
+                f"cannot prepare output: {exc.strerror or exc}", where=where
+            ) from None
         except BaseException:
             os.close(fd)
             raise
@@ -214,6 +219,10 @@ def _lock(fd: int, where: str) -> None:
         ) from None
 
 
+# After a power loss a file can end in zero-filled blocks: junk, like a partial line.
+_JUNK = b" \t\r\n\x00"
+
+
 @dataclass
 class _Tail:
     good_end: int = 0
@@ -244,7 +253,8 @@ def _complete_rows(
     fh: IO[bytes], name: str, error: type[LLMLabelError], tail: _Tail
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for each complete line; a bad last line is a partial write and is
-    skipped (``tail.good_end`` marks where it starts); a bad line before the end is an error."""
+    skipped (``tail.good_end`` marks where it starts); a bad line before the end is an error.
+    A blank line is skipped: it is not a row, and JSON cannot be split by a newline."""
     offset = 0
     for lineno, raw in enumerate(fh, start=1):
         offset += len(raw)
@@ -257,7 +267,7 @@ def _complete_rows(
             yield lineno, row
             tail.good_end = offset
             continue
-        if any(rest.strip() for rest in fh):
+        if any(rest.strip(_JUNK) for rest in fh):
             raise error(
                 f"line {lineno} is corrupt: {problem}",
                 where=f"{name}:{lineno}",

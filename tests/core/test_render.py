@@ -26,7 +26,7 @@ def test_record_values_are_data_not_templates() -> None:
 
 def test_undefined_variable_is_a_template_error() -> None:
     renderer = PromptRenderer("t.v1", SOURCE, {"labels": ["a"]})
-    with pytest.raises(TemplateError, match="undefined variable.*text"):
+    with pytest.raises(TemplateError, match=r"undefined variable.*text"):
         renderer.render({"body": "no text field"})
 
 
@@ -38,7 +38,10 @@ def test_missing_block_and_syntax_errors_name_the_template() -> None:
 
 
 def test_sandbox_blocks_unsafe_attribute_access() -> None:
-    source = "{% block system %}{{ labels.__class__.__mro__ }}{% endblock %}{% block user %}{% endblock %}"
+    source = (
+        "{% block system %}{{ labels.__class__.__mro__ }}{% endblock %}"
+        "{% block user %}{% endblock %}"
+    )
     with pytest.raises(TemplateError):
         PromptRenderer("evil.v1", source, {"labels": []})
 

@@ -1,0 +1,66 @@
+"""Smoke tests of the eval/ scripts: they run end to end with tiny numbers (no timing checks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EVAL = REPO / "eval"
+
+
+def _run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, *args],
+        cwd=REPO,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def test_bench_overhead_runs(tmp_path: Path) -> None:
+    report = tmp_path / "bench_overhead.md"
+    result = _run(
+        [str(EVAL / "bench_overhead.py"), "--records", "50", "--rounds", "1", "--out", str(report)]
+    )
+    assert re.search(r"^ratio llmlabel/baseline .*: \d+\.\d\d", result.stdout, re.M), result.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "| round |" in text and "Median ratio" in text and "--records 50" in text
+
+
+def test_gold_script_runs(tmp_path: Path, smollm2_path: Path) -> None:
+    suite = tmp_path / "gold" / "sst2"
+    suite.mkdir(parents=True)
+    texts = {
+        "positive": ["a gorgeous , witty film .", "the best movie of the year .", "pure joy ."],
+        "negative": ["a dull , tedious mess .", "painfully unfunny .", "a waste of two hours ."],
+    }
+    for split in ("test", "dev"):
+        rows = [
+            {"id": f"{split}-{label}-{i}", "text": text, "label": label}
+            for i in range(3)
+            for label, items in texts.items()
+            for text in [items[i]]
+        ]
+        (suite / f"{split}.jsonl").write_text(
+            "".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8"
+        )
+    report = tmp_path / "sst2.md"
+    args = ["--suite", "sst2", "--model", str(smollm2_path), "--limit", "5"]
+    args += ["--shots", "0", "--samples", "1"]
+    args += ["--workdir", str(tmp_path / "raw"), "--out", str(report)]
+    result = _run([str(EVAL / "gold.py"), *args], env={"LLMLABEL_GOLD_DIR": str(tmp_path / "gold")})
+
+    assert "| variant | accuracy (95% CI) |" in result.stdout, result.stdout
+    row = next(line for line in result.stdout.splitlines() if line.startswith("| 0-shot"))
+    assert re.search(r"\d/5 \|", row), row  # five records scored, joined by id
+    text = report.read_text(encoding="utf-8")
+    assert "Command: `python eval/gold.py --suite sst2" in text and "Date: " in text

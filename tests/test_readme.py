@@ -1,0 +1,100 @@
+"""The README's commands and Python example run as written."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+
+
+def bash_blocks() -> list[str]:
+    return re.findall(r"```bash\n(.*?)```", README, re.DOTALL)
+
+
+def llmlabel_commands() -> list[str]:
+    lines = [line.strip() for block in bash_blocks() for line in block.splitlines()]
+    return [line.split("#")[0].strip() for line in lines if line.startswith("llmlabel ")]
+
+
+def first_command() -> str:
+    line = next(line for line in bash_blocks()[0].splitlines() if line and not line.startswith("#"))
+    return line.split("&&", 1)[1].strip()
+
+
+def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    args = shlex.split(command)
+    assert args[0] == "llmlabel"
+    return subprocess.run(
+        [sys.executable, "-m", "llmlabel", *args[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        env={**os.environ, "COLUMNS": "120"},
+    )
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    for name in ("examples", "schemas", "prompts"):
+        (tmp_path / name).symlink_to(ROOT / name)
+    return tmp_path
+
+
+def test_readme_starts_with_the_install_and_test_commands() -> None:
+    first = bash_blocks()[0]
+    assert 'pip install -e ".[embedded]" && llmlabel run' in first
+    assert 'python -m pip install -e ".[dev]" && bash scripts/check' in first
+    assert (
+        'python -m pip install -e ".[dev]" && bash scripts/check' in (ROOT / ".ci/run").read_text()
+    )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        c
+        for c in llmlabel_commands()
+        if "smollm2" in c or "--dry-run" in c or c.startswith("llmlabel models list")
+    ],
+)
+def test_readme_commands_on_the_small_model(
+    command: str, workdir: Path, smollm2_path: Path
+) -> None:
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+
+
+def test_readme_python_example(workdir: Path, smollm2_path: Path) -> None:
+    code = re.findall(r"```python\n(.*?)```", README, re.DOTALL)[0]
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stderr
+    assert "('a', '" in result.stdout
+
+
+@pytest.mark.slow
+def test_readme_first_command_labels_the_examples_with_the_default_model(workdir: Path) -> None:
+    """The README's first command, verbatim, on the default 1.5B model."""
+    result = run(first_command(), workdir)
+    assert result.returncode == 0, result.stderr
+    rows = [
+        json.loads(line) for line in (workdir / "reviews.labeled.jsonl").read_text().splitlines()
+    ]
+    gold = {
+        json.loads(line)["id"]: json.loads(line)["label"]
+        for line in (ROOT / "examples/sentiment/reviews.gold.jsonl").read_text().splitlines()
+    }
+    assert sorted(r["id"] for r in rows) == sorted(gold)
+    correct = sum(r["label"] == gold[r["id"]] for r in rows)
+    assert correct >= 36, f"{correct}/40 right"  # the 1.5B model; measured in eval/
