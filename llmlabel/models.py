@@ -33,6 +33,7 @@ __all__ = [
     "ModelInfo",
     "PyPISource",
     "cache_dir",
+    "file_sha256",
     "is_cached",
     "list_models",
     "model_path",
@@ -156,6 +157,21 @@ def model_path(info: ModelInfo) -> Path:
 
 def _sidecar(path: Path) -> Path:
     return path.with_name(path.name + ".sha256")
+
+
+def file_sha256(path: Path) -> str:
+    """The file's sha256, from the sidecar ``pull`` wrote when it is newer than the file."""
+    sidecar = _sidecar(path)
+    with contextlib.suppress(OSError):
+        if sidecar.stat().st_mtime >= path.stat().st_mtime:
+            recorded = sidecar.read_text().strip()
+            if len(recorded) == 64:
+                return recorded
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def is_cached(info: ModelInfo) -> bool:

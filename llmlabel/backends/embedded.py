@@ -1,0 +1,324 @@
+"""llama.cpp in process (xllamacpp): the zero-setup backend.
+
+One ``xllamacpp.Server`` holds the model; its blocking ``handle_chat_completions`` (which
+releases the GIL) runs on a private thread pool with one worker per slot, so the event loop
+never waits on the model. ``serve_http`` starts the same server on an HTTP port for
+OpenAI-compatible clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import os
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType, TracebackType
+from typing import Any
+
+from llmlabel import models
+from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
+from llmlabel.core.spec import BackendSpec
+from llmlabel.errors import BackendError, LLMLabelError, ModelError
+
+__all__ = ["EmbeddedBackend", "HTTPModelServer", "serve_http"]
+
+# llama.cpp keeps evicted slot prompts in RAM for reuse, 8 GiB by default: over a long run of
+# distinct records that grows the process by gigabytes. A small budget keeps memory flat; the
+# shared prompt prefix stays cached in the slots themselves.
+_PROMPT_CACHE_MIB = 256
+
+
+def _import_xllamacpp() -> ModuleType:
+    try:
+        return importlib.import_module("xllamacpp")
+    except ImportError as exc:
+        raise LLMLabelError(
+            "the embedded backend needs xllamacpp, which is not installed",
+            hint="pip install 'llmlabel[embedded]', or use backend.type: openai_compat",
+        ) from exc
+
+
+def _start_server(
+    path: Path,
+    spec: BackendSpec,
+    *,
+    alias: str,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None,
+) -> Any:
+    """A loaded ``xllamacpp.Server``.
+
+    Each of ``spec.parallel`` slots may use ``spec.n_ctx`` tokens: the KV cache holds
+    ``n_ctx * parallel`` cells, unified so that a slot can take more while others are idle and
+    the ``n`` samples of one request share their prompt's cells.
+    """
+    xlc = _import_xllamacpp()
+    params = xlc.CommonParams()
+    params.model.path = str(path)
+    params.model_alias = {alias}
+    params.n_parallel = spec.parallel
+    params.n_ctx = spec.n_ctx * spec.parallel
+    params.kv_unified = True
+    threads = spec.threads or os.cpu_count() or 1
+    params.cpuparams.n_threads = threads
+    params.cpuparams_batch.n_threads = threads
+    params.cache_ram_mib = _PROMPT_CACHE_MIB
+    params.verbosity = 0
+    # The server always listens (an empty host list crashes it), so pin it to loopback.
+    params.hostnames = [host]
+    params.port = port
+    if api_key is not None:
+        params.api_keys = [api_key]
+    try:
+        return xlc.Server(params)
+    except (RuntimeError, ValueError) as exc:
+        raise ModelError(
+            f"llama.cpp could not load {path}: {exc}",
+            hint="check that the file is a GGUF model llama.cpp supports and that there is "
+            "memory for it (lower backend.n_ctx or backend.parallel)",
+        ) from exc
+
+
+def _model_id(model: str, path: Path) -> str:
+    info = models.MODELS.get(model)
+    digest = info.sha256 if info is not None else models.file_sha256(path)
+    return f"{info.name if info is not None else path.name}@{digest[:12]}"
+
+
+def _compact_json_grammar(schema: dict[str, Any]) -> str | None:
+    """An llguidance grammar for ``schema`` that emits compact JSON, or None if this build
+    lacks llguidance.
+
+    The plain schema grammar lets whitespace run anywhere between tokens; a small model at
+    a high temperature can then fill ``max_tokens`` with newlines. Fixed separators remove
+    that failure and shorten every answer.
+    """
+    xlc = _import_xllamacpp()
+    plain = str(xlc.json_schema_to_grammar(json.dumps(schema)))
+    if not plain.startswith("%llguidance"):
+        return None  # GBNF builds bound their whitespace rule already
+    compact = dict(schema)
+    compact["x-guidance"] = {
+        "whitespace_flexible": False,
+        "item_separator": ",",
+        "key_separator": ":",
+        **schema.get("x-guidance", {}),
+    }
+    return "%llguidance {}\nstart: %json " + json.dumps(compact)
+
+
+class EmbeddedBackend:
+    """The ``Backend`` port over an in-process llama.cpp server.
+
+    Usage is counted as the server reports it: the prompt once (the ``n`` samples share it)
+    and the completion tokens of the samples together (summed from their token logprobs when
+    asked for; otherwise the server's one-sample count times ``n``, an estimate).
+    """
+
+    name = "embedded"
+
+    def __init__(self, spec: BackendSpec, *, progress: bool = True) -> None:
+        _import_xllamacpp()
+        self.spec = spec
+        self.path = models.resolve(spec.model, progress=progress)
+        self.model_id = _model_id(spec.model, self.path)
+        self.max_n = min(spec.max_n or spec.parallel, spec.parallel)
+        # The in-process server needs no HTTP clients: a random key locks its port.
+        self._server: Any = _start_server(
+            self.path, spec, alias=self.model_id, api_key=secrets.token_urlsafe(24)
+        )
+        self._executor = ThreadPoolExecutor(spec.parallel, thread_name_prefix="llmlabel-llama")
+        self._grammars: dict[str, str | None] = {}
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def complete(self, request: LabelRequest) -> Completion:
+        if self._server is None:
+            raise BackendError("the embedded backend is closed", where=self.model_id)
+        if request.n > self.max_n:
+            raise BackendError(
+                f"{request.n} samples asked in one request; this backend serves at most "
+                f"{self.max_n}",
+                where=self.model_id,
+                hint="split the samples into rounds of backend.max_n, or raise backend.parallel",
+            )
+        body = self._body(request)
+        loop = asyncio.get_running_loop()
+        async with self._semaphore():
+            future = loop.run_in_executor(
+                self._executor, self._server.handle_chat_completions, body
+            )
+            try:
+                response = await asyncio.wait_for(future, self.spec.timeout)
+            except asyncio.TimeoutError:
+                raise BackendError(
+                    f"no answer within {self.spec.timeout:g} s",
+                    where=self.model_id,
+                    hint="raise backend.timeout, lower max_tokens, or use a smaller model",
+                ) from None
+            except ValueError as exc:  # xllamacpp raises on some malformed bodies
+                raise BackendError(
+                    f"llama.cpp rejected the request: {exc}", where=self.model_id
+                ) from exc
+        return self._completion(request, response)
+
+    async def aclose(self) -> None:
+        """Wait for running calls, then free the model."""
+        if self._server is None:
+            return
+        await asyncio.to_thread(self._executor.shutdown, wait=True)
+        self._server = None  # the Server frees llama.cpp's memory when collected
+
+    def __repr__(self) -> str:
+        return f"EmbeddedBackend({self.model_id!r}, path={str(self.path)!r})"
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        # One per event loop: api calls may each run their own asyncio.run().
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(self.spec.parallel), loop
+        return self._slots
+
+    def _grammar(self, request: LabelRequest) -> str | None:
+        key = json.dumps(request.json_schema, sort_keys=True)
+        if key not in self._grammars:
+            self._grammars[key] = _compact_json_grammar(request.json_schema)
+        return self._grammars[key]
+
+    def _body(self, request: LabelRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "messages": request.messages_as_dicts(),
+            "n": request.n,
+            "temperature": request.temperature,
+            "max_tokens": request.max_tokens,
+        }
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.logprobs:
+            body["logprobs"] = True
+            body["top_logprobs"] = 1  # 0 drops the logprobs; the default sends 20 per token
+        grammar = self._grammar(request)
+        if grammar is not None:
+            body["grammar"] = grammar
+        else:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {
+                    "name": request.schema_name,
+                    "schema": request.json_schema,
+                    "strict": True,
+                },
+            }
+        return body
+
+    def _completion(self, request: LabelRequest, response: dict[str, Any]) -> Completion:
+        if "error" in response:
+            raise _error(response["error"], self.model_id)
+        choices = sorted(response.get("choices") or [], key=lambda c: int(c.get("index", 0)))
+        if len(choices) != request.n:
+            raise BackendError(
+                f"asked for {request.n} samples, got {len(choices)}",
+                where=self.model_id,
+                retryable=True,
+            )
+        samples = tuple(_sample(choice, request.logprobs) for choice in choices)
+        usage = response.get("usage") or {}
+        counted = [_token_count(choice) for choice in choices]
+        completion_tokens = (
+            sum(c for c in counted if c is not None)
+            if all(c is not None for c in counted)
+            else int(usage.get("completion_tokens", 0)) * request.n
+        )
+        return Completion(
+            samples=samples,
+            usage=Usage(
+                prompt_tokens=int(usage.get("prompt_tokens", 0)),
+                completion_tokens=completion_tokens,
+            ),
+            model=self.model_id,
+        )
+
+
+def _sample(choice: dict[str, Any], with_logprob: bool) -> Sample:
+    message = choice.get("message") or {}
+    logprob = None
+    if with_logprob:
+        tokens = (choice.get("logprobs") or {}).get("content") or []
+        logprob = float(sum(t["logprob"] for t in tokens)) if tokens else None
+    return Sample(
+        text=str(message.get("content") or ""),
+        finish_reason=choice.get("finish_reason"),
+        logprob=logprob,
+    )
+
+
+def _token_count(choice: dict[str, Any]) -> int | None:
+    tokens = (choice.get("logprobs") or {}).get("content")
+    return len(tokens) if tokens is not None else None
+
+
+def _error(error: Any, where: str) -> BackendError:
+    if not isinstance(error, dict):
+        return BackendError(f"llama.cpp error: {error}", where=where)
+    message = str(error.get("message", error))
+    kind = error.get("type", "")
+    if kind == "exceed_context_size_error":
+        prompt, ctx = error.get("n_prompt_tokens"), error.get("n_ctx")
+        return BackendError(
+            f"the prompt has {prompt} tokens, more than the {ctx}-token context",
+            where=where,
+            hint="raise backend.n_ctx, or shorten the record, instructions or examples",
+        )
+    code = int(error.get("code", 500))
+    # 5xx inside the process is a transient server state (e.g. a slot failed to decode);
+    # 4xx means this request can never succeed as written.
+    return BackendError(f"llama.cpp error {code}: {message}", where=where, retryable=code >= 500)
+
+
+@dataclass
+class HTTPModelServer:
+    """A llama.cpp server answering the OpenAI API on ``base_url`` (ending in ``/v1``)."""
+
+    base_url: str
+    model_id: str
+    path: Path
+    _server: Any = field(repr=False)
+
+    def close(self) -> None:
+        self._server = None
+
+    def __enter__(self) -> HTTPModelServer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def serve_http(
+    model: BackendSpec | str | Path,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    api_key: str | None = None,
+    progress: bool = True,
+) -> HTTPModelServer:
+    """Serve a registry model or ``.gguf`` file over HTTP (``port=0``: a free port).
+
+    The model name clients send is ignored; ``/v1/models`` lists ``model_id``.
+    """
+    spec = model if isinstance(model, BackendSpec) else BackendSpec(model=str(model))
+    path = models.resolve(spec.model, progress=progress)
+    model_id = _model_id(spec.model, path)
+    server = _start_server(path, spec, alias=model_id, host=host, port=port, api_key=api_key)
+    address = str(server.listening_address).rstrip("/")
+    return HTTPModelServer(base_url=f"{address}/v1", model_id=model_id, path=path, _server=server)
