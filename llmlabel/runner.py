@@ -13,15 +13,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llmlabel.backends.base import Backend
 from llmlabel.core.parse import parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Usage
-from llmlabel.core.schema import vote_value
-from llmlabel.core.vote import plurality
 from llmlabel.errors import BackendError, InputError
 from llmlabel.io.readers import InputRecord, check_fields
 from llmlabel.task import PreparedTask
@@ -167,7 +165,7 @@ class Runner:
             if exc.fatal:
                 raise
             return self._row(record, example_ids, usage, error=exc.one_line())
-        vote = plurality(values, self.task.labels, reasons)
+        vote = self.task.kind.vote(values, self.task.labels, reasons)
         row = self._row(record, example_ids, usage)
         row.update(
             status="labeled" if vote.label is not None else "abstained",
@@ -178,6 +176,8 @@ class Runner:
             reason=vote.abstain_reason,
             invalid=reasons,
         )
+        if vote.label_confidence is not None:
+            row["label_confidence"] = vote.label_confidence
         if self.task.spec.logprobs:
             row["logprobs"] = [s.logprob for s in samples]
         return row
@@ -200,7 +200,7 @@ class Runner:
 
     async def _validate(
         self, messages: tuple[Message, ...], texts: list[str]
-    ) -> tuple[list[str | None], list[str], Usage]:
+    ) -> tuple[list[Hashable | None], list[str], Usage]:
         """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons."""
         results = await asyncio.gather(*(self._settle(messages, t, i) for i, t in enumerate(texts)))
         values = [value for value, _, _ in results]
@@ -209,9 +209,9 @@ class Runner:
 
     async def _settle(
         self, messages: tuple[Message, ...], text: str, index: int
-    ) -> tuple[str | None, str | None, Usage]:
-        model, labels = self.task.answer_model, self.task.labels
-        parsed, usage = parse_answer(text, model, labels), Usage()
+    ) -> tuple[Hashable | None, str | None, Usage]:
+        model, labels, field = self.task.answer_model, self.task.labels, self.task.kind.field
+        parsed, usage = parse_answer(text, model, labels, field), Usage()
         for attempt in range(self.task.spec.retries.reask):
             if parsed.answer is not None:
                 break
@@ -229,10 +229,10 @@ class Runner:
             completion = await self._complete(self.task.request(retry, 1, round_))
             usage = usage + completion.usage
             text = completion.samples[0].text
-            parsed = parse_answer(text, model, labels)
+            parsed = parse_answer(text, model, labels, field)
         if parsed.answer is None:
             return None, parsed.error, usage
-        return vote_value(parsed.answer), None, usage
+        return self.task.kind.value(parsed.answer), None, usage
 
     def _row(
         self,
@@ -261,7 +261,8 @@ class Runner:
         stats.usage = stats.usage + Usage(**row["usage"])
         if row["status"] == "labeled":
             stats.labeled += 1
-            stats.labels[row["label"]] += 1
+            label = row["label"]
+            stats.labels.update(label if isinstance(label, list) else [label])
             stats.confidence_sum += row["confidence"]
             stats.ties += int(row["tie"])
         elif row["status"] == "abstained":

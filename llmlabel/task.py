@@ -10,9 +10,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from llmlabel.core.kinds import KINDS, Kind
 from llmlabel.core.render import PromptRenderer
 from llmlabel.core.request import LabelRequest, Message
-from llmlabel.core.schema import classification_model, example_answer, json_schema, labels_of
+from llmlabel.core.schema import example_answer, json_schema, labels_of
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.taskfile import load_examples, load_schema, load_template, read_task
@@ -24,6 +25,7 @@ DEFAULT_SHOTS = 8
 @dataclass(frozen=True)
 class PreparedTask:
     spec: TaskSpec
+    kind: Kind
     renderer: PromptRenderer
     answer_model: type[BaseModel]
     labels: list[str]
@@ -58,7 +60,7 @@ class PreparedTask:
         spec = self.spec
         return {
             "task": spec.name,
-            "template": spec.template,
+            "template": self.renderer.name,
             "template_hash": self.renderer.hash,
             "backend": spec.backend.type,
             "model": spec.backend.model,
@@ -93,11 +95,12 @@ def apply_overrides(spec: TaskSpec, overrides: Mapping[str, Any], source: str) -
 
 
 def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
-    answer_model, labels = _answer_model(spec, base_dir)
+    kind = KINDS[spec.kind]
+    answer_model, labels = _answer_model(spec, kind, base_dir)
     descriptions = {label.name: label.description for label in spec.labels}
-    template_name, source = load_template(spec.template, base_dir)
+    template_name, source = load_template(spec.template_name, base_dir)
     schema = json_schema(answer_model)
-    answer_format = json.dumps({"label": " | ".join(labels)}, ensure_ascii=False)
+    answer_format = kind.answer_format(labels)
     context = {
         "task": {
             "name": spec.name,
@@ -117,15 +120,15 @@ def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
     k = spec.examples.k if spec.examples.k is not None else min(len(pool), DEFAULT_SHOTS)
     selector = ExampleSelector(pool, k, spec.examples.strategy, spec.examples.seed, labels)
     return PreparedTask(
-        spec, renderer, answer_model, labels, schema, selector, answers, answer_format
+        spec, kind, renderer, answer_model, labels, schema, selector, answers, answer_format
     )
 
 
-def _answer_model(spec: TaskSpec, base_dir: Path) -> tuple[type[BaseModel], list[str]]:
+def _answer_model(spec: TaskSpec, kind: Kind, base_dir: Path) -> tuple[type[BaseModel], list[str]]:
     if spec.label_schema is None:
-        return classification_model(spec.label_names), spec.label_names
+        return kind.model(spec.label_names), spec.label_names
     model = load_schema(spec.label_schema, base_dir)
-    labels = labels_of(model)
+    labels = labels_of(model, kind.field)
     unknown = sorted(set(spec.label_names) - set(labels))
     if unknown:
         raise ConfigError(

@@ -96,3 +96,20 @@ def test_sigkill_mid_run_then_resume_loses_and_duplicates_nothing(
     assert sorted(ids) == sorted(expected)  # every id exactly once
     labels = {r["id"]: r["label"] for r in read_rows(killed)}
     assert labels == {r["id"]: r["label"] for r in read_rows(whole)}
+
+
+def test_multi_label_task_on_the_real_model(tmp_path: Path, smollm2_path: Path) -> None:
+    tickets = ROOT / "examples" / "tickets"
+    out = tmp_path / "tickets.jsonl"
+    result = llmlabel.label(
+        tickets / "task.yaml", tickets / "tickets.jsonl", out, limit=4, overrides=SMALL, cache=False
+    )
+    rows = read_rows(out)
+    assert len(rows) == 4 and result.stats.failed == 0
+    allowed = {"billing", "shipping", "product", "account", "refund"}
+    for row in rows:
+        assert row["status"] in ("labeled", "abstained")
+        if row["status"] == "labeled":
+            assert set(row["label"]) <= allowed
+            assert set(row["label_confidence"]) == allowed
+            assert row["confidence"] == min(row["label_confidence"].values())

@@ -173,3 +173,22 @@ def test_plan_counts_without_calling_a_model(tmp_path: Path) -> None:
     plan = api.plan(task(samples=5, backend={"max_n": 2}), write_input(tmp_path))
     assert plan.records == 4 and plan.requests == 12
     assert plan.prompt_tokens > plan.prompt_tokens_uncached > 0
+
+
+def test_multi_label_rows_carry_the_voted_set_and_per_label_confidence(tmp_path: Path) -> None:
+    answers = ['{"labels": ["billing", "refund"]}', '{"labels": ["billing"]}', '{"labels": []}']
+
+    def script(request: LabelRequest, i: int) -> str:
+        return answers[i]
+
+    spec = parse_task(
+        {"name": "t", "kind": "multi_label", "labels": ["billing", "refund"], "samples": 3}
+    )
+    out = tmp_path / "out.jsonl"
+    source = write_input(tmp_path, {"1": "x"})
+    result = api.label(spec, source, out, backend=FakeBackend(script), cache=False)
+    row = rows(out)["1"]
+    assert row["label"] == ["billing"] and row["votes"] == {"billing": 2, "refund": 1}
+    assert row["label_confidence"] == {"billing": round(2 / 3, 6), "refund": round(2 / 3, 6)}
+    assert row["provenance"]["template"] == "multilabel.v1"
+    assert result.stats.labels == {"billing": 1}

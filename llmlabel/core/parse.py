@@ -26,18 +26,23 @@ class Parsed:
         return self.answer is not None
 
 
-def parse_answer(text: str, model: type[BaseModel], labels: list[str] | None = None) -> Parsed:
+def parse_answer(
+    text: str,
+    model: type[BaseModel],
+    labels: list[str] | None = None,
+    field: str = VOTE_FIELD,
+) -> Parsed:
     """Parse JSON (tolerating a code fence or prose around one object) and validate it.
 
-    When ``labels`` is given, a label that matches an allowed one except for case or
-    surrounding whitespace is mapped onto it before validation.
+    When ``labels`` is given, a label in ``field`` (a string, or a list of them) that matches
+    an allowed one except for case or surrounding whitespace is mapped onto it first.
     """
     data = _extract_json(text)
     if data is None:
         snippet = text.strip().replace("\n", " ")[:80]
         return Parsed(None, f"not valid JSON: {snippet!r}")
     if labels and isinstance(data, dict):
-        data = _normalise_label(data, labels)
+        data = _normalise_labels(data, labels, field)
     try:
         return Parsed(model.model_validate(data))
     except ValidationError as exc:
@@ -63,13 +68,20 @@ def _extract_json(text: str) -> Any:
     return value
 
 
-def _normalise_label(data: dict[str, Any], labels: list[str]) -> dict[str, Any]:
-    value = data.get(VOTE_FIELD)
-    if not isinstance(value, str) or value in labels:
-        return data
+def _normalise_labels(data: dict[str, Any], labels: list[str], field: str) -> dict[str, Any]:
+    value = data.get(field)
     folded = {label.casefold(): label for label in labels}
-    match = folded.get(value.strip().casefold())
-    return {**data, VOTE_FIELD: match} if match else data
+
+    def fix(item: Any) -> Any:
+        if not isinstance(item, str) or item in labels:
+            return item
+        return folded.get(item.strip().casefold(), item)
+
+    if isinstance(value, str):
+        return {**data, field: fix(value)}
+    if isinstance(value, list):
+        return {**data, field: [fix(item) for item in value]}
+    return data
 
 
 def _validation_message(exc: ValidationError) -> str:

@@ -2,6 +2,7 @@
 
 A classification task's model is generated from its labels (``label: Literal[...]``), or given
 by the user as any pydantic model with a ``label`` field whose type is a ``Literal``/``Enum``.
+A multi-label task's model has ``labels: list[Literal[...]]`` (at most one of each label).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from llmlabel.errors import SchemaError
 
 VOTE_FIELD = "label"
+MULTI_FIELD = "labels"
 
 
 class _Answer(BaseModel):
@@ -26,31 +28,54 @@ def classification_model(labels: list[str], name: str = "Label") -> type[BaseMod
     """``{"label": one of labels}``, closed to other keys."""
     if not labels:
         raise SchemaError("a classification schema needs at least one label")
-    choice = Literal[tuple(labels)]  # type: ignore[valid-type]
-    model: type[BaseModel] = create_model(
-        name,
-        __base__=_Answer,
-        label=(choice, Field(description="one of the allowed labels")),  # type: ignore[arg-type]
-    )
+    fields: dict[str, Any] = {
+        VOTE_FIELD: (_literal(labels), Field(description="one of the allowed labels"))
+    }
+    model: type[BaseModel] = create_model(name, __base__=_Answer, **fields)
     return model
 
 
-def labels_of(model: type[BaseModel]) -> list[str]:
-    """The allowed values of the model's ``label`` field, in declaration order."""
-    field = model.model_fields.get(VOTE_FIELD)
+def multilabel_model(labels: list[str], name: str = "Labels") -> type[BaseModel]:
+    """``{"labels": [zero or more of labels]}``, closed to other keys, each label at most once."""
+    if not labels:
+        raise SchemaError("a multi-label schema needs at least one label")
+    items: Any = list.__class_getitem__(_literal(labels))
+    fields: dict[str, Any] = {
+        MULTI_FIELD: (
+            items,
+            Field(max_length=len(labels), description="every label that applies; [] if none"),
+        )
+    }
+    model: type[BaseModel] = create_model(name, __base__=_Answer, **fields)
+    return model
+
+
+def _literal(labels: list[str]) -> Any:
+    """``Literal[*labels]``, built at run time (the labels come from the task file)."""
+    literal: Any = Literal
+    return literal[tuple(labels)]
+
+
+def labels_of(model: type[BaseModel], field_name: str = VOTE_FIELD) -> list[str]:
+    """The allowed values of the model's vote field (``label``, or the items of ``labels``)."""
+    field = model.model_fields.get(field_name)
     if field is None:
         raise SchemaError(
-            f"schema {model.__name__} has no '{VOTE_FIELD}' field",
-            hint="a classification schema needs a field `label: Literal[...]`",
+            f"schema {model.__name__} has no '{field_name}' field",
+            hint=f"the schema needs a field `{field_name}` typed with a Literal (or Enum)",
         )
     annotation = field.annotation
+    if field_name == MULTI_FIELD and typing.get_origin(annotation) in (list, set, frozenset):
+        (annotation,) = typing.get_args(annotation) or (None,)
     if typing.get_origin(annotation) is Literal:
         return [str(v) for v in typing.get_args(annotation)]
     if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
         return [str(m.value) for m in annotation]
     raise SchemaError(
-        f"schema {model.__name__}.{VOTE_FIELD} is {annotation!r}, not a Literal or Enum",
-        hint="declare it as `label: Literal['a', 'b', ...]`",
+        f"schema {model.__name__}.{field_name} is {field.annotation!r}, not a Literal or Enum",
+        hint=f"declare it as `{field_name}: Literal['a', 'b', ...]`"
+        if field_name == VOTE_FIELD
+        else f"declare it as `{field_name}: list[Literal['a', 'b', ...]]`",
     )
 
 
@@ -74,7 +99,15 @@ def _close_objects(node: Any) -> None:
 
 def vote_value(answer: BaseModel) -> str:
     """The normalised value an answer votes for (enum members by value)."""
-    value = getattr(answer, VOTE_FIELD)
+    return _plain(getattr(answer, VOTE_FIELD))
+
+
+def label_set(answer: BaseModel) -> frozenset[str]:
+    """The set of labels a multi-label answer votes for (duplicates collapse)."""
+    return frozenset(_plain(v) for v in getattr(answer, MULTI_FIELD))
+
+
+def _plain(value: Any) -> str:
     return str(value.value if isinstance(value, enum.Enum) else value)
 
 

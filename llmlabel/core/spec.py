@@ -12,10 +12,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from llmlabel.core.kinds import KINDS
 from llmlabel.errors import ConfigError
 
 TaskKind = Literal["classification", "multi_label", "ner", "relation", "extraction", "free_text"]
-SUPPORTED_KINDS: tuple[str, ...] = ("classification",)
+SUPPORTED_KINDS: tuple[str, ...] = tuple(KINDS)
 Strategy = Literal["fixed", "random", "label_balanced"]
 StructuredOutput = Literal["json_schema", "structured_outputs", "guided_json", "none"]
 
@@ -37,7 +38,9 @@ class ExamplesSpec(_Strict):
     k: int | None = Field(None, ge=0)
     strategy: Strategy = "fixed"
     seed: int = 0
-    label_field: str = "label"
+    label_field: str | None = Field(
+        None, description="the examples' label column; default: label (labels for multi_label)"
+    )
 
 
 class BackendSpec(_Strict):
@@ -72,7 +75,7 @@ class TaskSpec(_Strict):
     labels: list[LabelDef] = Field(default_factory=list)
     fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
     id_field: str = "id"
-    template: str = "classify.v1"
+    template: str | None = Field(None, description="default: the kind's built-in template")
     label_schema: str | None = Field(None, alias="schema")
     examples: ExamplesSpec = ExamplesSpec()
     backend: BackendSpec = BackendSpec()
@@ -101,13 +104,17 @@ class TaskSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"labels are listed twice: {', '.join(duplicates)}")
-        if self.kind == "classification" and not self.labels and not self.label_schema:
-            raise ValueError("a classification task needs `labels:` or a `schema:`")
+        if not self.labels and not self.label_schema:
+            raise ValueError(f"a {self.kind} task needs `labels:` or a `schema:`")
         return self
 
     @property
     def label_names(self) -> list[str]:
         return [label.name for label in self.labels]
+
+    @property
+    def template_name(self) -> str:
+        return self.template or KINDS[self.kind].template
 
     @property
     def effective_temperature(self) -> float:

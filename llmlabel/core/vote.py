@@ -1,12 +1,18 @@
-"""Self-consistency voting for classification. Pure and deterministic.
+"""Self-consistency voting. Pure and deterministic.
 
-Rules (documented in the README):
+Classification (``plurality``), rules documented in the README:
 - Each sample votes for one label; an invalid sample votes for nothing but still counts in
   the total, so invalid answers lower confidence instead of vanishing.
 - The label with the most votes wins; ``confidence`` = its votes / all samples.
 - A tie between leaders is broken by the task's label order (the label listed first wins) and
   flagged with ``tie=True``, so the result never depends on sample order.
 - No valid sample at all is an abstention with a reason, confidence 0.
+
+Multi-label (``per_label_majority``):
+- Each valid sample votes yes or no on every label; a label is kept when more than half of
+  the valid samples include it (exactly half is a tie: not kept, flagged ``tie=True``).
+- A label's confidence is the share of all samples that agree with the decision on it, so
+  invalid samples lower it; the record's ``confidence`` is the weakest of these.
 """
 
 from __future__ import annotations
@@ -14,16 +20,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
 class Vote:
-    label: str | None
+    """The voted answer: ``label`` is a label (classification), a list of labels (multi-label)
+    or ``None`` (abstention). ``counts``: samples per label; ``label_confidence``: per-label
+    decision confidence where the kind has one."""
+
+    label: Any
     confidence: float
     counts: dict[str, int] = field(default_factory=dict)
     total: int = 0
     tie: bool = False
     abstain_reason: str | None = None
+    label_confidence: dict[str, float] | None = None
 
     @property
     def margin(self) -> float:
@@ -41,12 +53,8 @@ def plurality(
     total = len(values)
     counter = Counter(v for v in values if v is not None)
     if not counter:
-        why = f"no valid answer in {total} sample{'s' if total != 1 else ''}"
-        if reasons:
-            why += f" (first: {reasons[0]})"
-        return Vote(label=None, confidence=0.0, counts={}, total=total, abstain_reason=why)
-    rank = {label: i for i, label in enumerate(order)}
-    counts = dict(sorted(counter.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+        return _abstain(total, reasons)
+    counts = _ordered(counter, order)
     best = max(counts.values())
     leaders = [label for label, c in counts.items() if c == best]
     return Vote(
@@ -56,3 +64,43 @@ def plurality(
         total=total,
         tie=len(leaders) > 1,
     )
+
+
+def per_label_majority(
+    values: Sequence[frozenset[str] | None], order: Sequence[str], reasons: Sequence[str] = ()
+) -> Vote:
+    """Multi-label vote over sample label sets (``None`` = invalid sample)."""
+    total = len(values)
+    valid = [v for v in values if v is not None]
+    if not valid:
+        return _abstain(total, reasons)
+    counts = _ordered(Counter(label for labels in valid for label in labels), order)
+    kept = [label for label, c in counts.items() if 2 * c > len(valid)]
+    tie = any(2 * c == len(valid) for c in counts.values())
+    universe = list(dict.fromkeys([*order, *counts]))
+    decided = {
+        label: (counts.get(label, 0) if label in kept else len(valid) - counts.get(label, 0))
+        / total
+        for label in universe
+    }
+    return Vote(
+        label=kept,
+        confidence=min(decided.values()),
+        counts=counts,
+        total=total,
+        tie=tie,
+        label_confidence={label: round(share, 6) for label, share in decided.items()},
+    )
+
+
+def _ordered(counter: Counter[str], order: Sequence[str]) -> dict[str, int]:
+    """Counts in the task's label order (unknown labels last, alphabetically)."""
+    rank = {label: i for i, label in enumerate(order)}
+    return dict(sorted(counter.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
+
+
+def _abstain(total: int, reasons: Sequence[str]) -> Vote:
+    why = f"no valid answer in {total} sample{'s' if total != 1 else ''}"
+    if reasons:
+        why += f" (first: {reasons[0]})"
+    return Vote(label=None, confidence=0.0, counts={}, total=total, abstain_reason=why)

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel
 
+from llmlabel.core.kinds import KINDS
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, InputError, SchemaError, TemplateError
 from llmlabel.io.readers import read_records
@@ -110,7 +111,8 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
 
 def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
     """Inline items plus the examples file, each with its answer (``label`` or ``answer``)."""
-    label_field = spec.examples.label_field
+    answer_field = KINDS[spec.kind].field
+    label_field = spec.examples.label_field or answer_field
     rows: list[tuple[str, dict[str, Any], str]] = [
         (str(item.get(spec.id_field, f"example-{i}")), item, f"examples.items[{i}]")
         for i, item in enumerate(spec.examples.items)
@@ -125,16 +127,23 @@ def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
         if "answer" in data and isinstance(data["answer"], dict):
             answer = data["answer"]
         elif label_field in data:
-            answer = {"label": data[label_field]}
+            answer = {answer_field: data[label_field]}
         else:
             raise InputError(
                 f"example has no '{label_field}'",
                 where=where,
                 hint="give each example a label (or set examples.label_field)",
             )
-        label = str(answer.get("label", ""))
+        label = _first_label(answer.get(answer_field))
         inputs = {k: v for k, v in data.items() if k not in (label_field, "answer")}
         examples.append(
             Example(id=example_id, data=inputs, answer=answer, label=label, where=where)
         )
     return examples
+
+
+def _first_label(value: Any) -> str:
+    """The label an example is balanced under: its label, or the first of its labels."""
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return "" if value is None else str(value)

@@ -1,7 +1,7 @@
 import pytest
 
 from llmlabel.core.parse import parse_answer
-from llmlabel.core.schema import classification_model, vote_value
+from llmlabel.core.schema import classification_model, label_set, multilabel_model, vote_value
 
 LABELS = ["positive", "negative"]
 Model = classification_model(LABELS)
@@ -38,3 +38,13 @@ def test_non_json_is_invalid_and_quoted() -> None:
 def test_extra_keys_are_rejected() -> None:
     parsed = parse_answer('{"label": "positive", "why": "x"}', Model, LABELS)
     assert not parsed.ok
+
+
+def test_multilabel_answers_normalise_each_label() -> None:
+    model = multilabel_model(["billing", "refund"])
+    parsed = parse_answer(
+        '{"labels": ["Billing", " refund "]}', model, ["billing", "refund"], "labels"
+    )
+    assert parsed.answer is not None and label_set(parsed.answer) == {"billing", "refund"}
+    bad = parse_answer('{"labels": ["shipping"]}', model, ["billing", "refund"], "labels")
+    assert not bad.ok and bad.error is not None and "labels.0" in bad.error

@@ -8,7 +8,9 @@ from llmlabel.core.schema import (
     classification_model,
     example_answer,
     json_schema,
+    label_set,
     labels_of,
+    multilabel_model,
     vote_value,
 )
 from llmlabel.errors import SchemaError
@@ -52,3 +54,25 @@ def test_example_answer_is_compact_validated_json() -> None:
     assert example_answer(model, {"label": "a"}) == '{"label": "a"}'
     with pytest.raises(ValueError):
         example_answer(model, {"label": "zzz"})
+
+
+def test_multilabel_schema_is_a_bounded_list_of_the_labels() -> None:
+    model = multilabel_model(["a", "b", "c"])
+    schema = json_schema(model)["properties"]["labels"]
+    assert schema["items"]["enum"] == ["a", "b", "c"] and schema["maxItems"] == 3
+    assert labels_of(model, "labels") == ["a", "b", "c"]
+    assert label_set(model.model_validate({"labels": ["b", "a", "b"]})) == {"a", "b"}
+    with pytest.raises(ValueError):
+        model.model_validate({"labels": ["zzz"]})
+
+
+def test_a_user_multilabel_schema_needs_a_list_of_literals() -> None:
+    class Tags(BaseModel):
+        labels: list[Literal["x", "y"]]
+
+    class Loose(BaseModel):
+        labels: list[str]
+
+    assert labels_of(Tags, "labels") == ["x", "y"]
+    with pytest.raises(SchemaError, match="not a Literal"):
+        labels_of(Loose, "labels")
