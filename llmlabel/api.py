@@ -11,10 +11,15 @@ from typing import Any
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
+from llmlabel.core import evaluation
+from llmlabel.core.evaluation import EvalSummary
 from llmlabel.core.spec import TaskSpec
+from llmlabel.exporter import ExportResult as ExportResult
+from llmlabel.exporter import export as export
 from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
 from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
 from llmlabel.io.readers import InputRecord, check_fields, read_records
+from llmlabel.io.report import write_report
 from llmlabel.io.sink import JsonlSink
 from llmlabel.runner import Runner, RunStats
 from llmlabel.task import PreparedTask, load
@@ -169,6 +174,49 @@ def iter_output(path: str | Path) -> Iterator[dict[str, Any]]:
     from llmlabel.io.sink import iter_rows
 
     return iter_rows(path)
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    summary: EvalSummary
+    report: Path | None
+    """report.md, when a report folder was given (summary.json lies beside it)."""
+
+
+def evaluate(
+    predictions: str | Path,
+    gold: str | Path,
+    *,
+    report: str | Path | None = None,
+    allow_missing: bool = False,
+    target_accuracy: float = 0.95,
+    bins: int = 10,
+    resamples: int = 1000,
+    seed: int = 0,
+) -> EvalResult:
+    """Score an output file of ``label`` against gold rows ``{id, label}`` (classification).
+
+    Every gold id needs a prediction and every prediction a gold id (``JoinError`` otherwise);
+    ``allow_missing`` scores the ids in both and reports how many were left out. Abstained and
+    failed records count as wrong. ``report``: a folder for summary.json and report.md.
+    """
+    from llmlabel.io.sink import iter_rows
+
+    options = evaluation.Options(
+        target_accuracy=target_accuracy, bins=bins, resamples=resamples, seed=seed
+    )
+    rows = (
+        evaluation.parse_prediction(row, f"{predictions} row {n}")
+        for n, row in enumerate(iter_rows(predictions), start=1)
+    )
+    labels = ((r.id, evaluation.gold_label(r.id, r.data, r.where)) for r in read_records(gold))
+    outcomes, pairing = evaluation.pair(
+        rows, labels, allow_missing=allow_missing, names=(str(predictions), str(gold))
+    )
+    summary = evaluation.evaluate(outcomes, pairing, options)
+    sources = {"predictions": str(predictions), "gold": str(gold)}
+    path = write_report(summary, report, sources) if report is not None else None
+    return EvalResult(summary=summary, report=path)
 
 
 async def _run(runner: Runner, records: Iterable[InputRecord], owned: Backend | None) -> RunStats:

@@ -6,6 +6,7 @@ on the command line, or ``LLMLABEL_DEBUG=1``) shows the traceback instead.
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
@@ -30,6 +31,20 @@ from rich.text import Text
 from llmlabel import api
 from llmlabel.errors import LLMLabelError
 from llmlabel.runner import RunStats
+
+
+def _typer_click_errors() -> tuple[type[Exception], ...]:
+    """Newer typer releases vendor click: their usage errors are not ``click.ClickException``."""
+    try:
+        vendored = importlib.import_module("typer._click.exceptions")
+    except ImportError:
+        return ()
+    return (vendored.ClickException,)
+
+
+_EXIT = (click.exceptions.Exit, typer.Exit)
+_ABORT = (click.exceptions.Abort, typer.Abort)
+_CLICK_ERROR: tuple[type[Exception], ...] = (click.ClickException, *_typer_click_errors())
 
 app = typer.Typer(
     help="Label data with LLMs: validated answers, voted confidence, resumable runs.",
@@ -108,6 +123,65 @@ def run(
         )
 
 
+@app.command("eval")
+def eval_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
+    gold: Annotated[str, Opt("--gold", "-g", help="Gold rows {id, label}: JSONL/CSV/Parquet.")],
+    report: Annotated[Path | None, Opt(help="Folder for summary.json and report.md.")] = None,
+    target_accuracy: Annotated[
+        float, Opt(min=0.0, max=1.0, help="Accuracy the kept records must reach.")
+    ] = 0.95,
+    allow_missing: Annotated[
+        bool, Opt(help="Score only ids in both files (the counts left out are reported).")
+    ] = False,
+    bins: Annotated[int, Opt(min=1, help="Calibration bins.")] = 10,
+    resamples: Annotated[int, Opt(min=1, help="Bootstrap resamples for the CIs.")] = 1000,
+    seed: Annotated[int, Opt(help="Bootstrap seed.")] = 0,
+) -> None:
+    """Score PREDICTIONS against gold labels: accuracy with CIs, F1, calibration, coverage."""
+    result = api.evaluate(
+        predictions,
+        gold,
+        report=report,
+        allow_missing=allow_missing,
+        target_accuracy=target_accuracy,
+        bins=bins,
+        resamples=resamples,
+        seed=seed,
+    )
+    _show_eval(result)
+
+
+def _show_eval(result: api.EvalResult) -> None:
+    s = result.summary
+    table = Table("metric", "value", "95% CI", title=f"{s.records} records against gold")
+    for name, estimate in (("accuracy", s.accuracy), ("macro-F1", s.macro_f1)):
+        table.add_row(name, f"{estimate.value:.3f}", f"{estimate.low:.3f}–{estimate.high:.3f}")
+    table.add_row("micro-F1", f"{s.micro_f1:.3f}", "")
+    for calibration in s.calibration:
+        kind = calibration.binning.replace("_", "-")
+        table.add_row(f"ECE ({s.options.bins} {kind} bins)", f"{calibration.ece:.3f}", "")
+    table.add_row("Brier score", f"{s.brier:.3f}", "")
+    auroc = "n/a (all right or all wrong)" if s.auroc is None else f"{s.auroc:.3f}"
+    table.add_row("AUROC of confidence", auroc, "")
+    out.print(table)
+    p = s.pairing
+    if p.gold_without_prediction or p.predictions_without_gold:
+        out.print(
+            f"left out: {len(p.gold_without_prediction)} gold ids without a prediction, "
+            f"{len(p.predictions_without_gold)} predictions without gold (--allow-missing)",
+            soft_wrap=True,
+        )
+    out.print(
+        f"labeled {s.labeled} · abstained {s.abstained} · failed {s.failed} "
+        "(abstained and failed count as wrong)\n"
+        f"selective prediction: {s.selective.sentence()}",
+        soft_wrap=True,
+    )
+    if result.report is not None:
+        out.print(f"report: {result.report}")
+
+
 @models_app.command("list")
 def models_list() -> None:
     """Known models, their sources and whether they are downloaded."""
@@ -133,6 +207,60 @@ def models_pull(name: Annotated[str, typer.Argument(help="A name from `models li
 
     path = models.pull(name, progress=True)
     out.print(f"{name}: {path}")
+
+
+@app.command("export")
+def export_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
+    input: Annotated[str, Opt("--input", "-i", help="The input that was labeled (joined by id).")],
+    output: Annotated[Path, Opt("--output", "-o", help="File, or folder for hf / --split.")],
+    format: Annotated[str, Opt("--format", "-f", help="hf | parquet | jsonl | csv | sft")] = "hf",
+    task: Annotated[Path | None, Opt(help="Task file: renders sft prompts, checks labels.")] = None,
+    min_confidence: Annotated[float | None, Opt(help="Keep records at least this sure.")] = None,
+    drop_abstained: Annotated[
+        bool,
+        Opt(
+            "--drop-abstained/--keep-abstained",
+            help="Drop abstained/failed rows, or keep them unlabeled.",
+        ),
+    ] = True,
+    per_class_max: Annotated[int | None, Opt(help="At most N records per label (seeded).")] = None,
+    balance: Annotated[bool, Opt(help="Cut every label to the smallest one (seeded).")] = False,
+    split: Annotated[float | None, Opt(help="Validation share, stratified by label.")] = None,
+    seed: Annotated[int, Opt(help="Seed for downsampling and the split.")] = 0,
+    overwrite: Annotated[bool, Opt(help="Replace OUTPUT (an earlier export).")] = False,
+) -> None:
+    """Export predictions with their records as a silver training set, with a dataset card."""
+    result = api.export(
+        predictions,
+        input,
+        output,
+        format=format,
+        task=task,
+        min_confidence=min_confidence,
+        drop_abstained=drop_abstained,
+        per_class_max=per_class_max,
+        balance=balance,
+        split=split,
+        seed=seed,
+        overwrite=overwrite,
+    )
+    _show_export(result)
+
+
+def _show_export(result: api.ExportResult) -> None:
+    selection = result.selection
+    table = Table("step", "removed", "left", title=f"exported {result.output} ({result.format})")
+    left = selection.total
+    table.add_row("predictions read", "", str(left))
+    for step in selection.steps:
+        left -= step.removed
+        table.add_row(step.name, str(step.removed), str(left))
+    out.print(table)
+    sizes = " · ".join(f"{name} {len(part)}" for name, part in selection.splits.items())
+    out.print(f"{sizes}\ncard: {result.card}")
+    for note in result.notes:
+        out.print(f"note: {note}")
 
 
 class _RateColumn(ProgressColumn):
@@ -202,12 +330,12 @@ def main(argv: list[str] | None = None) -> None:
         if exc.hint:
             err.print(f"hint: {exc.hint}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except click.exceptions.Exit as exc:
+    except _EXIT as exc:
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _CLICK_ERROR as exc:
+        exc.show()  # type: ignore[attr-defined]
+        sys.exit(exc.exit_code)  # type: ignore[attr-defined]
+    except (*_ABORT, KeyboardInterrupt):
         err.print("interrupted: rows written so far are kept; continue with --resume")
         sys.exit(130)
     except Exception as exc:

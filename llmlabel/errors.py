@@ -42,6 +42,29 @@ class OutputError(LLMLabelError):
     """The output path cannot be used (exists without --resume/--overwrite, not writable)."""
 
 
+class JoinError(LLMLabelError):
+    """Predictions and gold do not pair up one-to-one by id (missing or duplicate ids)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        where: str | None = None,
+        missing_predictions: int = 0,
+        missing_gold: int = 0,
+    ):
+        super().__init__(message, hint=hint, where=where)
+        self.missing_predictions = missing_predictions
+        """Gold ids with no prediction."""
+        self.missing_gold = missing_gold
+        """Prediction ids with no gold label."""
+
+
+class ExportError(LLMLabelError):
+    """An export would be empty or unusable (nothing left after filtering, an empty split)."""
+
+
 class ModelError(LLMLabelError):
     """A model cannot be found, downloaded, verified or loaded."""
 

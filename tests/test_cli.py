@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples" / "sentiment" / "task.yaml"
-COMMANDS = [[], ["run"], ["models"], ["models", "list"], ["models", "pull"]]
+COMMANDS = [[], ["run"], ["eval"], ["export"], ["models"], ["models", "list"], ["models", "pull"]]
 
 
 def llmlabel(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
@@ -39,6 +39,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
     assert lines[0].startswith("error: "), result.stderr
     for needle in needles:
         assert needle in result.stderr, result.stderr
+
+
+def test_a_bad_option_value_is_a_usage_error_not_a_crash() -> None:
+    result = llmlabel("run", str(TASK), "-i", "x.jsonl", "--samples", "abc")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "Invalid value for '--samples'" in result.stderr
+    assert "unexpected" not in result.stderr
 
 
 def test_missing_task_file(tmp_path: Path) -> None:

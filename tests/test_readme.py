@@ -74,6 +74,33 @@ def test_readme_commands_on_the_small_model(
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.parametrize(
+    "command", [c for c in llmlabel_commands() if c.startswith("llmlabel eval")]
+)
+def test_readme_eval_commands(command: str, workdir: Path) -> None:
+    """`llmlabel eval` needs no model: it runs on the committed sample predictions."""
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    assert "accuracy" in result.stdout and "selective prediction" in result.stdout
+    args = shlex.split(command)
+    if "--report" in args:
+        report = workdir / args[args.index("--report") + 1]
+        assert {p.name for p in report.iterdir()} == {"report.md", "summary.json"}
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in llmlabel_commands() if c.startswith("llmlabel export")]
+)
+def test_readme_export_commands(command: str, workdir: Path) -> None:
+    """`llmlabel export` needs no model: it runs on the committed sample predictions."""
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(command)
+    output = workdir / args[args.index("--output") + 1]
+    card = output / "README.md" if output.is_dir() else output.with_suffix(".card.md")
+    assert "## Provenance" in card.read_text()
+
+
 def test_readme_python_example(workdir: Path, smollm2_path: Path) -> None:
     code = re.findall(r"```python\n(.*?)```", README, re.DOTALL)[0]
     result = subprocess.run(

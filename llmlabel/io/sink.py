@@ -154,14 +154,19 @@ class JsonlSink:
 
 def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of an output file; a partial last line (from a killed run) is skipped."""
+    for _, row in iter_numbered_rows(path):
+        yield row
+
+
+def iter_numbered_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, row) of an output file, so readers can name the line of a bad row."""
     path = Path(path)
     try:
         fh = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read output file: {exc.strerror}", where=str(path)) from None
     with fh:
-        for _, row in _complete_rows(fh, str(path), InputError, _Tail()):
-            yield row
+        yield from _complete_rows(fh, str(path), InputError, _Tail())
 
 
 def _encode(row: dict[str, Any]) -> bytes:
