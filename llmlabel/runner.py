@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from llmlabel.backends.base import Backend
 from llmlabel.core.parse import parse_answer
@@ -24,6 +24,7 @@ from llmlabel.errors import BackendError, InputError
 from llmlabel.io.readers import InputRecord, check_fields
 from llmlabel.task import PreparedTask
 
+T = TypeVar("T")
 REASK = "That answer was invalid: {error}. Reply again with only a JSON object of the form {form}."
 
 
@@ -153,8 +154,8 @@ class Runner:
         messages, example_ids = self.task.messages_for(record.id, record.data)
         usage = Usage()
         try:
-            completions = await asyncio.gather(
-                *(self._complete(self.task.request(messages, n, r)) for r, n in self._rounds())
+            completions = await _all(
+                [self._complete(self.task.request(messages, n, r)) for r, n in self._rounds()]
             )
             samples = [s for c in completions for s in c.samples]
             texts = [s.text for s in samples]
@@ -202,7 +203,7 @@ class Runner:
         self, messages: tuple[Message, ...], texts: list[str]
     ) -> tuple[list[Hashable | None], list[str], Usage]:
         """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons."""
-        results = await asyncio.gather(*(self._settle(messages, t, i) for i, t in enumerate(texts)))
+        results = await _all([self._settle(messages, t, i) for i, t in enumerate(texts)])
         values = [value for value, _, _ in results]
         reasons = [f"sample {i}: {why}" for i, (_, why, _) in enumerate(results) if why]
         return values, reasons, sum((u for _, _, u in results), Usage())
@@ -272,3 +273,11 @@ class Runner:
             stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
         if self.on_row is not None:
             self.on_row(stats)
+
+
+async def _all(awaitables: list[Awaitable[T]]) -> list[T]:
+    """``asyncio.gather``, minus the task it would wrap a lone awaitable in (the common case:
+    one round of requests, one sample to validate); a task per record is measurable overhead."""
+    if len(awaitables) == 1:
+        return [await awaitables[0]]
+    return list(await asyncio.gather(*awaitables))
