@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
@@ -160,7 +160,7 @@ class Runner:
             samples = [s for c in completions for s in c.samples]
             texts = [s.text for s in samples]
             usage = sum((c.usage for c in completions), Usage())
-            values, reasons, extra = await self._validate(messages, texts)
+            values, reasons, extra = await self._validate(messages, texts, record.data)
             usage = usage + extra
         except BackendError as exc:
             if exc.fatal:
@@ -200,16 +200,16 @@ class Runner:
         return completion
 
     async def _validate(
-        self, messages: tuple[Message, ...], texts: list[str]
+        self, messages: tuple[Message, ...], texts: list[str], data: Mapping[str, Any]
     ) -> tuple[list[Hashable | None], list[str], Usage]:
         """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons."""
-        results = await _all([self._settle(messages, t, i) for i, t in enumerate(texts)])
+        results = await _all([self._settle(messages, t, i, data) for i, t in enumerate(texts)])
         values = [value for value, _, _ in results]
         reasons = [f"sample {i}: {why}" for i, (_, why, _) in enumerate(results) if why]
         return values, reasons, sum((u for _, _, u in results), Usage())
 
     async def _settle(
-        self, messages: tuple[Message, ...], text: str, index: int
+        self, messages: tuple[Message, ...], text: str, index: int, data: Mapping[str, Any]
     ) -> tuple[Hashable | None, str | None, Usage]:
         model, labels, field = self.task.answer_model, self.task.labels, self.task.kind.field
         parsed, usage = parse_answer(text, model, labels, field), Usage()
@@ -233,7 +233,7 @@ class Runner:
             parsed = parse_answer(text, model, labels, field)
         if parsed.answer is None:
             return None, parsed.error, usage
-        return self.task.kind.value(parsed.answer), None, usage
+        return self.task.kind.value(parsed.answer, data), None, usage
 
     def _row(
         self,

@@ -60,6 +60,7 @@ class PreparedTask:
         spec = self.spec
         return {
             "task": spec.name,
+            "kind": spec.kind,
             "template": self.renderer.name,
             "template_hash": self.renderer.hash,
             "backend": spec.backend.type,

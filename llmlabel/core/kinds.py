@@ -7,7 +7,7 @@ kind checks are threaded through the rest of the code.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,19 +24,23 @@ from llmlabel.core.schema import (
 from llmlabel.core.vote import Vote, per_label_majority, plurality
 
 Voter = Callable[[Sequence[Any], Sequence[str], Sequence[str]], Vote]
+Valuer = Callable[[BaseModel, Mapping[str, Any]], Hashable]
+"""(validated answer, the record's fields) -> the sample's hashable vote value. The record is
+there for kinds whose value depends on it (NER recovers span offsets in the record's text)."""
 
 
 @dataclass(frozen=True)
 class Kind:
     """``field``: the answer field that votes; ``template``: the default prompt template;
     ``model``: the answer model generated from the labels; ``value``: an answer's normalised,
-    hashable vote; ``vote``: votes over the samples' values (``None`` = invalid sample)."""
+    hashable vote (see ``Valuer``); ``vote``: votes over the samples' values (``None`` =
+    invalid sample)."""
 
     name: str
     field: str
     template: str
     model: Callable[[list[str]], type[BaseModel]]
-    value: Callable[[BaseModel], Hashable]
+    value: Valuer
     vote: Voter
     answer_example: Callable[[list[str]], Any]
 
@@ -50,7 +54,7 @@ CLASSIFICATION = Kind(
     field=VOTE_FIELD,
     template="classify.v1",
     model=classification_model,
-    value=vote_value,
+    value=lambda answer, record: vote_value(answer),
     vote=plurality,
     answer_example=lambda labels: " | ".join(labels),
 )
@@ -60,7 +64,7 @@ MULTI_LABEL = Kind(
     field=MULTI_FIELD,
     template="multilabel.v1",
     model=multilabel_model,
-    value=label_set,
+    value=lambda answer, record: label_set(answer),
     vote=per_label_majority,
     answer_example=lambda labels: ["<label>", "..."],
 )
