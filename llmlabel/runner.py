@@ -29,6 +29,8 @@ REASK = "That answer was invalid: {error}. Reply again with only a JSON object o
 
 
 class Cache(Protocol):
+    enabled: bool
+
     def get(self, key: str) -> Completion | None: ...
     def put(self, key: str, completion: Completion) -> None: ...
 
@@ -189,6 +191,9 @@ class Runner:
         return [(i, min(step, total - start)) for i, start in enumerate(range(0, total, step))]
 
     async def _complete(self, request: LabelRequest) -> Completion:
+        if not self.cache.enabled:
+            self.stats.requests += 1
+            return await self.backend.complete(request)
         key = request.cache_key(self.backend.model_id)
         cached = self.cache.get(key)
         if cached is not None:

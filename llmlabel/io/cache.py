@@ -38,6 +38,8 @@ def default_cache_path() -> Path:
 class RequestCache:
     """Request hash → ``Completion``. Use from one thread (an asyncio loop is one thread)."""
 
+    enabled = True
+
     def __init__(self, path: Path, conn: sqlite3.Connection, flush_every: int = FLUSH_EVERY):
         self.path = path
         self._conn: sqlite3.Connection | None = conn
@@ -153,7 +155,9 @@ class RequestCache:
 
 
 class NullCache:
-    """The cache for ``--no-cache``: remembers nothing."""
+    """The cache for ``--no-cache``: remembers nothing (so callers skip hashing requests)."""
+
+    enabled = False
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> NullCache:
