@@ -1,17 +1,22 @@
 """Accuracy of llmlabel against a gold set, for several shot counts × sample counts.
 
     python eval/gold.py --suite sst2 --limit 200 --shots 0,8 --samples 1,5
+    python eval/gold.py --suite ag_news --sample-seed 0 --shots 8 --strategies random,semantic
 
 A suite is a task file ``eval/tasks/<suite>.yaml`` plus gold files ``<gold dir>/<suite>/
 test.jsonl`` (records scored) and ``dev.jsonl`` (few-shot examples), rows ``{id, text, label}``.
 The gold dir is ``$LLMLABEL_GOLD_DIR``, else ``../shared/data/gold`` beside the repository; gold
 data is read where it lies and never copied into the repository. A suite without a dev file
-takes its examples from the test records after the ``--limit`` scored ones.
+takes its examples from the test records that are not scored.
 
-Each variant labels the first ``--limit`` test records through ``llmlabel.label`` and is joined
-with the gold labels by id. Abstained and failed records count as wrong. Requests are cached
-(``--workdir``, default ``eval/results/raw/<suite>``, gitignored), so a rerun is cheap; the
-records/s column then comes from the last run that asked the model for every record.
+Each variant (shots × samples × few-shot strategy) labels the same ``--limit`` test records —
+the first ones, or with ``--sample-seed`` a seeded random sample — through ``llmlabel.label``
+and is joined with the gold labels by id. Every variant after the first is also compared with
+the first on the same records: accuracy difference with a paired bootstrap interval, and the
+exact McNemar test on the records where exactly one of the two is right. Abstained and
+failed records count as wrong. Requests are cached (``--workdir``, default
+``eval/results/raw/<suite>``, gitignored), so a rerun is cheap; the records/s column then
+comes from the last run that asked the model for every record.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import datetime as dt
 import json
 import math
 import os
+import random
 import re
 import shlex
 import sys
@@ -53,6 +59,8 @@ class Score:
     conf_wrong: float | None
     rate: float | None
     prompt_tokens: int
+    right: dict[str, bool]
+    """Gold id → whether this variant labeled it correctly."""
 
     @property
     def accuracy(self) -> float:
@@ -94,18 +102,32 @@ def first(path: Path, limit: int) -> list[dict[str, Any]]:
     return rows
 
 
-def examples_file(suite_dir: Path, limit: int, tmp: Path) -> tuple[Path, str]:
-    """The few-shot pool: ``dev.jsonl``, else the test records after the scored ones (written
-    to a temporary file outside the repository)."""
+def scored_records(test: Path, limit: int, sample_seed: int | None) -> list[dict[str, Any]]:
+    """The first ``limit`` test records, or ``limit`` drawn at random with ``sample_seed``
+    (in file order)."""
+    if sample_seed is None:
+        return first(test, limit)
+    rows = list(read_jsonl(test))
+    chosen = sorted(random.Random(sample_seed).sample(range(len(rows)), min(limit, len(rows))))
+    return [rows[i] for i in chosen]
+
+
+def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def examples_file(suite_dir: Path, scored: set[str], tmp: Path) -> tuple[Path, str]:
+    """The few-shot pool: ``dev.jsonl``, else the test records not scored (written to a
+    temporary file outside the repository)."""
     dev = suite_dir / "dev.jsonl"
     if dev.is_file():
         return dev, "dev.jsonl"
-    tail = tmp / "examples.jsonl"
-    with tail.open("w", encoding="utf-8") as fh:
-        for i, row in enumerate(read_jsonl(suite_dir / "test.jsonl")):
-            if i >= limit:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    return tail, f"test.jsonl records after the first {limit} (no dev split)"
+    rest = [row for row in read_jsonl(suite_dir / "test.jsonl") if str(row["id"]) not in scored]
+    pool = write_jsonl(tmp / "examples.jsonl", rest)
+    return pool, f"the {len(rest)} test.jsonl records not scored (no dev split)"
 
 
 def score(
@@ -119,9 +141,11 @@ def score(
     correct = abstained = failed = 0
     right: list[float] = []
     wrong: list[float] = []
+    is_right: dict[str, bool] = {}
     for item in gold:
         row = rows.get(str(item["id"]))
         status = row["status"] if row is not None else "failed"
+        is_right[str(item["id"])] = False
         if status == "abstained":
             abstained += 1
         elif status != "labeled" or row is None:
@@ -129,6 +153,7 @@ def score(
         elif row["label"] == item["label"]:
             correct += 1
             right.append(row["confidence"])
+            is_right[str(item["id"])] = True
         else:
             wrong.append(row["confidence"])
     return Score(
@@ -141,6 +166,7 @@ def score(
         conf_wrong=sum(wrong) / len(wrong) if wrong else None,
         rate=rate,
         prompt_tokens=stats.usage.prompt_tokens,
+        right=is_right,
     )
 
 
@@ -148,16 +174,26 @@ def run_variant(
     suite: str,
     shots: int,
     samples: int,
+    strategy: str | None,
     args: argparse.Namespace,
     gold: list[dict[str, Any]],
+    inputs: Path,
     examples: Path,
 ) -> Score:
-    variant = f"{shots}-shot, {samples} sample{'s' if samples > 1 else ''}"
+    shown = f"{shots}-shot {strategy}" if shots and strategy else f"{shots}-shot"
+    variant = f"{shown}, {samples} sample{'s' if samples > 1 else ''}"
     model_tag = re.sub(r"[^A-Za-z0-9._-]", "_", Path(args.model).name) if args.model else "task"
-    output = args.workdir / f"{model_tag}-{shots}shot-{samples}s-{args.limit}.jsonl"
+    tags = [model_tag, f"{shots}shot", f"{samples}s", str(args.limit)]
+    if shots and strategy:
+        tags.insert(2, strategy)
+    if args.sample_seed is not None:
+        tags.append(f"seed{args.sample_seed}")
+    output = args.workdir / ("-".join(tags) + ".jsonl")
     overrides: dict[str, Any] = {"samples": samples, "examples.k": shots}
     if shots:
         overrides["examples.path"] = str(examples)
+    if shots and strategy:
+        overrides["examples.strategy"] = strategy
     if args.model:
         overrides["backend.model"] = args.model
     if args.base_url:
@@ -168,7 +204,7 @@ def run_variant(
     print(f"{variant}: labeling {len(gold)} records …", file=sys.stderr, flush=True)
     result = llmlabel.label(
         TASKS / f"{suite}.yaml",
-        gold_dir() / suite / "test.jsonl",
+        inputs,
         output,
         overwrite=True,
         limit=args.limit,
@@ -218,6 +254,43 @@ def table(scores: list[Score]) -> str:
     return "\n".join(lines)
 
 
+def paired(base: Score, other: Score, resamples: int = 2000, seed: int = 0) -> str:
+    """One row comparing ``other`` with ``base`` on the same records."""
+    ids = sorted(base.right)
+    diffs = [int(other.right[i]) - int(base.right[i]) for i in ids]
+    only_other = diffs.count(1)
+    only_base = diffs.count(-1)
+    rng = random.Random(seed)
+    means = sorted(sum(rng.choices(diffs, k=len(diffs))) / len(diffs) for _ in range(resamples))
+    low, high = means[int(0.025 * resamples)], means[int(0.975 * resamples) - 1]
+    delta = sum(diffs) / len(diffs)
+    return (
+        f"| {other.variant} − {base.variant} | {delta:+.3f} ({low:+.3f} to {high:+.3f}) "
+        f"| {only_base} / {only_other} | {mcnemar(only_base, only_other):.3g} |"
+    )
+
+
+def mcnemar(b: int, c: int) -> float:
+    """Exact two-sided McNemar p-value: the discordant pairs against Binomial(b + c, 1/2)."""
+    n = b + c
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, i) for i in range(min(b, c) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def paired_table(scores: list[Score]) -> str:
+    if len(scores) < 2:
+        return ""
+    lines = [
+        "| paired on the same records | accuracy difference (95% paired bootstrap CI) "
+        "| right only in the first variant / only in this one | McNemar exact p |",
+        "|---|---|---|---|",
+    ]
+    lines += [paired(scores[0], other) for other in scores[1:]]
+    return "\n".join(lines)
+
+
 def _num(value: float | None, digits: int = 3) -> str:
     return "—" if value is None else f"{value:.{digits}f}"
 
@@ -227,16 +300,24 @@ def report(suite: str, args: argparse.Namespace, scores: list[Score], pool: str)
     where = f" via {args.base_url}" if args.base_url else ""
     command = "python eval/gold.py " + shlex.join(sys.argv[1:])
     date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    records = (
+        f"the first {args.limit} records"
+        if args.sample_seed is None
+        else f"{args.limit} records drawn at random (seed {args.sample_seed})"
+    )
+    strategy = ", ".join(args.strategies) if args.strategies else "the task file's strategy"
     return "\n".join(
         [
             f"# {suite}: accuracy against gold",
             "",
-            f"Task `eval/tasks/{suite}.yaml`, model {model}{where}; the first {args.limit} "
-            f"records of `{suite}/test.jsonl`; few-shot examples from {pool} "
-            "(`label_balanced`). Abstained and failed records count as wrong; confidence is the "
+            f"Task `eval/tasks/{suite}.yaml`, model {model}{where}; {records} "
+            f"of `{suite}/test.jsonl`; few-shot examples from {pool} "
+            f"({strategy}). Abstained and failed records count as wrong; confidence is the "
             "vote share of the winning label (always 1 with one sample).",
             "",
             table(scores),
+            "",
+            paired_table(scores),
             "",
             f"Command: `{command}`",
             "",
@@ -264,6 +345,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200, help="test records scored")
     parser.add_argument("--shots", type=parse_ints, default=[0], help="e.g. 0,8")
     parser.add_argument("--samples", type=parse_ints, default=[1], help="e.g. 1,5")
+    parser.add_argument(
+        "--strategies",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        help="few-shot strategies to compare, e.g. random,label_balanced,semantic "
+        "(default: the task file's)",
+    )
+    parser.add_argument(
+        "--sample-seed", type=int, help="score a seeded random sample instead of the first records"
+    )
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
     parser.add_argument("--base-url", help="use an OpenAI-compatible server at this /v1 URL")
     parser.add_argument("--concurrency", type=int, help="records in flight (default: task's)")
@@ -280,20 +370,23 @@ def main(argv: list[str] | None = None) -> None:
     test = suite_dir / "test.jsonl"
     if not test.is_file():
         raise SystemExit(f"error: no gold file {test} (set LLMLABEL_GOLD_DIR)")
-    gold = first(test, args.limit)
+    gold = scored_records(test, args.limit, args.sample_seed)
     labels = load(TASKS / f"{suite}.yaml").labels
     unknown = sorted({str(row["label"]) for row in gold} - set(labels))
     if unknown:
         raise SystemExit(f"error: gold labels {unknown} are not among the task's labels {labels}")
     args.workdir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="llmlabel-gold-") as tmp:
-        examples, pool = examples_file(suite_dir, args.limit, Path(tmp))
+        inputs = write_jsonl(Path(tmp) / "scored.jsonl", gold)
+        examples, pool = examples_file(suite_dir, {str(row["id"]) for row in gold}, Path(tmp))
         scores = [
-            run_variant(suite, shots, samples, args, gold, examples)
+            run_variant(suite, shots, samples, strategy, args, gold, inputs, examples)
             for shots in args.shots
             for samples in args.samples
+            for strategy in ((args.strategies or [None]) if shots else [None])
         ]
     print(table(scores))
+    print(paired_table(scores))
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(report(suite, args, scores, pool), encoding="utf-8")
     print(f"wrote {out}")

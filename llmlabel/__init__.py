@@ -2,13 +2,19 @@
 
 Public surface: ``label`` (a file in, an append-only JSONL out), ``label_records`` (in-memory
 records), ``plan`` (dry run), ``iter_output``, ``evaluate`` (score an output against gold),
-``export`` (a silver training set from an output) and the ``LLMLabelError`` tree.
+``export`` (a silver training set from an output), ``calibrate`` (fit a confidence calibration
+and keep/review threshold on gold), ``compare`` (variants of a task on the same gold records,
+with paired significance) and the ``LLMLabelError`` tree.
 """
 
 from llmlabel.api import (
+    CalibrateResult,
+    CompareResult,
     EvalResult,
     ExportResult,
     RunResult,
+    calibrate,
+    compare,
     evaluate,
     export,
     iter_output,
@@ -20,11 +26,15 @@ from llmlabel.errors import LLMLabelError
 
 __version__ = "0.1.0"
 __all__ = [
+    "CalibrateResult",
+    "CompareResult",
     "EvalResult",
     "ExportResult",
     "LLMLabelError",
     "RunResult",
     "__version__",
+    "calibrate",
+    "compare",
     "evaluate",
     "export",
     "iter_output",

@@ -11,7 +11,14 @@ from typing import Any
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
+from llmlabel.calibrator import CalibrateResult as CalibrateResult
+from llmlabel.calibrator import calibrate as calibrate
+from llmlabel.calibrator import check_calibration as check_calibration
+from llmlabel.compare import CompareResult as CompareResult
+from llmlabel.compare import compare as compare
 from llmlabel.core import evaluation
+from llmlabel.core.crossfit import BeforeAfter as BeforeAfter
+from llmlabel.core.crossfit import CalibrationCheck as CalibrationCheck
 from llmlabel.core.evaluation import EvalSummary
 from llmlabel.core.spec import TaskSpec
 from llmlabel.exporter import ExportResult as ExportResult
@@ -21,7 +28,11 @@ from llmlabel.io.manifest import environment_info, manifest_path_for, write_mani
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.report import write_report
 from llmlabel.io.sink import JsonlSink
-from llmlabel.runner import Runner, RunStats
+from llmlabel.reviewer import MergeResult as MergeResult
+from llmlabel.reviewer import ReviewResult as ReviewResult
+from llmlabel.reviewer import merge as merge
+from llmlabel.reviewer import review as review
+from llmlabel.runner import OnError, Runner, RunStats
 from llmlabel.task import PreparedTask, load
 
 TaskRef = str | Path | TaskSpec
@@ -70,15 +81,18 @@ def label(
     overrides: Mapping[str, Any] | None = None,
     backend: Backend | None = None,
     on_row: Callable[[RunStats], None] | None = None,
+    on_error: OnError = "fail",
 ) -> RunResult:
     """Label every record of ``input`` into the append-only JSONL ``output``.
 
     ``overrides`` take dotted task keys (``{"backend.model": "smollm2-135m", "samples": 5}``).
     ``cache``: True for the default SQLite cache, a path, or False for none.
+    ``on_error``: a bad record (unreadable line, repeated id, missing or empty field, too long
+    for the model) stops the run (``"fail"``) or is written as a ``skipped`` row (``"skip"``).
     """
     prepared = load(task, overrides)
     output = Path(output)
-    records = read_records(input, id_field=prepared.spec.id_field, limit=limit)
+    records = read_records(input, id_field=prepared.spec.id_field, limit=limit, keep_bad=True)
     manifest = manifest_path_for(output)
     with JsonlSink.open(output, resume=resume, overwrite=overwrite) as sink:
         own_backend = backend is None
@@ -96,7 +110,7 @@ def label(
         }
         write_manifest(manifest, info)
         store = _open_cache(cache)
-        runner = Runner(prepared, live, store, sink, on_row=on_row)
+        runner = Runner(prepared, live, store, sink, on_row=on_row, on_error=on_error)
         try:
             stats = asyncio.run(_run(runner, records, live if own_backend else None))
         except BaseException as exc:
@@ -193,27 +207,34 @@ def evaluate(
     bins: int = 10,
     resamples: int = 1000,
     seed: int = 0,
+    kind: str | None = None,
 ) -> EvalResult:
-    """Score an output file of ``label`` against gold rows ``{id, label}`` (classification).
+    """Score an output file of ``label`` against gold rows (``{id, label}`` for
+    classification; each kind's gold format is in the README).
 
-    Every gold id needs a prediction and every prediction a gold id (``JoinError`` otherwise);
-    ``allow_missing`` scores the ids in both and reports how many were left out. Abstained and
-    failed records count as wrong. ``report``: a folder for summary.json and report.md.
+    ``kind``: the task kind, by default the rows' ``provenance.kind``. Every gold id needs a
+    prediction and every prediction a gold id (``JoinError`` otherwise); ``allow_missing``
+    scores the ids in both and reports how many were left out. Abstained and failed records
+    count as wrong. ``report``: a folder for summary.json and report.md.
     """
     from llmlabel.io.sink import iter_rows
 
     options = evaluation.Options(
         target_accuracy=target_accuracy, bins=bins, resamples=resamples, seed=seed
     )
+    kind = kind or next(map(evaluation.row_kind, iter_rows(predictions)), evaluation.DEFAULT_KIND)
+    evaluation.scoring(kind)  # an unscorable kind fails before any file is read through
     rows = (
-        evaluation.parse_prediction(row, f"{predictions} row {n}")
+        evaluation.parse_prediction(row, f"{predictions} row {n}", kind)
         for n, row in enumerate(iter_rows(predictions), start=1)
     )
-    labels = ((r.id, evaluation.gold_label(r.id, r.data, r.where)) for r in read_records(gold))
-    outcomes, pairing = evaluation.pair(
-        rows, labels, allow_missing=allow_missing, names=(str(predictions), str(gold))
+    labels = (
+        (r.id, evaluation.gold_label(r.id, r.data, r.where, kind)) for r in read_records(gold)
     )
-    summary = evaluation.evaluate(outcomes, pairing, options)
+    outcomes, pairing = evaluation.pair(
+        rows, labels, allow_missing=allow_missing, names=(str(predictions), str(gold)), kind=kind
+    )
+    summary = evaluation.evaluate(outcomes, pairing, options, kind)
     sources = {"predictions": str(predictions), "gold": str(gold)}
     path = write_report(summary, report, sources) if report is not None else None
     return EvalResult(summary=summary, report=path)
@@ -244,6 +265,7 @@ def _now() -> str:
 class _ListSink:
     def __init__(self) -> None:
         self.done_ids: set[str] = set()
+        self.done_where: set[str] = set()
         self.rows: list[dict[str, Any]] = []
 
     def write(self, row: dict[str, Any]) -> None:

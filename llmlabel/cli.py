@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.progress import Task as ProgressTask
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from llmlabel import api
@@ -60,6 +61,11 @@ err = Console(stderr=True)
 Opt = typer.Option
 
 
+class OnErrorChoice(str, Enum):
+    fail = "fail"
+    skip = "skip"
+
+
 @app.command()
 def run(
     task: Annotated[Path, typer.Argument(help="Task file (YAML).")],
@@ -69,6 +75,9 @@ def run(
     model: Annotated[str | None, Opt(help="Model name or .gguf path.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible /v1 URL.")] = None,
     samples: Annotated[int | None, Opt(help="Samples voted per record.")] = None,
+    strategy: Annotated[
+        str | None, Opt(help="Few-shot examples: fixed, random, label_balanced, semantic, mmr.")
+    ] = None,
     temperature: Annotated[float | None, Opt(help="Sampling temperature.")] = None,
     concurrency: Annotated[int | None, Opt(help="Records in flight.")] = None,
     limit: Annotated[int | None, Opt(help="Label only the first N records.")] = None,
@@ -77,6 +86,12 @@ def run(
     dry_run: Annotated[bool, Opt(help="Show the plan; call no model.")] = False,
     cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
     no_cache: Annotated[bool, Opt(help="Do not read or write the request cache.")] = False,
+    on_error: Annotated[
+        OnErrorChoice, Opt(help="A bad record stops the run (fail) or becomes a skipped row.")
+    ] = OnErrorChoice.fail,
+    calibration: Annotated[
+        Path | None, Opt(help="calib.json: calibrate confidence and route keep/review.")
+    ] = None,
 ) -> None:
     """Label every record of INPUT with TASK; one row per record in OUTPUT."""
     overrides: dict[str, Any] = {
@@ -84,8 +99,10 @@ def run(
         "backend.model": model,
         "backend.base_url": base_url,
         "samples": samples,
+        "examples.strategy": strategy,
         "temperature": temperature,
         "concurrency": concurrency,
+        "calibration": str(calibration.resolve()) if calibration else None,
     }
     if dry_run:
         _show_plan(api.plan(task, input, limit=limit, overrides=overrides))
@@ -113,6 +130,7 @@ def run(
             cache=False if no_cache else (cache or True),
             overrides=overrides,
             on_row=on_row,
+            on_error=on_error.value,
         )
     _show_summary(result)
     if result.stats.failed:
@@ -127,7 +145,9 @@ def run(
 def eval_(
     predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
     gold: Annotated[str, Opt("--gold", "-g", help="Gold rows {id, label}: JSONL/CSV/Parquet.")],
-    report: Annotated[Path | None, Opt(help="Folder for summary.json and report.md.")] = None,
+    report: Annotated[
+        Path | None, Opt(help="Folder for report.md/.html, summary.json and plots.")
+    ] = None,
     target_accuracy: Annotated[
         float, Opt(min=0.0, max=1.0, help="Accuracy the kept records must reach.")
     ] = 0.95,
@@ -137,6 +157,10 @@ def eval_(
     bins: Annotated[int, Opt(min=1, help="Calibration bins.")] = 10,
     resamples: Annotated[int, Opt(min=1, help="Bootstrap resamples for the CIs.")] = 1000,
     seed: Annotated[int, Opt(help="Bootstrap seed.")] = 0,
+    kind: Annotated[str | None, Opt(help="Task kind (default: the rows' provenance.kind).")] = None,
+    calibration: Annotated[
+        Path | None, Opt(help="calib.json: ECE before/after on the records it did not see.")
+    ] = None,
 ) -> None:
     """Score PREDICTIONS against gold labels: accuracy with CIs, F1, calibration, coverage."""
     result = api.evaluate(
@@ -148,16 +172,27 @@ def eval_(
         bins=bins,
         resamples=resamples,
         seed=seed,
+        kind=kind,
     )
+    check = None
+    if calibration is not None:  # checked before printing, so a bad file stops with no table
+        check = api.check_calibration(
+            predictions, gold, calibration, bins=bins, allow_missing=allow_missing, kind=kind
+        )
     _show_eval(result)
+    if check is not None:
+        _show_check(check, calibration)
 
 
 def _show_eval(result: api.EvalResult) -> None:
     s = result.summary
-    table = Table("metric", "value", "95% CI", title=f"{s.records} records against gold")
-    for name, estimate in (("accuracy", s.accuracy), ("macro-F1", s.macro_f1)):
-        table.add_row(name, f"{estimate.value:.3f}", f"{estimate.low:.3f}–{estimate.high:.3f}")
-    table.add_row("micro-F1", f"{s.micro_f1:.3f}", "")
+    from llmlabel.io.report import accuracy_title, metric_titles
+
+    table = Table("metric", "value", "95% CI", title=f"{s.records} {s.kind} records against gold")
+    estimates = [(accuracy_title(s.kind), s.accuracy)]
+    estimates += [(title, s.metrics[name]) for name, title in metric_titles(s.kind)]
+    for title, estimate in estimates:
+        table.add_row(title, f"{estimate.value:.3f}", f"{estimate.low:.3f}–{estimate.high:.3f}")
     for calibration in s.calibration:
         kind = calibration.binning.replace("_", "-")
         table.add_row(f"ECE ({s.options.bins} {kind} bins)", f"{calibration.ece:.3f}", "")
@@ -180,6 +215,146 @@ def _show_eval(result: api.EvalResult) -> None:
     )
     if result.report is not None:
         out.print(f"report: {result.report}")
+
+
+@app.command("compare")
+def compare_(
+    compare_file: Annotated[Path, typer.Argument(help="Compare file (YAML): task + variants.")],
+    gold: Annotated[str, Opt("--gold", "-g", help="Gold rows: the task's fields + label.")],
+    input: Annotated[
+        str | None, Opt("--input", "-i", help="Records to label, if gold holds only labels.")
+    ] = None,
+    limit: Annotated[int | None, Opt(min=1, help="Score a seeded sample of N records.")] = None,
+    seed: Annotated[int, Opt(help="Seed of the sample and of the bootstrap.")] = 0,
+    report: Annotated[
+        Path | None, Opt(help="Folder for report.md/.html, summary.json, plots, predictions.")
+    ] = None,
+    alpha: Annotated[
+        float, Opt(min=0.0, max=1.0, help="Significance level (Holm-adjusted p).")
+    ] = 0.05,
+    resamples: Annotated[int, Opt(min=1, help="Bootstrap resamples.")] = 1000,
+    cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
+    no_cache: Annotated[bool, Opt(help="Do not read or write the request cache.")] = False,
+) -> None:
+    """Run every variant of COMPARE_FILE on the same gold records; leaderboard and paired tests."""
+
+    def on_variant(name: str, i: int, total: int) -> None:
+        err.print(f"variant {i}/{total}: {name} …", highlight=False)
+
+    result = api.compare(
+        compare_file,
+        gold,
+        input=input,
+        limit=limit,
+        seed=seed,
+        report=report,
+        cache=False if no_cache else (cache or True),
+        alpha=alpha,
+        resamples=resamples,
+        on_variant=on_variant,
+    )
+    _show_compare(result)
+
+
+def _show_compare(result: api.CompareResult) -> None:
+    c = result.comparison
+    board = Table(Column("variant", no_wrap=True), "accuracy", "95% CI", "abstained / failed")
+    board.add_column("seconds")
+    board.title = f"{c.records} gold records, every variant"
+    for v in c.leaderboard():
+        s = v.summary
+        board.add_row(
+            v.name,
+            f"{s.accuracy.value:.3f}",
+            f"{s.accuracy.low:.3f}–{s.accuracy.high:.3f}",
+            f"{s.abstained} / {s.failed}",
+            f"{v.cost.seconds:.1f}",
+        )
+    out.print(board)
+    pairs = Table(Column("B vs A", no_wrap=True), "Δ accuracy", "right→wrong / wrong→right")
+    pairs.add_column("McNemar p (Holm)")
+    pairs.title = f"paired tests (significant: Holm-adjusted p < {c.alpha:g})"
+    for pair in c.pairs:
+        delta, test = pair.delta("accuracy"), pair.mcnemar
+        mark = " *" if c.significant(test.p_adjusted) else ""
+        pairs.add_row(
+            f"{pair.b} vs {pair.a}",
+            f"{delta.delta:+.3f}",
+            f"{len(pair.right_to_wrong)} / {len(pair.wrong_to_right)}",
+            f"{test.p_value:.3g} ({test.p_adjusted or test.p_value:.3g}){mark}",
+        )
+    out.print(pairs)
+    if result.report is not None:
+        out.print(f"report: {result.report}")
+
+
+@app.command("calibrate")
+def calibrate_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
+    gold: Annotated[str, Opt("--gold", "-g", help="Dev gold rows {id, label}.")],
+    output: Annotated[Path, Opt("--output", "-o", help="Calibration file to write.")],
+    method: Annotated[str, Opt(help="isotonic | platt | temperature")] = "isotonic",
+    target_accuracy: Annotated[
+        float | None, Opt(min=0.0, max=1.0, help="Accuracy the kept labels must reach.")
+    ] = 0.95,
+    delta: Annotated[
+        float, Opt(min=0.0, max=1.0, help="Allowed chance the kept labels miss the target.")
+    ] = 0.05,
+    holdout: Annotated[
+        float, Opt(min=0.0, max=1.0, help="Share held out to measure and pick the threshold.")
+    ] = 0.5,
+    seed: Annotated[int, Opt(help="Seed of the fit/held-out split.")] = 0,
+    bins: Annotated[int, Opt(min=1, help="ECE bins.")] = 10,
+    allow_missing: Annotated[bool, Opt(help="Use only ids in both files.")] = False,
+) -> None:
+    """Fit a confidence calibration on gold and choose a keep/review threshold with a guarantee."""
+    result = api.calibrate(
+        predictions,
+        gold,
+        output,
+        method=method,
+        target_accuracy=target_accuracy,
+        delta=delta,
+        holdout=holdout,
+        seed=seed,
+        bins=bins,
+        allow_missing=allow_missing,
+    )
+    c = result.calibration
+    _show_before_after(c.held_out)
+    out.print(
+        f"{c.map.method} map fitted on {c.fitted_on} labeled records; ECE and Brier measured "
+        f"on the {c.held_out.records} held-out records",
+        soft_wrap=True,
+    )
+    if c.selection is not None:
+        out.print(f"threshold: {c.selection.sentence()}", soft_wrap=True)
+    out.print(f"wrote {result.output}")
+
+
+def _show_check(check: api.CalibrationCheck, calibration: Path | None) -> None:
+    _show_before_after(check.quality)
+    out.print(
+        f"calibration {calibration}: measured on {check.quality.records} records it did not "
+        f"see ({check.left_out} it was fitted or chosen on are left out)",
+        soft_wrap=True,
+    )
+    if check.threshold is None:
+        out.print("threshold: none, every label goes to review")
+        return
+    accuracy = f"{check.right / check.kept:.1%}" if check.kept else "n/a"
+    out.print(
+        f"threshold {check.threshold:.4g} keeps {check.kept} of {check.quality.records} "
+        f"records ({check.coverage:.0%}) at {accuracy} accuracy (target {check.target:.0%})",
+        soft_wrap=True,
+    )
+
+
+def _show_before_after(q: api.BeforeAfter) -> None:
+    table = Table("calibration", "before", "after")
+    table.add_row(f"ECE ({q.bins} equal-width bins)", f"{q.ece_before:.3f}", f"{q.ece_after:.3f}")
+    table.add_row("Brier score", f"{q.brier_before:.3f}", f"{q.brier_after:.3f}")
+    out.print(table)
 
 
 @models_app.command("list")
@@ -263,6 +438,94 @@ def _show_export(result: api.ExportResult) -> None:
         out.print(f"note: {note}")
 
 
+@app.command("review")
+def review_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
+    input: Annotated[str, Opt("--input", "-i", help="The input that was labeled (joined by id).")],
+    task: Annotated[Path, Opt(help="The task file: labels and fields of the review form.")],
+    output: Annotated[Path, Opt("--output", "-o", help="Folder for the hand-off files.")],
+    budget: Annotated[int, Opt(min=1, help="How many records to send to people.")],
+    strategy: Annotated[
+        str, Opt(help="least_confidence | margin | entropy | committee | random")
+    ] = "least_confidence",
+    format: Annotated[str, Opt("--format", "-f", help="label-studio | argilla")] = "label-studio",
+    max_similarity: Annotated[
+        float | None, Opt(help="Skip near-duplicates: word-bigram Jaccard above this (0-1).")
+    ] = None,
+    seed: Annotated[int, Opt(help="Seed of --strategy random.")] = 0,
+    force: Annotated[bool, Opt(help="Replace OUTPUT (an earlier review folder).")] = False,
+) -> None:
+    """Choose the records most worth a person's time and write them for Label Studio/Argilla."""
+    result = api.review(
+        predictions,
+        input,
+        output,
+        task=task,
+        budget=budget,
+        strategy=strategy,
+        format=format,
+        seed=seed,
+        max_similarity=max_similarity,
+        force=force,
+    )
+    choice = result.choice
+    out.print(
+        f"chose {len(choice.chosen)} of {choice.candidates} records by {result.strategy} "
+        f"({choice.near_duplicates} near-duplicates skipped)\n"
+        f"{result.format}: {result.output} ({', '.join(result.files)})",
+        soft_wrap=True,
+    )
+    for note in choice.notes:
+        out.print(f"note: {note}", soft_wrap=True)
+
+
+@app.command("merge")
+def merge_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
+    corrections: Annotated[
+        Path, Opt(help="Label Studio JSON export, Argilla records.json, or JSONL {id, label}.")
+    ],
+    task: Annotated[Path, Opt(help="The task file (checks the reviewers' labels).")],
+    output: Annotated[Path, Opt("--output", "-o", help="Merged JSONL.")],
+    append_examples: Annotated[
+        Path | None, Opt(help="Append the corrections to this few-shot pool (JSONL).")
+    ] = None,
+    force: Annotated[bool, Opt(help="Replace OUTPUT.")] = False,
+) -> None:
+    """Put reviewers' labels in place of the model's; agreement between model and reviewers."""
+    result = api.merge(
+        predictions,
+        corrections,
+        output,
+        task=task,
+        append_examples=append_examples,
+        force=force,
+    )
+    a = result.agreement
+    table = Table("label", "reviewer", "model", "both", "accuracy", "kappa")
+    for name, c in a.per_class.items():
+        table.add_row(
+            name, str(c.reviewer), str(c.model), str(c.both), f"{c.accuracy:.3f}", _num(c.kappa)
+        )
+    table.title = f"model vs reviewers on {a.records} records"
+    out.print(table)
+    out.print(
+        f"accuracy {_num(a.accuracy)} · Cohen's kappa {_num(a.kappa)} · "
+        f"{a.model_unlabeled} reviewed record(s) the model had not labeled\n"
+        f"merged {result.rows} rows: {result.corrected} by reviewers "
+        f"({result.changed} changed) → {result.output}",
+        soft_wrap=True,
+    )
+    if append_examples is not None:
+        out.print(f"appended {result.appended} example(s) to {append_examples}")
+    for note in result.notes:
+        out.print(f"note: {note}", soft_wrap=True)
+
+
+def _num(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 class _RateColumn(ProgressColumn):
     def render(self, task: ProgressTask) -> Text:
         return Text(f"{task.speed:.2f} rec/s" if task.speed else "… rec/s")
@@ -304,7 +567,7 @@ def _show_summary(result: api.RunResult) -> None:
     table = Table("label", "records", "share", title=f"labeled {result.output}")
     for name, count in stats.labels.most_common():
         table.add_row(name, str(count), f"{count / max(stats.labeled, 1):.0%}")
-    out.print(table)
+    out.print(table if stats.labels else table.title)  # extraction, free text: no label totals
     mean = f"{stats.mean_confidence:.3f}" if stats.mean_confidence is not None else "n/a"
     rate = stats.done / stats.seconds if stats.seconds else 0.0
     out.print(
@@ -315,6 +578,23 @@ def _show_summary(result: api.RunResult) -> None:
         f"{stats.usage.completion_tokens:,} completion · {stats.seconds:.1f} s "
         f"({rate:.2f} rec/s)\nmanifest: {result.manifest}"
     )
+    if stats.skipped_bad:
+        out.print(f"skipped {stats.skipped_bad} bad record(s) (rows with status 'skipped'):")
+        for reason in stats.skipped_where:
+            out.print(f"  {reason}", markup=False, highlight=False, soft_wrap=True)
+        if stats.skipped_bad > len(stats.skipped_where):
+            out.print(f"  … and {stats.skipped_bad - len(stats.skipped_where)} more")
+
+
+def _print_error(exc: LLMLabelError) -> None:
+    """One line, whatever the message holds: markup is not interpreted, newlines are escaped."""
+    text = exc.one_line() + (f"; hint: {exc.hint}" if exc.hint else "")
+    line = Text("error:", style="red").append(" " + _one_line(text))
+    err.print(line, highlight=False, soft_wrap=True)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -326,10 +606,8 @@ def main(argv: list[str] | None = None) -> None:
     except LLMLabelError as exc:
         if debug:
             raise
-        err.print(f"[red]error:[/red] {exc.one_line()}", highlight=False, soft_wrap=True)
-        if exc.hint:
-            err.print(f"hint: {exc.hint}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        _print_error(exc)
+        sys.exit(exc.exit_code)
     except _EXIT as exc:
         sys.exit(exc.exit_code)
     except _CLICK_ERROR as exc:

@@ -11,6 +11,8 @@ class LLMLabelError(Exception):
     """Root of every error llmlabel raises on purpose."""
 
     retryable: bool = False
+    exit_code: int = 1
+    """The CLI's exit status: 2 for bad input (task, template, schema, records), else 1."""
 
     def __init__(self, message: str, *, hint: str | None = None, where: str | None = None):
         self.message = message
@@ -25,17 +27,25 @@ class LLMLabelError(Exception):
 class ConfigError(LLMLabelError):
     """The task file (or a CLI option) is invalid."""
 
+    exit_code = 2
+
 
 class TemplateError(LLMLabelError):
     """A prompt template is missing, broken, or uses an undefined variable."""
+
+    exit_code = 2
 
 
 class SchemaError(LLMLabelError):
     """A label schema file or model cannot be loaded or used."""
 
+    exit_code = 2
+
 
 class InputError(LLMLabelError):
     """An input file or record is malformed (bad JSON/CSV line, missing field, empty text)."""
+
+    exit_code = 2
 
 
 class OutputError(LLMLabelError):
@@ -88,3 +98,11 @@ class BackendError(LLMLabelError):
         # fatal: no later request can succeed either (unreachable server, bad API key),
         # so the run stops instead of writing a failed row per record.
         self.fatal = fatal
+
+
+class ContextError(BackendError):
+    """The prompt does not fit the model's context: this record is too long for this model.
+
+    Bad input rather than a server fault, so ``--on-error fail`` stops the run on it."""
+
+    exit_code = 2

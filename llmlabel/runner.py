@@ -15,17 +15,21 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 from llmlabel.backends.base import Backend
+from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import parse_answer
-from llmlabel.core.request import Completion, LabelRequest, Message, Usage
-from llmlabel.errors import BackendError, InputError
+from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.errors import BackendError, ContextError, InputError
 from llmlabel.io.readers import InputRecord, check_fields
 from llmlabel.task import PreparedTask
 
 T = TypeVar("T")
 REASK = "That answer was invalid: {error}. Reply again with only a JSON object of the form {form}."
+OnError = Literal["fail", "skip"]
+SKIPPED_LISTED = 10
+SKIP_HINT = "or rerun with --on-error skip to label the other records"
 
 
 class Cache(Protocol):
@@ -37,6 +41,8 @@ class Cache(Protocol):
 
 class Sink(Protocol):
     done_ids: set[str]
+    done_where: set[str]
+    """Where the id-less rows (unreadable lines, repeated ids) already written came from."""
 
     def write(self, row: dict[str, Any]) -> None: ...
 
@@ -48,6 +54,10 @@ class RunStats:
     abstained: int = 0
     failed: int = 0
     skipped: int = 0
+    skipped_bad: int = 0
+    """Bad records written as ``skipped`` rows (``on_error="skip"``)."""
+    skipped_where: list[str] = field(default_factory=list)
+    """The first few of them: where each is and why it was skipped."""
     ties: int = 0
     requests: int = 0
     cache_hits: int = 0
@@ -61,7 +71,7 @@ class RunStats:
 
     @property
     def done(self) -> int:
-        return self.labeled + self.abstained + self.failed
+        return self.labeled + self.abstained + self.failed + self.skipped_bad
 
     @property
     def mean_confidence(self) -> float | None:
@@ -74,6 +84,7 @@ class RunStats:
             "abstained": self.abstained,
             "failed": self.failed,
             "skipped_already_done": self.skipped,
+            "skipped_bad": self.skipped_bad,
             "ties": self.ties,
             "requests": self.requests,
             "cache_hits": self.cache_hits,
@@ -94,8 +105,10 @@ class Runner:
         cache: Cache,
         sink: Sink,
         on_row: Callable[[RunStats], None] | None = None,
+        on_error: OnError = "fail",
     ):
         self.task = task
+        self.skip_bad = on_error == "skip"
         self.backend = backend
         self.cache = cache
         self.sink = sink
@@ -103,6 +116,7 @@ class Runner:
         self.stats = RunStats()
         self._failure: BaseException | None = None
         self._provenance = {**task.provenance(), "model_id": backend.model_id}
+        self._router = task.calibration.file.router() if task.calibration is not None else None
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         queue: asyncio.Queue[InputRecord | None] = asyncio.Queue(self.task.spec.concurrency * 2)
@@ -121,23 +135,39 @@ class Runner:
         return self.stats
 
     async def _feed(self, records: Iterable[InputRecord], queue: asyncio.Queue[Any]) -> None:
-        seen: set[str] = set()
+        seen = IdSet()  # flat memory over millions of records
         for record in records:
             if self._failure is not None:
                 return
-            if record.id in seen:
-                raise InputError(
-                    f"duplicate id '{record.id}'",
-                    where=record.where,
-                    hint="ids must be unique (set `id_field:` in the task file)",
-                )
-            seen.add(record.id)
             self.stats.records += 1
+            if record.error is not None or record.id in seen:
+                self._reject(record, None, record.error or _duplicate(record))
+                continue
+            seen.add(record.id)
             if record.id in self.sink.done_ids:
                 self.stats.skipped += 1
                 continue
-            check_fields(record, self.task.spec.fields)
+            try:
+                check_fields(record, self.task.spec.fields)
+            except InputError as exc:
+                self._reject(record, record.id, exc)
+                continue
             await queue.put(record)
+
+    def _reject(self, record: InputRecord, row_id: str | None, error: InputError) -> None:
+        """A record that cannot be labeled stops the run, or with ``on_error="skip"`` becomes a
+        ``skipped`` row. A row has the record's id only if the id is its own (not for an
+        unreadable line or a repeated id): its ``where`` keys it for ``--resume``."""
+        if not self.skip_bad:
+            hint = f"{error.hint}; {SKIP_HINT}" if error.hint else SKIP_HINT
+            raise InputError(error.message, where=error.where, hint=hint)
+        if row_id is None and record.where in self.sink.done_where:
+            self.stats.skipped += 1  # skipped by the run this one resumes
+            return
+        row = self._row(record, [], Usage(), error=error.one_line())
+        row.update(id=row_id, status="skipped", where=record.where)
+        self.sink.write(row)
+        self._count(row)
 
     async def _worker(self, queue: asyncio.Queue[InputRecord | None]) -> None:
         while (record := await queue.get()) is not None:
@@ -145,31 +175,33 @@ class Runner:
                 continue  # drain so the feeder never blocks; the first error wins
             try:
                 row = await self.label(record)
+                self.sink.write(row)  # a failed write (disk full) stops the run the same way
             except BaseException as exc:  # the run stops; rows already written stay
                 self._failure = self._failure or exc
                 continue
-            self.sink.write(row)
             self._count(row)
 
     async def label(self, record: InputRecord) -> dict[str, Any]:
         """Label one record; only fatal errors escape, everything else becomes the row."""
         messages, example_ids = self.task.messages_for(record.id, record.data)
-        usage = Usage()
+        drawn = _Drawn()
         try:
-            completions = await _all(
-                [self._complete(self.task.request(messages, n, r)) for r, n in self._rounds()]
-            )
-            samples = [s for c in completions for s in c.samples]
-            texts = [s.text for s in samples]
-            usage = sum((c.usage for c in completions), Usage())
-            values, reasons, extra = await self._validate(messages, texts, record.data)
-            usage = usage + extra
+            await self._sample(messages, record.data, drawn)
+        except ContextError as exc:  # the record is too long: bad input, not a failure
+            message = f"record '{record.id}' does not fit: {exc.message}"
+            if not self.skip_bad:
+                hint = f"{exc.hint or 'shorten it'}; {SKIP_HINT}"
+                raise ContextError(message, where=record.where, hint=hint) from exc
+            row = self._row(record, example_ids, drawn.usage, error=f"{record.where}: {message}")
+            row.update(status="skipped", where=record.where)
+            return row
         except BackendError as exc:
             if exc.fatal:
                 raise
-            return self._row(record, example_ids, usage, error=exc.one_line())
+            return self._row(record, example_ids, drawn.usage, error=exc.one_line())
+        values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
         vote = self.task.kind.vote(values, self.task.labels, reasons)
-        row = self._row(record, example_ids, usage)
+        row = self._row(record, example_ids, drawn.usage)
         row.update(
             status="labeled" if vote.label is not None else "abstained",
             label=vote.label,
@@ -181,14 +213,53 @@ class Runner:
         )
         if vote.label_confidence is not None:
             row["label_confidence"] = vote.label_confidence
+        if vote.extra:
+            row.update(vote.extra)
+        if self.task.spec.adaptive is not None:
+            row["samples_used"] = len(samples)
         if self.task.spec.logprobs:
             row["logprobs"] = [s.logprob for s in samples]
+        if self._router is not None:
+            self._router.apply(row)
         return row
 
-    def _rounds(self) -> list[tuple[int, int]]:
-        """(round, n) pairs covering ``samples`` with at most ``backend.max_n`` per request."""
-        total, step = self.task.spec.samples, max(1, self.backend.max_n)
-        return [(i, min(step, total - start)) for i, start in enumerate(range(0, total, step))]
+    async def _sample(
+        self, messages: tuple[Message, ...], data: Mapping[str, Any], drawn: _Drawn
+    ) -> None:
+        """Draw and validate samples into ``drawn``: all ``samples`` at once, or (adaptive) in
+        rounds until the kind says the vote is settled. Requests are numbered consecutively
+        (``round``), so a run's requests are a prefix of a fixed run's with the same ``max_n``."""
+        spec, settled = self.task.spec, self.task.kind.settled
+        total, adaptive = spec.samples, spec.adaptive
+        want = total if adaptive is None else min(total, adaptive.min)
+        while want:
+            rounds = self._rounds(want, first=drawn.requests)
+            completions = await _all(
+                [self._complete(self.task.request(messages, n, r)) for r, n in rounds]
+            )
+            new = [s for c in completions for s in c.samples]
+            drawn.requests += len(rounds)
+            drawn.usage = sum((c.usage for c in completions), drawn.usage)
+            values, reasons, extra = await self._validate(
+                messages, [s.text for s in new], data, first=len(drawn.samples)
+            )
+            drawn.samples += new
+            drawn.values += values
+            drawn.reasons += reasons
+            drawn.usage = drawn.usage + extra
+            left = total - len(drawn.samples)
+            if adaptive is None or settled is None or settled(drawn.values, left, adaptive.level):
+                return
+            want = min(left, adaptive.batch)
+
+    def _rounds(self, samples: int, first: int = 0) -> list[tuple[int, int]]:
+        """(round, n) pairs covering ``samples`` with at most ``backend.max_n`` per request,
+        numbered from ``first``."""
+        step = max(1, self.backend.max_n)
+        return [
+            (first + i, min(step, samples - start))
+            for i, start in enumerate(range(0, samples, step))
+        ]
 
     async def _complete(self, request: LabelRequest) -> Completion:
         if not self.cache.enabled:
@@ -205,12 +276,19 @@ class Runner:
         return completion
 
     async def _validate(
-        self, messages: tuple[Message, ...], texts: list[str], data: Mapping[str, Any]
+        self,
+        messages: tuple[Message, ...],
+        texts: list[str],
+        data: Mapping[str, Any],
+        first: int = 0,
     ) -> tuple[list[Hashable | None], list[str], Usage]:
-        """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons."""
-        results = await _all([self._settle(messages, t, i, data) for i, t in enumerate(texts)])
+        """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons;
+        samples are numbered from ``first``."""
+        results = await _all(
+            [self._settle(messages, t, first + i, data) for i, t in enumerate(texts)]
+        )
         values = [value for value, _, _ in results]
-        reasons = [f"sample {i}: {why}" for i, (_, why, _) in enumerate(results) if why]
+        reasons = [f"sample {first + i}: {why}" for i, (_, why, _) in enumerate(results) if why]
         return values, reasons, sum((u for _, _, u in results), Usage())
 
     async def _settle(
@@ -247,7 +325,7 @@ class Runner:
         usage: Usage,
         error: str | None = None,
     ) -> dict[str, Any]:
-        return {
+        row = {
             "id": record.id,
             "status": "failed",
             "label": None,
@@ -261,6 +339,9 @@ class Runner:
             "usage": usage.model_dump(),
             "provenance": self._provenance,
         }
+        if self._router is not None:  # a labeled row is routed again by ``label``
+            row.update(confidence_raw=0.0, route="review")
+        return row
 
     def _count(self, row: dict[str, Any]) -> None:
         stats = self.stats
@@ -268,16 +349,45 @@ class Runner:
         if row["status"] == "labeled":
             stats.labeled += 1
             label = row["label"]
-            stats.labels.update(label if isinstance(label, list) else [label])
+            if self.task.labels:  # extraction and free text have no label totals
+                stats.labels.update(_names(label if isinstance(label, list) else [label]))
             stats.confidence_sum += row["confidence"]
             stats.ties += int(row["tie"])
         elif row["status"] == "abstained":
             stats.abstained += 1
+        elif row["status"] == "skipped":
+            stats.skipped_bad += 1
+            if len(stats.skipped_where) < SKIPPED_LISTED:
+                stats.skipped_where.append(row["error"])
         else:
             stats.failed += 1
             stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
         if self.on_row is not None:
             self.on_row(stats)
+
+
+def _duplicate(record: InputRecord) -> InputError:
+    return InputError(
+        f"duplicate id '{record.id}'",
+        where=record.where,
+        hint="ids must be unique (set `id_field:` in the task file)",
+    )
+
+
+@dataclass
+class _Drawn:
+    """One record's samples so far, their vote values, the invalid ones' reasons, and usage."""
+
+    samples: list[Sample] = field(default_factory=list)
+    values: list[Hashable | None] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 0
+
+
+def _names(labels: list[Any]) -> list[str]:
+    """Labels to count in the run's totals; entities count under their type."""
+    return [item["label"] if isinstance(item, dict) else item for item in labels]
 
 
 async def _all(awaitables: list[Awaitable[T]]) -> list[T]:

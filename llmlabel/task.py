@@ -15,9 +15,10 @@ from llmlabel.core.render import PromptRenderer
 from llmlabel.core.request import LabelRequest, Message
 from llmlabel.core.schema import example_answer, json_schema, labels_of
 from llmlabel.core.spec import TaskSpec, parse_task
-from llmlabel.errors import ConfigError, InputError
+from llmlabel.errors import ConfigError, InputError, SchemaError
+from llmlabel.io.calibfile import LoadedCalibration, read_calibration
 from llmlabel.io.taskfile import load_examples, load_schema, load_template, read_task
-from llmlabel.select import Example, ExampleSelector
+from llmlabel.select import Example, ExampleSelector, make_selector
 
 DEFAULT_SHOTS = 8
 
@@ -33,12 +34,14 @@ class PreparedTask:
     selector: ExampleSelector
     answers: dict[str, str]
     answer_format: str
+    calibration: LoadedCalibration | None = None
+    """The task's ``calibration:`` file, read and validated."""
 
     def messages_for(
         self, record_id: str, data: Mapping[str, Any]
     ) -> tuple[tuple[Message, ...], list[str]]:
         """The record's chat messages and the ids of the few-shot examples shown."""
-        examples = self.selector.for_record(record_id)
+        examples = self.selector.for_record(record_id, data)
         shots = [(e.data, self.answers[e.id]) for e in examples]
         return self.renderer.render(data, shots), [e.id for e in examples]
 
@@ -58,6 +61,7 @@ class PreparedTask:
 
     def provenance(self) -> dict[str, Any]:
         spec = self.spec
+        calibration = self.calibration
         return {
             "task": spec.name,
             "kind": spec.kind,
@@ -68,6 +72,12 @@ class PreparedTask:
             "samples": spec.samples,
             "temperature": spec.effective_temperature,
             "seed": spec.seed,
+            "examples": {
+                "strategy": spec.examples.strategy,
+                "k": self.selector.k,
+                "embedder": self.selector.embedder,
+            },
+            **({} if calibration is None else {"calibration": calibration.provenance()}),
         }
 
 
@@ -97,11 +107,18 @@ def apply_overrides(spec: TaskSpec, overrides: Mapping[str, Any], source: str) -
 
 def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
     kind = KINDS[spec.kind]
+    missing = [name for name in kind.reads if name not in spec.fields]
+    if missing:
+        raise ConfigError(
+            f"a {kind.name} task reads the record field(s) {', '.join(missing)}, "
+            "which `fields:` does not list",
+            hint=f"list them first: fields: [{', '.join([*kind.reads, *spec.fields])}]",
+        )
     answer_model, labels = _answer_model(spec, kind, base_dir)
     descriptions = {label.name: label.description for label in spec.labels}
     template_name, source = load_template(spec.template_name, base_dir)
     schema = json_schema(answer_model)
-    answer_format = kind.answer_format(labels)
+    answer_format = kind.answer_format(labels, answer_model)
     context = {
         "task": {
             "name": spec.name,
@@ -119,16 +136,45 @@ def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
     for example in pool:
         renderer.user(example.data, f"few-shot example {example.id} ({example.where})")
     k = spec.examples.k if spec.examples.k is not None else min(len(pool), DEFAULT_SHOTS)
-    selector = ExampleSelector(pool, k, spec.examples.strategy, spec.examples.seed, labels)
+    selector = make_selector(spec.examples, pool, k, labels, spec.fields)
+    calibration = None
+    if spec.calibration is not None:
+        calibration = read_calibration(base_dir / spec.calibration)
+        if calibration.file.kind != spec.kind:
+            raise ConfigError(
+                f"calibration {spec.calibration} was fitted on {calibration.file.kind} "
+                f"predictions, not {spec.kind}",
+                hint="calibrate on predictions of this task",
+            )
     return PreparedTask(
-        spec, kind, renderer, answer_model, labels, schema, selector, answers, answer_format
+        spec,
+        kind,
+        renderer,
+        answer_model,
+        labels,
+        schema,
+        selector,
+        answers,
+        answer_format,
+        calibration,
     )
 
 
 def _answer_model(spec: TaskSpec, kind: Kind, base_dir: Path) -> tuple[type[BaseModel], list[str]]:
     if spec.label_schema is None:
+        if kind.model is None:  # the spec requires `schema:` for such kinds
+            raise ConfigError(f"a {kind.name} task needs a `schema:`", where=spec.name)
         return kind.model(spec.label_names), spec.label_names
     model = load_schema(spec.label_schema, base_dir)
+    if not kind.needs_labels:
+        answer = model.model_fields.get(kind.field)
+        if kind.field and (answer is None or answer.annotation is not str):
+            raise SchemaError(
+                f"schema {model.__name__} has no '{kind.field}: str' field",
+                where=spec.label_schema,
+                hint=f"a {kind.name} answer is `{kind.field}: str`",
+            )
+        return model, []
     labels = labels_of(model, kind.field)
     unknown = sorted(set(spec.label_names) - set(labels))
     if unknown:

@@ -64,3 +64,30 @@ def test_gold_script_runs(tmp_path: Path, smollm2_path: Path) -> None:
     assert re.search(r"\d/5 \|", row), row  # five records scored, joined by id
     text = report.read_text(encoding="utf-8")
     assert "Command: `python eval/gold.py --suite sst2" in text and "Date: " in text
+
+
+def test_adaptive_bench_reuses_the_fixed_runs_samples(tmp_path: Path, smollm2_path: Path) -> None:
+    suite = tmp_path / "gold" / "sst2"
+    suite.mkdir(parents=True)
+    texts = ["a gorgeous , witty film .", "a dull , tedious mess .", "pure joy .", "unfunny ."]
+    rows = [
+        {"id": f"t{i}", "text": text, "label": "positive" if i % 2 == 0 else "negative"}
+        for i, text in enumerate(texts)
+    ]
+    (suite / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    report = tmp_path / "adaptive.md"
+    args = ["--suite", "sst2", "--model", str(smollm2_path), "--limit", "4", "--max", "4"]
+    args += ["--min", "2", "--batch", "1", "--workdir", str(tmp_path / "raw")]
+    args += ["--out", str(report)]
+    result = _run(
+        [str(EVAL / "bench" / "adaptive.py"), *args],
+        env={"LLMLABEL_GOLD_DIR": str(tmp_path / "gold")},
+    )
+    assert "adaptive run: 0 model calls" in result.stdout, result.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "| fixed |" in text and "| adaptive |" in text and "Samples used:" in text
+    fixed = [
+        json.loads(line)
+        for line in (tmp_path / "raw" / "fixed.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert all(sum(r["votes"].values()) + len(r["invalid"]) == 4 for r in fixed)

@@ -12,6 +12,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples" / "sentiment" / "task.yaml"
 COMMANDS = [[], ["run"], ["eval"], ["export"], ["models"], ["models", "list"], ["models", "pull"]]
+COMMANDS.append(["compare"])
+COMMANDS.append(["calibrate"])
 
 
 def llmlabel(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]

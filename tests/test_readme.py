@@ -64,7 +64,8 @@ def test_readme_starts_with_the_install_and_test_commands() -> None:
     [
         c
         for c in llmlabel_commands()
-        if "smollm2" in c or "--dry-run" in c or c.startswith("llmlabel models list")
+        if ("smollm2" in c or "--dry-run" in c or c.startswith("llmlabel models list"))
+        and "--calibration" not in c  # needs the calib.json of the command before it
     ],
 )
 def test_readme_commands_on_the_small_model(
@@ -72,6 +73,21 @@ def test_readme_commands_on_the_small_model(
 ) -> None:
     result = run(command, workdir)
     assert result.returncode == 0, result.stderr
+
+
+def test_readme_calibrate_commands_in_order(workdir: Path, smollm2_path: Path) -> None:
+    """`llmlabel calibrate` on the sample, then the commands that use its calib.json."""
+    commands = [
+        c for c in llmlabel_commands() if c.startswith("llmlabel calibrate") or "--calibration" in c
+    ]
+    assert commands[0].startswith("llmlabel calibrate") and len(commands) >= 2
+    for command in commands:
+        result = run(command, workdir)
+        assert result.returncode == 0, result.stderr
+    assert "keep confidence ≥" in run(commands[0], workdir).stdout
+    routed = [json.loads(line) for line in (workdir / "routed.jsonl").read_text().splitlines()]
+    assert routed and all(r["route"] in ("keep", "review") for r in routed)
+    assert all("confidence_raw" in r and "calibration" in r["provenance"] for r in routed)
 
 
 @pytest.mark.parametrize(
@@ -85,7 +101,26 @@ def test_readme_eval_commands(command: str, workdir: Path) -> None:
     args = shlex.split(command)
     if "--report" in args:
         report = workdir / args[args.index("--report") + 1]
-        assert {p.name for p in report.iterdir()} == {"report.md", "summary.json"}
+        assert {p.name for p in report.iterdir()} == {
+            "report.md", "report.html", "summary.json", "plots"
+        }  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "command", [c for c in llmlabel_commands() if c.startswith("llmlabel compare")]
+)
+def test_readme_compare_commands(command: str, workdir: Path, smollm2_path: Path) -> None:
+    """The compare file the README shows runs its variants on SmolLM2."""
+    compare_file = shlex.split(command)[2]
+    assert "smollm2" in (workdir / compare_file).read_text()
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(command)
+    report = workdir / args[args.index("--report") + 1]
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["records"] == int(args[args.index("--limit") + 1])
+    assert len(summary["pairs"]) == 1 and summary["pairs"][0]["mcnemar"]["p_adjusted"] is not None
+    assert (report / "report.html").read_text().count("data:image/png;base64,") >= 5
 
 
 @pytest.mark.parametrize(
@@ -99,6 +134,23 @@ def test_readme_export_commands(command: str, workdir: Path) -> None:
     output = workdir / args[args.index("--output") + 1]
     card = output / "README.md" if output.is_dir() else output.with_suffix(".card.md")
     assert "## Provenance" in card.read_text()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [c for c in llmlabel_commands() if c.startswith(("llmlabel review", "llmlabel merge"))],
+)
+def test_readme_review_commands(command: str, workdir: Path) -> None:
+    """`llmlabel review` / `merge` need no model: they run on the committed sample files."""
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(command)
+    output = workdir / args[args.index("--output") + 1]
+    if args[1] == "review":
+        assert (output / "selection.jsonl").read_text().count("\n") == 8
+    else:
+        assert "by reviewers" in result.stdout and output.read_text().count('"human"') == 4
+        assert (workdir / "pool.jsonl").read_text().count("\n") == 4
 
 
 def test_readme_python_example(workdir: Path, smollm2_path: Path) -> None:

@@ -11,7 +11,7 @@ import pytest
 from llmlabel import api
 from llmlabel.core.request import LabelRequest
 from llmlabel.core.spec import parse_task
-from llmlabel.errors import BackendError, InputError, OutputError
+from llmlabel.errors import BackendError, ConfigError, InputError, OutputError
 from tests.fakes import FakeBackend, record_text
 
 TEXTS = {"1": "great", "2": "awful", "3": "fine I guess", "4": "great again"}
@@ -192,3 +192,45 @@ def test_multi_label_rows_carry_the_voted_set_and_per_label_confidence(tmp_path:
     assert row["label_confidence"] == {"billing": round(2 / 3, 6), "refund": round(2 / 3, 6)}
     assert row["provenance"]["template"] == "multilabel.v1"
     assert result.stats.labels == {"billing": 1}
+
+
+def split_votes(request: LabelRequest, i: int) -> str:
+    """Record "great" is unanimous; "fine I guess" alternates by sample (seed + index)."""
+    text = record_text(request)
+    if "fine" in text:
+        return '{"label": "%s"}' % ("positive" if (request.seed or 0) % 2 else "negative")
+    return '{"label": "positive"}'
+
+
+def test_adaptive_sampling_stops_settled_records_and_spends_the_budget_on_hard_ones(
+    tmp_path: Path,
+) -> None:
+    backend = FakeBackend(split_votes, max_n=1)
+    out = tmp_path / "out.jsonl"
+    spec = task(samples={"max": 9, "adaptive": True, "min": 3, "batch": 2, "level": 0.9})
+    texts = {"easy": "great", "hard": "fine I guess"}
+    result = api.label(spec, write_input(tmp_path, texts), out, backend=backend, cache=False)
+    got = rows(out)
+    assert got["easy"]["samples_used"] == 3 and got["easy"]["votes"] == {"positive": 3}
+    assert got["easy"]["confidence"] == 1.0
+    assert got["hard"]["samples_used"] == 9 and sum(got["hard"]["votes"].values()) == 9
+    assert result.stats.requests == 12
+    assert len({(r.seed, record_text(r)) for r in backend.requests}) == 12
+
+
+def test_adaptive_requests_are_a_prefix_of_the_fixed_run_so_the_cache_serves_them(
+    tmp_path: Path,
+) -> None:
+    inp, cache = write_input(tmp_path), tmp_path / "c.sqlite"
+    fixed = FakeBackend(by_word, max_n=1)
+    api.label(task(samples=6), inp, tmp_path / "fixed.jsonl", backend=fixed, cache=cache)
+    adaptive = FakeBackend(by_word, max_n=1)
+    spec = task(samples={"max": 6, "adaptive": True})
+    result = api.label(spec, inp, tmp_path / "adaptive.jsonl", backend=adaptive, cache=cache)
+    assert adaptive.requests == [] and result.stats.cache_hits == 3 * len(TEXTS)
+    assert {r["samples_used"] for r in rows(tmp_path / "adaptive.jsonl").values()} == {3}
+
+
+def test_adaptive_is_refused_for_kinds_without_a_stopping_rule() -> None:
+    with pytest.raises(ConfigError, match="adaptive"):
+        parse_task({"name": "t", "kind": "free_text", "samples": {"max": 5, "adaptive": True}})

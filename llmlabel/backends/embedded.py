@@ -22,7 +22,7 @@ from typing import Any
 from llmlabel import models
 from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
 from llmlabel.core.spec import BackendSpec
-from llmlabel.errors import BackendError, LLMLabelError, ModelError
+from llmlabel.errors import BackendError, ContextError, LLMLabelError, ModelError
 
 __all__ = ["EmbeddedBackend", "HTTPModelServer", "serve_http"]
 
@@ -269,7 +269,7 @@ def _error(error: Any, where: str) -> BackendError:
     kind = error.get("type", "")
     if kind == "exceed_context_size_error":
         prompt, ctx = error.get("n_prompt_tokens"), error.get("n_ctx")
-        return BackendError(
+        return ContextError(
             f"the prompt has {prompt} tokens, more than the {ctx}-token context",
             where=where,
             hint="raise backend.n_ctx, or shorten the record, instructions or examples",

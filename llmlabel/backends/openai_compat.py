@@ -26,7 +26,7 @@ from tenacity.wait import wait_random_exponential
 
 from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
 from llmlabel.core.spec import BackendSpec
-from llmlabel.errors import BackendError, ConfigError
+from llmlabel.errors import BackendError, ConfigError, ContextError
 
 # n per request when the task does not say: small enough for most servers (OpenAI allows 128,
 # vLLM has no fixed cap, llama.cpp allows its slot count and we learn that from its 400).
@@ -89,6 +89,12 @@ class OpenAICompatBackend:
             k = min(request.n - len(samples), self.max_n)
             try:
                 response = await self._create(self._body(request, k, calls))
+            except _BadAnswer as exc:
+                raise BackendError(
+                    f"bad answer from {self._url} ({self._attempts} attempts): {exc}",
+                    hint="is base_url an OpenAI-compatible /v1 endpoint (no proxy in between)?",
+                    retryable=True,
+                ) from exc
             except openai.APIError as exc:
                 cap = _n_cap(exc, k)
                 if cap is None:
@@ -159,7 +165,13 @@ class OpenAICompatBackend:
         post = self._client.post
         async for attempt in retrying:
             with attempt:
-                return await post("/chat/completions", cast_to=ChatCompletion, body=body)
+                try:
+                    response = await post("/chat/completions", cast_to=ChatCompletion, body=body)
+                except ValueError as exc:  # JSON that does not parse (a cut-off body)
+                    raise _BadAnswer(f"the answer is not valid JSON: {exc}") from None
+                if not isinstance(response, ChatCompletion):  # the SDK returns other bodies as-is
+                    raise _BadAnswer(f"the answer is not JSON: {str(response)[:60]!r}")
+                return response
         raise AssertionError("unreachable: tenacity reraises the last error")
 
     def _wait(self, state: RetryCallState) -> float:
@@ -210,7 +222,7 @@ class OpenAICompatBackend:
                 retry_after=_retry_after(exc),
             )
         if exc.code in _CONTEXT_CODES or exc.type in _CONTEXT_CODES or _CONTEXT_TEXT.search(said):
-            return BackendError(
+            return ContextError(
                 f"the prompt does not fit the model's context: {said}",
                 hint="shorten the records or few-shot examples, lower max_tokens, or raise the "
                 "server's context (llama.cpp --ctx-size, vLLM --max-model-len)",
@@ -222,8 +234,12 @@ class OpenAICompatBackend:
         )
 
 
+class _BadAnswer(Exception):
+    """HTTP 200 whose body is not a chat completion: an HTML error page, cut-off JSON."""
+
+
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError):  # includes timeouts
+    if isinstance(exc, openai.APIConnectionError | _BadAnswer):  # includes timeouts
         return True
     if isinstance(exc, openai.APIStatusError):
         quota = exc.code == "insufficient_quota"  # OpenAI's 429 for an empty account

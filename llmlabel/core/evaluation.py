@@ -1,8 +1,12 @@
-"""Score classification predictions against gold: pair rows by id, then compute every metric.
+"""Score predictions against gold: pair rows by id, then compute every metric.
 
-Pure: rows (dicts) in, one frozen ``EvalSummary`` out. Pairing is strict by default, because a
-prediction file that covers only part of the gold set (or another set) gives numbers that look
-right and are not; ``allow_missing`` scores the ids in both and says how many were left out.
+Kind-aware: the predictions' task kind (``provenance.kind`` of the rows, else classification)
+picks the ``Scoring`` on its ``Kind`` that reads gold and predicted values, judges each record
+and names the corpus metrics. Pure: rows (dicts) in, one frozen ``EvalSummary`` out.
+
+Pairing is strict by default, because a prediction file that covers only part of the gold set
+(or another set) gives numbers that look right and are not; ``allow_missing`` scores the ids in
+both and says how many were left out.
 """
 
 from __future__ import annotations
@@ -14,9 +18,14 @@ from typing import Any, cast, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.core import metrics, reliability
+from llmlabel.core.kinds import KINDS
 from llmlabel.core.metrics import ClassScore, ConfusionMatrix, Interval, Outcome, Status
 from llmlabel.core.reliability import Calibration, CoveragePoint, Selective
-from llmlabel.errors import InputError, JoinError
+from llmlabel.core.scoring import Scoring, Unscorable
+from llmlabel.errors import ConfigError, InputError, JoinError
+
+DEFAULT_KIND = "classification"
+"""The kind of rows that do not name one (written before rows carried ``provenance.kind``)."""
 
 EXAMPLES = 3
 """Ids quoted as examples when some are missing."""
@@ -26,7 +35,8 @@ EXAMPLES = 3
 class Prediction:
     id: str
     status: Status
-    label: str | None
+    label: Any
+    """The kind's value of the row's label (``None`` unless labeled)."""
     confidence: float
 
 
@@ -56,16 +66,19 @@ class EvalSummary(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    kind: str = DEFAULT_KIND
     records: int
     labeled: int
     abstained: int
     failed: int
     correct: int
     accuracy: Interval
-    macro_f1: Interval
-    micro_f1: float
+    """Records whose prediction is right as a whole (exact label, label set or span set)."""
+    metrics: dict[str, Interval]
+    """The kind's corpus metrics by name (``scoring(kind).metrics`` gives their titles)."""
     classes: tuple[ClassScore, ...]
-    confusion: ConfusionMatrix
+    confusion: ConfusionMatrix | None
+    """Single-label kinds only."""
     calibration: tuple[Calibration, ...]
     brier: float
     auroc: float | None
@@ -75,9 +88,34 @@ class EvalSummary(BaseModel):
     options: Options
 
 
-def parse_prediction(row: Mapping[str, Any], where: str) -> Prediction:
-    """One llmlabel output row. Abstained and failed rows get confidence 0: they are wrong."""
+def scoring(kind: str) -> Scoring:
+    """The scoring of a task kind, or a one-line error saying eval cannot score it."""
+    known = KINDS.get(kind)
+    if known is None or known.scoring is None:
+        scorable = ", ".join(name for name, k in KINDS.items() if k.scoring is not None)
+        raise ConfigError(
+            f"llmlabel eval cannot score task kind '{kind}'", hint=f"it scores: {scorable}"
+        )
+    return known.scoring
+
+
+def row_kind(row: Mapping[str, Any]) -> str:
+    """The task kind an output row was labeled under (``provenance.kind``)."""
+    provenance = row.get("provenance")
+    kind = provenance.get("kind") if isinstance(provenance, Mapping) else None
+    return kind if isinstance(kind, str) else DEFAULT_KIND
+
+
+def parse_prediction(row: Mapping[str, Any], where: str, kind: str = DEFAULT_KIND) -> Prediction:
+    """One llmlabel output row of a ``kind`` task. Abstained and failed rows get confidence 0:
+    they are wrong."""
     rid = _id(row, where, "prediction")
+    if row_kind(row) != kind and "provenance" in row:
+        raise InputError(
+            f"prediction '{rid}' is from a {row_kind(row)} task, not {kind}",
+            where=where,
+            hint="score one run's output at a time",
+        )
     status = row.get("status")
     if status not in get_args(Status):
         raise InputError(
@@ -87,13 +125,13 @@ def parse_prediction(row: Mapping[str, Any], where: str) -> Prediction:
         )
     if status != "labeled":
         return Prediction(id=rid, status=cast(Status, status), label=None, confidence=0.0)
-    label, confidence = row.get("label"), row.get("confidence")
-    if not isinstance(label, str):
+    confidence = row.get("confidence")
+    try:
+        label = scoring(kind).predicted(row.get("label"))
+    except Unscorable as exc:
         raise InputError(
-            f"labeled prediction '{rid}' has no single label (got {type(label).__name__})",
-            where=where,
-            hint="eval scores single-label classification: one string `label` per row",
-        )
+            f"labeled prediction '{rid}' {exc.problem}", where=where, hint=exc.hint
+        ) from None
     if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
         raise InputError(f"labeled prediction '{rid}' has no numeric confidence", where=where)
     if not 0.0 <= confidence <= 1.0:
@@ -103,33 +141,43 @@ def parse_prediction(row: Mapping[str, Any], where: str) -> Prediction:
     return Prediction(id=rid, status="labeled", label=label, confidence=float(confidence))
 
 
-def gold_label(record_id: str, data: Mapping[str, Any], where: str) -> str:
-    """The ``label`` of one gold record (classification)."""
-    label = data.get("label")
-    if isinstance(label, bool) or not isinstance(label, (str, int)):
-        hint = 'gold rows look like {"id": ..., "label": ...}'
-        if "labels" in data:
-            hint = "this looks like multi-label gold; eval scores single-label classification"
-        raise InputError(f"gold record '{record_id}' has no label", where=where, hint=hint)
-    return str(label)
+def gold_label(
+    record_id: str, data: Mapping[str, Any], where: str, kind: str = DEFAULT_KIND
+) -> Any:
+    """The gold value of one gold record of a ``kind`` task."""
+    try:
+        return scoring(kind).gold(data)
+    except Unscorable as exc:
+        raise InputError(
+            f"gold record '{record_id}' {exc.problem}", where=where, hint=exc.hint
+        ) from None
 
 
 def pair(
     predictions: Iterable[Prediction],
-    gold: Iterable[tuple[str, str]],
+    gold: Iterable[tuple[str, Any]],
     *,
     allow_missing: bool = False,
     names: tuple[str, str] = ("predictions", "gold"),
+    kind: str = DEFAULT_KIND,
 ) -> tuple[list[Outcome], Pairing]:
-    """Pair predictions with gold ``(id, label)`` by id, in gold order.
+    """Pair predictions with gold ``(id, value)`` by id, in gold order; the kind judges each.
 
     Every gold id needs a prediction and every prediction a gold id, else ``JoinError`` (with
     counts and example ids); ``allow_missing`` scores the ids in both and records what was left.
     """
     by_id = _unique(((p.id, p) for p in predictions), names[0])
     labels = _unique(gold, names[1])
+    correct = scoring(kind).correct
     outcomes = [
-        Outcome(id=i, gold=g, predicted=p.label, confidence=p.confidence, status=p.status)
+        Outcome(
+            id=i,
+            gold=g,
+            predicted=p.label,
+            confidence=p.confidence,
+            status=p.status,
+            match=None if p.label is None else correct(g, p.label),
+        )
         for i, g in labels.items()
         if (p := by_id.get(i)) is not None
     ]
@@ -147,28 +195,33 @@ def pair(
 
 
 def evaluate(
-    outcomes: Sequence[Outcome], pairing: Pairing, options: Options | None = None
+    outcomes: Sequence[Outcome],
+    pairing: Pairing,
+    options: Options | None = None,
+    kind: str = DEFAULT_KIND,
 ) -> EvalSummary:
     options = options or Options()
+    scored = scoring(kind)
     intervals = metrics.bootstrap(
         outcomes,
-        {"accuracy": metrics.accuracy, "macro_f1": metrics.macro_f1},
+        {"accuracy": metrics.accuracy, **{m.name: m.compute for m in scored.metrics}},
         resamples=options.resamples,
         seed=options.seed,
     )
+    accuracy = intervals.pop("accuracy")
     curve = reliability.coverage_curve(outcomes)
     statuses = [o.status for o in outcomes]
     return EvalSummary(
+        kind=kind,
         records=len(outcomes),
         labeled=statuses.count("labeled"),
         abstained=statuses.count("abstained"),
         failed=statuses.count("failed"),
         correct=sum(o.correct for o in outcomes),
-        accuracy=intervals["accuracy"],
-        macro_f1=intervals["macro_f1"],
-        micro_f1=metrics.micro_f1(outcomes),
-        classes=tuple(metrics.per_class(outcomes)),
-        confusion=metrics.confusion_matrix(outcomes),
+        accuracy=accuracy,
+        metrics=intervals,
+        classes=tuple(scored.per_class(outcomes)),
+        confusion=metrics.confusion_matrix(outcomes) if scored.confusion else None,
         calibration=tuple(
             reliability.ece(outcomes, options.bins, binning)
             for binning in ("equal_width", "equal_mass")

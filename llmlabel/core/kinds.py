@@ -13,17 +13,24 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from llmlabel.core import fields, relations, scoring, spans, textsim
+from llmlabel.core.adaptive import per_label_settled, plurality_settled
 from llmlabel.core.schema import (
     MULTI_FIELD,
+    TEXT_FIELD,
     VOTE_FIELD,
     classification_model,
+    free_text_model,
     label_set,
     multilabel_model,
     vote_value,
 )
+from llmlabel.core.scoring import Scoring
 from llmlabel.core.vote import Vote, per_label_majority, plurality
 
 Voter = Callable[[Sequence[Any], Sequence[str], Sequence[str]], Vote]
+Settler = Callable[[Sequence[Any], int, float | None], bool]
+"""(sample values so far, samples still allowed, posterior level) -> stop sampling?"""
 Valuer = Callable[[BaseModel, Mapping[str, Any]], Hashable]
 """(validated answer, the record's fields) -> the sample's hashable vote value. The record is
 there for kinds whose value depends on it (NER recovers span offsets in the record's text)."""
@@ -34,18 +41,34 @@ class Kind:
     """``field``: the answer field that votes; ``template``: the default prompt template;
     ``model``: the answer model generated from the labels; ``value``: an answer's normalised,
     hashable vote (see ``Valuer``); ``vote``: votes over the samples' values (``None`` =
-    invalid sample)."""
+    invalid sample); ``settled``: whether sampling can stop early (adaptive self-consistency;
+    ``None``: the kind always takes all its samples); ``scoring``: how ``llmlabel eval``
+    scores the kind against gold (see ``llmlabel.core.scoring``; ``None``: eval cannot score it
+    yet); ``reads``: record fields ``value`` reads, which the task's ``fields`` must list (NER
+    locates its spans in ``text``).
+
+    Kinds without a label list (``needs_labels=False``: extraction, free text) take no
+    ``labels:``; ``model=None`` means the answer model is the task's ``schema:`` (required), and
+    ``field=""`` that the whole answer votes. ``shape``, where set, builds the answer format from
+    the answer model instead of ``{field: answer_example}``."""
 
     name: str
     field: str
     template: str
-    model: Callable[[list[str]], type[BaseModel]]
+    model: Callable[[list[str]], type[BaseModel]] | None
     value: Valuer
     vote: Voter
     answer_example: Callable[[list[str]], Any]
+    scoring: Scoring | None = None
+    settled: Settler | None = None
+    reads: tuple[str, ...] = ()
+    needs_labels: bool = True
+    shape: Callable[[type[BaseModel]], Any] | None = None
 
-    def answer_format(self, labels: list[str]) -> str:
+    def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""
+        if self.shape is not None and model is not None:
+            return json.dumps(self.shape(model), ensure_ascii=False)
         return json.dumps({self.field: self.answer_example(labels)}, ensure_ascii=False)
 
 
@@ -57,6 +80,8 @@ CLASSIFICATION = Kind(
     value=lambda answer, record: vote_value(answer),
     vote=plurality,
     answer_example=lambda labels: " | ".join(labels),
+    settled=plurality_settled,
+    scoring=scoring.CLASSIFICATION,
 )
 
 MULTI_LABEL = Kind(
@@ -67,6 +92,60 @@ MULTI_LABEL = Kind(
     value=lambda answer, record: label_set(answer),
     vote=per_label_majority,
     answer_example=lambda labels: ["<label>", "..."],
+    settled=per_label_settled,
+    scoring=scoring.MULTI_LABEL,
 )
 
-KINDS: dict[str, Kind] = {kind.name: kind for kind in (CLASSIFICATION, MULTI_LABEL)}
+NER = Kind(
+    name="ner",
+    field=spans.ENTITIES_FIELD,
+    template="ner.v1",
+    model=spans.ner_model,
+    value=spans.answer_value,
+    vote=spans.span_vote,
+    answer_example=lambda labels: [{"text": "<entity as written>", "label": labels[0]}],
+    scoring=spans.SCORING,
+    reads=("text",),
+)
+
+EXTRACTION = Kind(
+    name="extraction",
+    field="",
+    template="extract.v1",
+    model=None,
+    value=lambda answer, record: fields.extracted(answer),
+    vote=fields.vote,
+    answer_example=lambda labels: {},  # unused: ``shape`` builds the format from the schema
+    scoring=fields.SCORING,
+    needs_labels=False,
+    shape=fields.skeleton,
+)
+
+FREE_TEXT = Kind(
+    name="free_text",
+    field=TEXT_FIELD,
+    template="freetext.v1",
+    model=free_text_model,
+    value=lambda answer, record: getattr(answer, TEXT_FIELD),
+    vote=textsim.medoid,
+    answer_example=lambda labels: "<the text>",
+    scoring=textsim.SCORING,
+    needs_labels=False,
+)
+
+RELATION = Kind(
+    name="relation",
+    field=VOTE_FIELD,
+    template="relation.v1",
+    model=classification_model,
+    value=lambda answer, record: vote_value(answer),
+    vote=plurality,
+    answer_example=lambda labels: " | ".join(labels),
+    settled=plurality_settled,
+    scoring=relations.SCORING,
+    reads=("text", "head", "tail"),
+)
+
+KINDS: dict[str, Kind] = {
+    kind.name: kind for kind in (CLASSIFICATION, MULTI_LABEL, NER, RELATION, EXTRACTION, FREE_TEXT)
+}

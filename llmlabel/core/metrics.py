@@ -18,7 +18,7 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -27,17 +27,25 @@ Status = Literal["labeled", "abstained", "failed"]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One record scored against gold. ``predicted`` is None unless ``status == "labeled"``."""
+    """One record scored against gold. ``predicted`` is None unless ``status == "labeled"``.
+
+    ``gold`` and ``predicted`` are the kind's values (a label here; a label set or a span set
+    for other kinds, see ``llmlabel.core.scoring``). ``match`` is the kind's verdict on a
+    labeled record; ``None`` means exact equality.
+    """
 
     id: str
-    gold: str
-    predicted: str | None
+    gold: Any
+    predicted: Any
     confidence: float
     status: Status = "labeled"
+    match: bool | None = None
 
     @property
     def correct(self) -> bool:
-        return self.predicted is not None and self.predicted == self.gold
+        if self.predicted is None:
+            return False
+        return self.predicted == self.gold if self.match is None else self.match
 
 
 class _Value(BaseModel):

@@ -83,5 +83,8 @@ class PromptRenderer:
             ) from None
         except jinja2.exceptions.SecurityError as exc:
             raise TemplateError(
-                f"unsafe operation in template: {exc}", where=f"template {self.name}"
+                f"unsafe operation in template: {exc}",
+                where=f"template {self.name}",
+                hint="templates run sandboxed: use the record's fields and Jinja filters, "
+                "not Python attributes",
             ) from None

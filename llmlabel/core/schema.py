@@ -18,6 +18,7 @@ from llmlabel.errors import SchemaError
 
 VOTE_FIELD = "label"
 MULTI_FIELD = "labels"
+TEXT_FIELD = "text"
 
 
 class _Answer(BaseModel):
@@ -48,6 +49,19 @@ def multilabel_model(labels: list[str], name: str = "Labels") -> type[BaseModel]
     }
     model: type[BaseModel] = create_model(name, __base__=_Answer, **fields)
     return model
+
+
+class FreeText(_Answer):
+    """A free-text answer (summary, translation, rewrite): one non-empty text, stripped."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    text: str = Field(min_length=1, description="the requested text")
+
+
+def free_text_model(labels: list[str]) -> type[BaseModel]:
+    """The answer model of a free-text task (``labels`` unused: free text has none)."""
+    return FreeText
 
 
 def _literal(labels: list[str]) -> Any:

@@ -17,7 +17,8 @@ from llmlabel.errors import ConfigError
 
 TaskKind = Literal["classification", "multi_label", "ner", "relation", "extraction", "free_text"]
 SUPPORTED_KINDS: tuple[str, ...] = tuple(KINDS)
-Strategy = Literal["fixed", "random", "label_balanced"]
+Strategy = Literal["fixed", "random", "label_balanced", "semantic", "mmr"]
+Embedder = Literal["auto", "minilm", "tfidf"]
 StructuredOutput = Literal["json_schema", "structured_outputs", "guided_json", "none"]
 
 
@@ -40,6 +41,13 @@ class ExamplesSpec(_Strict):
     seed: int = 0
     label_field: str | None = Field(
         None, description="the examples' label column; default: label (labels for multi_label)"
+    )
+    embedder: Embedder = Field(
+        "auto",
+        description="semantic/mmr: minilm (embeddings extra) or tfidf; auto: minilm if there",
+    )
+    mmr_lambda: float = Field(
+        0.5, ge=0.0, le=1.0, description="mmr: weight of similarity to the record vs diversity"
     )
 
 
@@ -67,6 +75,20 @@ class RetrySpec(_Strict):
     reask: int = Field(2, ge=0, description="re-asks per invalid sample, with the error shown")
 
 
+class AdaptiveSpec(_Strict):
+    """Adaptive self-consistency (``llmlabel.core.adaptive``): sample ``min`` first, then
+    ``batch`` at a time, and stop a record once its vote is settled; ``samples`` is the cap."""
+
+    min: int = Field(3, ge=1, description="samples in the first round")
+    batch: int = Field(2, ge=1, description="samples per later round")
+    level: float | None = Field(
+        0.9,
+        gt=0.5,
+        le=1.0,
+        description="stop when P(leader stays ahead) >= level; null: only when unbeatable",
+    )
+
+
 class TaskSpec(_Strict):
     name: str = Field(min_length=1)
     kind: TaskKind = "classification"
@@ -79,15 +101,45 @@ class TaskSpec(_Strict):
     label_schema: str | None = Field(None, alias="schema")
     examples: ExamplesSpec = ExamplesSpec()
     backend: BackendSpec = BackendSpec()
-    samples: int = Field(1, ge=1)
+    samples: int = Field(1, ge=1, description="samples voted per record (the cap if adaptive)")
+    adaptive: AdaptiveSpec | None = None
     temperature: float | None = Field(None, ge=0.0)
     seed: int = 0
     max_tokens: int = Field(64, ge=1)
     logprobs: bool = False
     concurrency: int = Field(4, ge=1)
     retries: RetrySpec = RetrySpec()
+    calibration: str | None = Field(
+        None,
+        description="calib.json from `llmlabel calibrate`: rows get calibrated confidence, "
+        "confidence_raw and route (keep | review)",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _samples_block(cls, data: Any) -> Any:
+        """``samples: {max: 10, adaptive: true, min: 3, batch: 2, level: 0.9}`` is shorthand
+        for ``samples: 10`` plus an ``adaptive:`` block; ``adaptive: true`` takes defaults."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        block = data.get("samples")
+        if isinstance(block, dict):
+            block = dict(block)
+            if "max" not in block:
+                raise ValueError("a `samples:` mapping needs `max:` (samples per record at most)")
+            data["samples"] = block.pop("max")
+            if block.pop("adaptive", bool(block)):
+                data["adaptive"] = block
+            elif block:
+                raise ValueError(f"`samples: {{{', '.join(block)}}}` needs `adaptive: true`")
+        if data.get("adaptive") is True:
+            data["adaptive"] = {}
+        elif data.get("adaptive") is False:
+            data["adaptive"] = None
+        return data
 
     @field_validator("labels", mode="before")
     @classmethod
@@ -104,8 +156,26 @@ class TaskSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"labels are listed twice: {', '.join(duplicates)}")
-        if not self.labels and not self.label_schema:
+        if self.adaptive is not None and KINDS[self.kind].settled is None:
+            raise ValueError(f"adaptive sampling is not available for {self.kind} tasks yet")
+        kind = KINDS[self.kind]
+        if kind.needs_labels and not self.labels and not self.label_schema:
             raise ValueError(f"a {self.kind} task needs `labels:` or a `schema:`")
+        if not kind.needs_labels and self.labels:
+            raise ValueError(
+                f"{self.kind} tasks have no label list: remove `labels:`"
+                + (" (the `schema:` fields are what is extracted)" if kind.model is None else "")
+            )
+        if kind.model is None and not self.label_schema:
+            raise ValueError(
+                f"{self.kind} tasks need a `schema:`, a pydantic model such as "
+                "schemas/invoice.py:Invoice"
+            )
+        if not kind.needs_labels and self.examples.strategy == "label_balanced":
+            raise ValueError(
+                f"examples.strategy label_balanced needs labels, which {self.kind} tasks do not "
+                "have: use fixed or random"
+            )
         return self
 
     @property
@@ -175,4 +245,4 @@ def _hint(exc: ValidationError, data: dict[str, Any]) -> str | None:
         if close:
             return f"did you mean '{close[0]}'?"
         return f"allowed keys here: {', '.join(allowed)}"
-    return None
+    return "fix that value; every key is described in the README's 'The task file' section"

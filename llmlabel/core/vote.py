@@ -36,6 +36,8 @@ class Vote:
     tie: bool = False
     abstain_reason: str | None = None
     label_confidence: dict[str, float] | None = None
+    extra: dict[str, Any] | None = None
+    """Row fields the kind adds beside the label (NER: ``tags``, ``dropped_spans``)."""
 
     @property
     def margin(self) -> float:
@@ -53,7 +55,7 @@ def plurality(
     total = len(values)
     counter = Counter(v for v in values if v is not None)
     if not counter:
-        return _abstain(total, reasons)
+        return abstain(total, reasons)
     counts = _ordered(counter, order)
     best = max(counts.values())
     leaders = [label for label, c in counts.items() if c == best]
@@ -73,7 +75,7 @@ def per_label_majority(
     total = len(values)
     valid = [v for v in values if v is not None]
     if not valid:
-        return _abstain(total, reasons)
+        return abstain(total, reasons)
     counts = _ordered(Counter(label for labels in valid for label in labels), order)
     kept = [label for label, c in counts.items() if 2 * c > len(valid)]
     tie = any(2 * c == len(valid) for c in counts.values())
@@ -99,7 +101,7 @@ def _ordered(counter: Counter[str], order: Sequence[str]) -> dict[str, int]:
     return dict(sorted(counter.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
 
 
-def _abstain(total: int, reasons: Sequence[str]) -> Vote:
+def abstain(total: int, reasons: Sequence[str]) -> Vote:
     why = f"no valid answer in {total} sample{'s' if total != 1 else ''}"
     if reasons:
         why += f" (first: {reasons[0]})"

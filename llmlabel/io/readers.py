@@ -27,25 +27,36 @@ _BATCH = 1024
 
 @dataclass(frozen=True)
 class InputRecord:
-    """One input record: its id (always a string), its fields, and where it came from."""
+    """One input record: its id (always a string), its fields, and where it came from.
+
+    With ``read_records(..., keep_bad=True)`` a line that cannot be read becomes a record with
+    ``error`` set (and an empty id and data), so a run can skip it and go on.
+    """
 
     id: str
     data: dict[str, Any]
     where: str
+    error: InputError | None = None
 
 
 def read_records(
-    source: str | Path, *, id_field: str = "id", limit: int | None = None
+    source: str | Path,
+    *,
+    id_field: str = "id",
+    limit: int | None = None,
+    keep_bad: bool = False,
 ) -> Iterator[InputRecord]:
     """Stream the records of ``source`` (see ``FORMATS``).
 
     A missing or unreadable source fails here, before the first record; a malformed line fails
-    when the iteration reaches it. Records without ``id_field`` get their 0-based row number.
+    when the iteration reaches it, or with ``keep_bad`` comes out as a record with ``error``
+    set. Records without ``id_field`` get their 0-based row number (bad lines count as rows, so
+    ids do not shift when one is fixed).
     """
     if limit is not None and limit < 0:
         raise ValueError("limit must be >= 0")
     rows, name = _open_source(source)
-    return _records(rows, name, id_field, limit)
+    return _records(rows, name, id_field, limit, keep_bad)
 
 
 def check_fields(record: InputRecord, fields: Sequence[str]) -> None:
@@ -74,16 +85,26 @@ def _is_empty(value: Any) -> bool:
     return isinstance(value, (list, tuple, dict)) and not value
 
 
-# (row data, where) pairs from one source, plus the source's display name.
-_Rows = Iterator[tuple[dict[str, Any], str]]
+# (row data, where) pairs from one source, plus the source's display name; a line that cannot
+# be read is an InputError in place of its data, so the reader can go on past it.
+_Rows = Iterator[tuple[dict[str, Any] | InputError, str]]
 
 
-def _records(rows: _Rows, name: str, id_field: str, limit: int | None) -> Iterator[InputRecord]:
+def _records(
+    rows: _Rows, name: str, id_field: str, limit: int | None, keep_bad: bool
+) -> Iterator[InputRecord]:
     if limit == 0:
         return
     count = 0
     for data, where in rows:
-        yield InputRecord(id=_record_id(data, id_field, count, where), data=data, where=where)
+        try:
+            if isinstance(data, InputError):
+                raise data
+            yield InputRecord(id=_record_id(data, id_field, count, where), data=data, where=where)
+        except InputError as exc:
+            if not keep_bad:
+                raise
+            yield InputRecord(id="", data={}, where=where, error=exc)
         count += 1
         if count == limit:
             return
@@ -139,48 +160,72 @@ def _open_source(source: str | Path) -> tuple[_Rows, str]:
     )
 
 
-def _text_lines(path: Path, name: str, compressed: bool) -> Iterator[tuple[int, str]]:
-    """(1-based line number, line) decoded as UTF-8 one line at a time, so a bad byte is
-    reported on its own line; a BOM at the start of the file is dropped."""
+def _text_lines(
+    path: Path, name: str, compressed: bool
+) -> Iterator[tuple[int, str, InputError | None]]:
+    """(1-based line number, line, problem) decoded as UTF-8 one line at a time, so a bad byte
+    is reported on its own line (the line then comes with U+FFFD in place of bad bytes and the
+    problem set); a BOM at the start of the file is dropped. A UTF-16/32 file fails at once:
+    every line of it would be bad."""
     lineno = 0
     try:
         with gzip.open(path, "rb") if compressed else path.open("rb") as fh:
             for lineno, raw in enumerate(fh, start=1):
+                if lineno == 1:
+                    _check_not_utf16(raw, name)
                 try:
-                    line = raw.decode("utf-8")
+                    line, problem = raw.decode("utf-8"), None
                 except UnicodeDecodeError as exc:
-                    raise InputError(
+                    line = raw.decode("utf-8", errors="replace")
+                    problem = InputError(
                         f"not valid UTF-8 (byte {exc.start + 1} of the line)",
                         where=f"{name}:{lineno}",
                         hint="save the file as UTF-8",
-                    ) from None
-                yield lineno, line[1:] if lineno == 1 and line.startswith("\ufeff") else line
+                    )
+                if lineno == 1 and line.startswith("\ufeff"):
+                    line = line[1:]
+                yield lineno, line, problem
     except (OSError, EOFError) as exc:
         where = f"{name}:{lineno + 1}" if lineno else name
         hint = "is it really gzip-compressed?" if compressed else None
         raise InputError(f"cannot read input: {exc}", where=where, hint=hint) from None
 
 
+def _check_not_utf16(first: bytes, name: str) -> None:
+    utf16 = first.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in first[:4]
+    if utf16 and first.strip(b"\x00\r\n"):
+        raise InputError(
+            "the file looks like UTF-16 or UTF-32, not UTF-8",
+            where=f"{name}:1",
+            hint="save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 in > out)",
+        )
+
+
 def _jsonl_rows(path: Path, name: str, compressed: bool) -> _Rows:
-    for lineno, line in _text_lines(path, name, compressed):
-        if not line.strip():
-            continue
+    for lineno, line, problem in _text_lines(path, name, compressed):
         where = f"{name}:{lineno}"
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(
-                f"malformed JSON: {exc.msg} (column {exc.colno})",
-                where=where,
-                hint="each line must be one complete JSON object",
-            ) from None
-        if not isinstance(data, dict):
-            raise InputError(
-                f"line is a JSON {_json_kind(data)}, not an object",
-                where=where,
-                hint='each line must be one JSON object, like {"id": "1", "text": "..."}',
-            )
-        yield data, where
+        if problem is not None:
+            yield problem, where
+        elif line.strip():
+            yield _json_object(line, where), where
+
+
+def _json_object(line: str, where: str) -> dict[str, Any] | InputError:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        return InputError(
+            f"malformed JSON: {exc.msg} (column {exc.colno})",
+            where=where,
+            hint="each line must be one complete JSON object",
+        )
+    if not isinstance(data, dict):
+        return InputError(
+            f"line is a JSON {_json_kind(data)}, not an object",
+            where=where,
+            hint='each line must be one JSON object, like {"id": "1", "text": "..."}',
+        )
+    return data
 
 
 def _json_kind(value: Any) -> str:
@@ -190,33 +235,44 @@ def _json_kind(value: Any) -> str:
 
 def _csv_rows(path: Path, name: str, compressed: bool, delimiter: str) -> _Rows:
     _allow_long_fields()
-    lines = (line for _, line in _text_lines(path, name, compressed))
-    reader = csv.reader(lines, delimiter=delimiter)
+    problems: list[InputError] = []  # undecodable lines of the record being read
+
+    def lines() -> Iterator[str]:
+        for _, line, problem in _text_lines(path, name, compressed):
+            if problem is not None:
+                problems.append(problem)
+            yield line
+
+    # strict: a stray or unclosed quote is an error, not a field that swallows the next lines.
+    reader = csv.reader(lines(), delimiter=delimiter, strict=True)
     header: list[str] | None = None
     start = 1  # the line where the current record starts (a quoted field can span lines)
     while True:
+        where = f"{name}:{start}"
         try:
-            row = next(reader)
+            row: list[str] | InputError = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputError(
-                f"bad CSV: {exc}", where=f"{name}:{start}", hint="check the quoting"
-            ) from None
-        where = f"{name}:{start}"
+            row = InputError(f"bad CSV: {exc}", where=where, hint="check the quoting")
         start = reader.line_num + 1
-        if not row:
+        if problems:
+            row = problems[0]
+            problems.clear()
+        if row == []:
             continue
         if header is None:
+            if isinstance(row, InputError):
+                raise row  # without a header no later row can be read
             header = _check_header(row, where)
-            continue
-        if len(row) != len(header):
-            raise InputError(
-                f"row has {len(row)} columns, the header has {len(header)}",
-                where=where,
-                hint="quote fields that contain the delimiter or line breaks",
-            )
-        yield dict(zip(header, row, strict=True)), where
+        elif isinstance(row, InputError):
+            yield row, where
+        elif len(row) != len(header):
+            problem = f"row has {len(row)} columns, the header has {len(header)}"
+            hint = "quote fields that contain the delimiter or line breaks"
+            yield InputError(problem, where=where, hint=hint), where
+        else:
+            yield dict(zip(header, row, strict=True)), where
 
 
 def _check_header(header: list[str], where: str) -> list[str]:

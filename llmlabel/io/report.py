@@ -1,20 +1,26 @@
-"""Write an evaluation report: ``summary.json`` (every number) and ``report.md`` (for people).
+"""Write an evaluation report: ``summary.json`` (every number), ``report.md`` and a
+self-contained ``report.html`` (for people), and the plots as ``plots/*.png``.
 
 The Markdown is rendered from the same ``EvalSummary`` that is dumped to JSON, so the two never
-disagree.
+disagree; the HTML is that Markdown rendered, with the plots embedded as base64 PNGs.
 """
 
 from __future__ import annotations
 
+import base64
+import html
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from llmlabel.core.evaluation import EvalSummary
+from llmlabel.core.evaluation import EvalSummary, scoring
 from llmlabel.core.metrics import Interval
 from llmlabel.core.reliability import Calibration, CoveragePoint
 from llmlabel.errors import OutputError
+from llmlabel.io import plots
+from llmlabel.io.plots import Figure
 
 MAX_CURVE_ROWS = 20
 """Coverage-accuracy rows shown in report.md (summary.json holds the whole curve)."""
@@ -22,13 +28,38 @@ BINNING_TITLES = {"equal_width": "equal-width bins", "equal_mass": "equal-mass b
 
 
 def write_report(summary: EvalSummary, directory: str | Path, sources: dict[str, str]) -> Path:
-    """Write both files into ``directory`` (created if needed); returns the report.md path."""
-    directory = Path(directory)
+    """Write the report into ``directory`` (created if needed); returns the report.md path.
+
+    The plots need matplotlib (``llmlabel[report]``): without it this fails before writing.
+    """
+    plots.require()
+    figures = plots.eval_figures(summary)
     data = {"sources": sources, **summary.model_dump(mode="json")}
+    markdown = render_markdown(summary, sources, figures)
+    return write_folder(directory, data, markdown, figures, title="Evaluation")
+
+
+def write_folder(
+    directory: str | Path,
+    data: dict[str, Any],
+    markdown: str,
+    figures: Sequence[Figure],
+    title: str,
+    extra: dict[str, str] | None = None,
+) -> Path:
+    """summary.json, report.md, report.html, ``plots/<name>.png`` and ``extra`` files (relative
+    path → text), each written atomically; returns the report.md path."""
+    directory = Path(directory)
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        (directory / "plots").mkdir(parents=True, exist_ok=True)
+        for figure in figures:
+            _write_atomic(directory / "plots" / f"{figure.name}.png", figure.png)
+        for name, text in (extra or {}).items():
+            (directory / name).parent.mkdir(parents=True, exist_ok=True)
+            _write_atomic(directory / name, text)
         _write_atomic(directory / "summary.json", json.dumps(data, indent=2, ensure_ascii=False))
-        _write_atomic(directory / "report.md", render_markdown(summary, sources))
+        _write_atomic(directory / "report.md", markdown)
+        _write_atomic(directory / "report.html", render_html(markdown, figures, title))
     except OSError as exc:
         raise OutputError(
             f"cannot write the report: {exc.strerror or exc}",
@@ -38,12 +69,45 @@ def write_report(summary: EvalSummary, directory: str | Path, sources: dict[str,
     return directory / "report.md"
 
 
-def render_markdown(summary: EvalSummary, sources: dict[str, str]) -> str:
+def figure_markdown(figure: Figure) -> str:
+    """The Markdown image of a plot, by its path in the report folder."""
+    return f"![{figure.title}](plots/{figure.name}.png)"
+
+
+def render_html(markdown: str, figures: Sequence[Figure], title: str) -> str:
+    """One self-contained HTML page: the Markdown rendered, each plot inlined as base64."""
+    from markdown_it import MarkdownIt
+
+    for figure in figures:
+        data = base64.b64encode(figure.png).decode("ascii")
+        markdown = markdown.replace(
+            f"](plots/{figure.name}.png)", f"](data:image/png;base64,{data})"
+        )
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        f"<body>\n{body}</body>\n</html>\n"
+    )
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;"
+    "line-height:1.45;color:#222}table{border-collapse:collapse;margin:1em 0}"
+    "th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}th{background:#f3f3f3}"
+    "img{max-width:100%;display:block;margin:1em 0}code{background:#f3f3f3;padding:0 .2em}"
+)
+
+
+def render_markdown(
+    summary: EvalSummary, sources: dict[str, str], figures: Sequence[Figure] = ()
+) -> str:
     parts = [
         _overview(summary, sources),
         _headline(summary),
+        *(["## Plots\n\n" + "\n\n".join(map(figure_markdown, figures))] if figures else []),
         _per_class(summary),
-        _confusion(summary),
+        *([_confusion(summary)] if summary.confusion is not None else []),
         *(_calibration(c) for c in summary.calibration),
         _coverage(summary.coverage_curve),
     ]
@@ -55,6 +119,7 @@ def _overview(s: EvalSummary, sources: dict[str, str]) -> str:
         "# Evaluation",
         "",
         *(f"- {name}: `{path}`" for name, path in sources.items()),
+        f"- task kind: {s.kind}",
         f"- records scored: {s.records} ({s.labeled} labeled, {s.abstained} abstained, "
         f"{s.failed} failed; abstained and failed records count as wrong, with confidence 0)",
     ]
@@ -71,9 +136,8 @@ def _overview(s: EvalSummary, sources: dict[str, str]) -> str:
 def _headline(s: EvalSummary) -> str:
     o = s.options
     rows = [
-        ("accuracy", _interval(s.accuracy)),
-        ("macro-F1", _interval(s.macro_f1)),
-        ("micro-F1", (_num(s.micro_f1), "")),
+        (accuracy_title(s.kind), _interval(s.accuracy)),
+        *((title, _interval(s.metrics[name])) for name, title in metric_titles(s.kind)),
         *(
             (f"ECE ({o.bins} {BINNING_TITLES[c.binning]})", (_num(c.ece), ""))
             for c in s.calibration
@@ -96,11 +160,22 @@ def _per_class(s: EvalSummary) -> str:
         for c in s.classes
     ]
     header = ["label", "precision", "recall", "F1", "support", "predicted"]
-    return "## Per class\n\n" + _table(header, rows)
+    return f"## {scoring(s.kind).per_class_title}\n\n" + _table(header, rows)
+
+
+def accuracy_title(kind: str) -> str:
+    """Record-level accuracy is exact match of the whole answer for set-valued kinds."""
+    return "accuracy" if scoring(kind).confusion else "accuracy (exact match)"
+
+
+def metric_titles(kind: str) -> list[tuple[str, str]]:
+    """(name, title) of the kind's corpus metrics, in report order."""
+    return [(m.name, m.title) for m in scoring(kind).metrics]
 
 
 def _confusion(s: EvalSummary) -> str:
     m = s.confusion
+    assert m is not None
     header = ["gold \\ predicted", *m.labels, "abstained", "failed"]
     rows = [
         [label, *map(str, counts), str(m.abstained[i]), str(m.failed[i])]
@@ -172,7 +247,10 @@ def _row(cells: Sequence[str]) -> str:
     return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def _write_atomic(path: Path, content: str | bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
+    if isinstance(content, bytes):
+        tmp.write_bytes(content)
+    else:
+        tmp.write_text(content, encoding="utf-8")
     os.replace(tmp, path)

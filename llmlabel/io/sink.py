@@ -29,14 +29,21 @@ nothing); fsync only guards against power loss, where resume re-labels the last 
 
 
 class JsonlSink:
-    """Open with ``JsonlSink.open``; ``done_ids`` holds the ids already in the file."""
+    """Open with ``JsonlSink.open``; ``done_ids`` holds the ids already in the file, and
+    ``done_where`` the ``where`` of rows without one (``"id": null``: an input line that could
+    not be read, or a repeated id, skipped with ``--on-error skip``)."""
 
     def __init__(
-        self, path: Path, fd: int, done_ids: set[str], dropped_bytes: int, fsync_every: int
+        self,
+        path: Path,
+        fd: int,
+        done: tuple[set[str], set[str]],
+        dropped_bytes: int,
+        fsync_every: int,
     ):
         self.path = path
-        self.done_ids = done_ids
-        self.resumed_rows = len(done_ids)
+        self.done_ids, self.done_where = done
+        self.resumed_rows = len(self.done_ids) + len(self.done_where)
         self.dropped_bytes = dropped_bytes
         """Bytes of a partial last line cut off when resuming (0 if the file was whole)."""
         self.rows_written = 0
@@ -71,12 +78,12 @@ class JsonlSink:
         fd = _open_for_append(path)
         try:
             _lock(fd, where)
-            done_ids: set[str] = set()
+            done: tuple[set[str], set[str]] = (set(), set())
             dropped = 0
             if overwrite:
                 os.ftruncate(fd, 0)
             elif resume:
-                done_ids, good_end = _scan_for_resume(path)
+                done, good_end = _scan_for_resume(path)
                 dropped = os.fstat(fd).st_size - good_end
                 if dropped:
                     os.ftruncate(fd, good_end)
@@ -88,7 +95,7 @@ class JsonlSink:
         except BaseException:
             os.close(fd)
             raise
-        return cls(path, fd, done_ids, dropped, fsync_every)
+        return cls(path, fd, done, dropped, fsync_every)
 
     def write(self, row: dict[str, Any]) -> None:
         """Append ``row`` (which must have an ``id``) as one line."""
@@ -104,7 +111,7 @@ class JsonlSink:
             raise _write_error(self.path, exc) from None
         self._size += len(data)
         self.rows_written += 1
-        self.done_ids.add(str(row["id"]))
+        _mark_done(row, self.done_ids, self.done_where)
         self._unsynced += 1
         if self._unsynced >= self._fsync_every:
             self._sync()
@@ -234,8 +241,15 @@ class _Tail:
     """Offset just past the last complete, valid line."""
 
 
-def _scan_for_resume(path: Path) -> tuple[set[str], int]:
-    done: set[str] = set()
+def _mark_done(row: dict[str, Any], ids: set[str], wheres: set[str]) -> None:
+    if row["id"] is not None:
+        ids.add(str(row["id"]))
+    elif isinstance(row.get("where"), str):
+        wheres.add(row["where"])
+
+
+def _scan_for_resume(path: Path) -> tuple[tuple[set[str], set[str]], int]:
+    done: tuple[set[str], set[str]] = (set(), set())
     tail = _Tail()
     try:
         with path.open("rb") as fh:
@@ -246,7 +260,7 @@ def _scan_for_resume(path: Path) -> tuple[set[str], int]:
                         where=f"{path}:{lineno}",
                         hint="this is not an llmlabel output file; use --overwrite or another path",
                     )
-                done.add(str(row["id"]))
+                _mark_done(row, *done)
     except OSError as exc:
         raise OutputError(
             f"cannot read output to resume: {exc.strerror}", where=str(path)

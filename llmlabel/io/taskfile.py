@@ -86,7 +86,11 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
         try:
             return importlib.import_module(target)
         except ImportError as exc:
-            raise SchemaError(f"cannot import {target}: {exc}", where=ref) from None
+            raise SchemaError(
+                f"cannot import {target}: {exc}",
+                where=ref,
+                hint="a module must be importable here; a file is given as path.py:Class",
+            ) from None
     candidates = [base_dir / target, Path(target), data_dir("schemas").parent / target]
     file = next((c for c in candidates if c.is_file()), None)
     if file is None:
@@ -96,7 +100,9 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
     name = f"llmlabel_user_schema_{abs(hash(str(file.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
-        raise SchemaError("cannot load schema file", where=str(file))
+        raise SchemaError(
+            "cannot load schema file", where=str(file), hint="is it a Python source file?"
+        )
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
@@ -104,15 +110,17 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
     except Exception as exc:  # a user's file can fail in any way; report it in one line
         del sys.modules[name]
         raise SchemaError(
-            f"schema file failed to import: {type(exc).__name__}: {exc}", where=str(file)
+            f"schema file failed to import: {type(exc).__name__}: {exc}",
+            where=str(file),
+            hint=f"fix the file until `python {file.name}` runs without errors",
         ) from None
     return module
 
 
 def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
     """Inline items plus the examples file, each with its answer (``label`` or ``answer``)."""
-    answer_field = KINDS[spec.kind].field
-    label_field = spec.examples.label_field or answer_field
+    answer_field = KINDS[spec.kind].field  # "": the whole answer (extraction)
+    label_field = spec.examples.label_field or answer_field or "answer"
     rows: list[tuple[str, dict[str, Any], str]] = [
         (str(item.get(spec.id_field, f"example-{i}")), item, f"examples.items[{i}]")
         for i, item in enumerate(spec.examples.items)
@@ -125,17 +133,25 @@ def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
     examples = []
     for example_id, data, where in rows:
         if "answer" in data and isinstance(data["answer"], dict):
-            answer = data["answer"]
+            answer, given_in = data["answer"], "answer"
         elif label_field in data:
-            answer = {answer_field: data[label_field]}
+            value, given_in = data[label_field], label_field
+            answer = {answer_field: value} if answer_field else value
         else:
             raise InputError(
                 f"example has no '{label_field}'",
                 where=where,
-                hint="give each example a label (or set examples.label_field)",
+                hint="give each example its answer: a label, or a full `answer` object "
+                "(or set examples.label_field)",
+            )
+        if not isinstance(answer, dict):
+            raise InputError(
+                f"example's '{label_field}' is not an object: {answer!r}",
+                where=where,
+                hint="the answer is a JSON object shaped like the task's schema",
             )
         label = _first_label(answer.get(answer_field))
-        inputs = {k: v for k, v in data.items() if k not in (label_field, "answer")}
+        inputs = {k: v for k, v in data.items() if k != given_in}
         examples.append(
             Example(id=example_id, data=inputs, answer=answer, label=label, where=where)
         )

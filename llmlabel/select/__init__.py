@@ -1,5 +1,5 @@
 """Few-shot example selection."""
 
-from llmlabel.select.strategies import Example, ExampleSelector
+from llmlabel.select.strategies import Example, ExampleSelector, make_selector
 
-__all__ = ["Example", "ExampleSelector"]
+__all__ = ["Example", "ExampleSelector", "make_selector"]

@@ -1,16 +1,24 @@
 """Choose the few-shot examples shown before each record.
 
-Every strategy picks one set per run, so all records share the same prompt prefix and the
-server's prefix cache is reused. The only per-record change is the leakage guard: a record
-that is itself in the chosen set gets the next candidate in its place.
+``fixed``, ``random`` and ``label_balanced`` pick one set per run, so all records share the
+same prompt prefix and the server's prefix cache is reused; their only per-record change is the
+leakage guard: a record that is itself in the chosen set gets the next candidate in its place.
+``semantic`` and ``mmr`` pick per record by embedding (``llmlabel.select.semantic``), trading
+the shared prefix for examples that resemble the record.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from llmlabel.core.spec import ExamplesSpec
+    from llmlabel.select.semantic import SemanticIndex
+
+PER_RECORD = ("semantic", "mmr")
 
 
 @dataclass(frozen=True)
@@ -24,7 +32,10 @@ class Example:
 
 class ExampleSelector:
     """``fixed``: the first k; ``random``: k drawn with ``seed``; ``label_balanced``: round
-    robin over the labels (in task order), each label's examples in seeded order."""
+    robin over the labels (in task order), each label's examples in seeded order;
+    ``semantic``: the k nearest to the record in ``index``; ``mmr``: maximal marginal relevance
+    with ``mmr_lambda``. Per-record picks are shown least similar first, so the most similar
+    example sits right before the record."""
 
     def __init__(
         self,
@@ -33,11 +44,46 @@ class ExampleSelector:
         strategy: str = "fixed",
         seed: int = 0,
         labels: Sequence[str] = (),
+        *,
+        fields: Sequence[str] = ("text",),
+        index: SemanticIndex | None = None,
+        mmr_lambda: float = 0.5,
     ):
         self.k = min(k, len(pool))
-        self._ranked = _rank(list(pool), strategy, seed, labels)
+        self.strategy = strategy
+        self._pool = list(pool)
+        self._fields = list(fields)
+        self._index = index
+        self._lambda = mmr_lambda if strategy == "mmr" else None
+        if strategy in PER_RECORD:
+            if self.k and (index is None or len(index.texts) != len(self._pool)):
+                raise ValueError(f"the {strategy} strategy needs an index of the example pool")
+            self._ranked: list[Example] = []
+        else:
+            self._ranked = _rank(self._pool, strategy, seed, labels)
 
-    def for_record(self, record_id: str | None = None) -> list[Example]:
+    @property
+    def embedder(self) -> str | None:
+        """``name: model`` of the embedder behind a per-record strategy, else None."""
+        if self._index is None:
+            return None
+        return f"{self._index.embedder.name}: {self._index.embedder.model}"
+
+    def for_record(
+        self, record_id: str | None = None, data: Mapping[str, Any] | None = None
+    ) -> list[Example]:
+        """The record's examples; ``data`` (the record's fields) is needed by ``semantic`` and
+        ``mmr``."""
+        if self._index is not None and self.k:
+            if data is None:
+                raise ValueError(f"the {self.strategy} strategy needs the record's data")
+            from llmlabel.select.semantic import text_of
+
+            skip = [i for i, e in enumerate(self._pool) if e.id == record_id]
+            picked = self._index.rank(
+                text_of(data, self._fields), self.k, skip=skip, lambda_=self._lambda
+            )
+            return [self._pool[i] for i in reversed(picked)]
         chosen: list[Example] = []
         for example in self._ranked:
             if len(chosen) == self.k:
@@ -65,3 +111,31 @@ def _rank(pool: list[Example], strategy: str, seed: int, labels: Sequence[str]) 
                     ranked.append(queues[label].pop(0))
         return ranked
     raise ValueError(f"unknown example strategy {strategy!r}")
+
+
+def make_selector(
+    examples: ExamplesSpec,
+    pool: Sequence[Example],
+    k: int,
+    labels: Sequence[str],
+    fields: Sequence[str],
+) -> ExampleSelector:
+    """The selector a task file asks for; ``semantic``/``mmr`` embed the pool (cached on disk
+    under the llmlabel cache dir) with ``examples.embedder``."""
+    index = None
+    if examples.strategy in PER_RECORD and pool and k:
+        from llmlabel.models import cache_dir
+        from llmlabel.select.semantic import build_index, text_of
+
+        texts = [text_of(e.data, fields) for e in pool]
+        index = build_index(texts, examples.embedder, cache_dir() / "embeddings")
+    return ExampleSelector(
+        pool,
+        k,
+        examples.strategy,
+        examples.seed,
+        labels,
+        fields=fields,
+        index=index,
+        mmr_lambda=examples.mmr_lambda,
+    )

@@ -28,7 +28,7 @@ def test_several_samples_default_to_a_sampling_temperature() -> None:
         ({"name": "t", "labels": ["a", "a"]}, "listed twice", None),
         ({"name": "t"}, "needs `labels:`", None),
         ({"name": "t", "labels": ["a"], "samples": 0}, "'samples'", None),
-        ({"name": "t", "kind": "ner", "labels": ["a"]}, "not built yet", "supported now"),
+        ({"name": "t", "kind": "spans", "labels": ["a"]}, "'kind'", None),
     ],
 )
 def test_invalid_tasks_are_one_line_errors_with_hints(data, message, hint) -> None:  # type: ignore[no-untyped-def]

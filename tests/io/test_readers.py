@@ -420,3 +420,44 @@ def test_check_fields_empty(value: Any) -> None:
         check_fields(record, ["text"])
     assert info.value.message == "record 'r1' has an empty 'text'"
     assert info.value.where == "in.csv:2" and info.value.hint
+
+
+# --- bad lines kept (--on-error skip) -----------------------------------------------------------
+
+
+def test_keep_bad_yields_bad_lines_and_goes_on(tmp_path: Path) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(
+        b'{"text": "a"}\n{"text": \n\n[1]\n{"text": "caf\xe9"}\n'
+        b'{"id": {}, "text": "x"}\n{"text": "b"}\n'
+    )
+    got = records(path, keep_bad=True)
+    assert [(r.id, r.where, r.error is None) for r in got] == [
+        ("0", f"{path}:1", True),
+        ("", f"{path}:2", False),
+        ("", f"{path}:4", False),
+        ("", f"{path}:5", False),
+        ("", f"{path}:6", False),
+        ("5", f"{path}:7", True),  # bad lines count as rows: ids do not shift when fixed
+    ]
+    problems = [r.error.message for r in got if r.error is not None]
+    assert problems[0].startswith("malformed JSON") and "not an object" in problems[1]
+    assert "UTF-8" in problems[2] and "id field" in problems[3]
+    assert input_error(path).where == f"{path}:2"  # without keep_bad the first one raises
+
+
+def test_csv_quoting_errors_are_caught_not_swallowed(tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text('id,text\na,"fine"x\nb,ok\nc,"unclosed\nd,more\n', encoding="utf-8")
+    got = records(path, keep_bad=True)
+    assert [(r.id, r.where.rsplit(":", 1)[1]) for r in got] == [("", "2"), ("b", "3"), ("", "4")]
+    assert all("bad CSV" in r.error.message for r in got if r.error is not None)
+    assert input_error(path).where == f"{path}:2"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_utf16_or_32_is_named_at_once(tmp_path: Path, encoding: str) -> None:
+    path = tmp_path / "in.jsonl"
+    path.write_bytes('{"id": "a", "text": "x"}\n'.encode(encoding))
+    err = input_error(path, keep_bad=True)
+    assert err.where == f"{path}:1" and "UTF-16" in err.message and err.hint

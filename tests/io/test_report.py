@@ -34,7 +34,9 @@ def test_write_report_writes_both_files(tmp_path: Path) -> None:
     data = json.loads((path.parent / "summary.json").read_text())
     assert data.pop("sources") == SOURCES
     assert EvalSummary.model_validate(data) == written
-    assert sorted(p.name for p in path.parent.iterdir()) == ["report.md", "summary.json"]
+    assert sorted(p.name for p in path.parent.iterdir()) == [
+        "plots", "report.html", "report.md", "summary.json"
+    ]  # fmt: skip
 
 
 def test_report_md_has_every_section_and_escapes_pipes() -> None:

@@ -405,3 +405,14 @@ def test_resume_after_a_cut_at_any_byte(data: list[dict[str, Any]], draw: st.Dat
 
 def lines_of(blob: bytes) -> list[bytes]:
     return blob.splitlines(keepends=True)
+
+
+def test_resume_keys_id_less_rows_by_where(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    with JsonlSink.open(path) as sink:
+        sink.write({"id": "a", "status": "labeled"})
+        sink.write({"id": None, "status": "skipped", "where": "in.jsonl:2"})
+        assert sink.done_ids == {"a"} and sink.done_where == {"in.jsonl:2"}
+    with JsonlSink.open(path, resume=True) as sink:
+        assert sink.done_ids == {"a"} and sink.done_where == {"in.jsonl:2"}
+        assert sink.resumed_rows == 2

@@ -1,0 +1,178 @@
+"""Choose a confidence threshold whose kept labels are accurate enough, with a guarantee.
+
+Method: Learn-then-Test (Angelopoulos et al., 2021) with fixed-sequence testing and exact
+binomial (Clopper–Pearson) p-values. For each candidate threshold λ the null hypothesis is
+"the accuracy of labels with confidence ≥ λ is below ``target``". Given how many calibration
+records are kept at λ, the right ones among them are binomial, so the p-value is
+``P(Binomial(kept, target) ≥ right)``; it is ≤ δ exactly when the one-sided Clopper–Pearson
+lower bound at level 1 − δ is ≥ ``target``. The candidates are tested from the highest
+threshold down, each at level δ, stopping at the first that fails; the lowest threshold
+rejected is returned.
+
+Why this and not "the lowest threshold whose lower bound reaches the target": checking many
+thresholds and keeping the best one is a multiple comparison, and the chance that at least one
+of them passes by luck grows with their number. Fixed-sequence testing in an order set before
+looking at the outcomes (the thresholds in decreasing order) controls the chance of any false
+pass at δ with no Bonferroni split, so no coverage is lost to a union bound, and it needs no
+assumption that accuracy falls with the threshold.
+
+The guarantee: if calibration records and later records are drawn from the same distribution
+(exchangeable), then with probability ≥ 1 − δ over the calibration records, the accuracy of
+the later labeled records kept (confidence ≥ threshold) is ≥ ``target``. Abstained and failed
+records are never kept; they go to review whatever the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from llmlabel.core.metrics import Outcome
+
+METHOD = "learn-then-test, fixed-sequence, Clopper-Pearson (exact binomial) p-values"
+
+
+class Selection(BaseModel):
+    """The threshold chosen on calibration records and what it bought there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    target: float = Field(ge=0.0, le=1.0)
+    """Accuracy the kept labels must reach."""
+    delta: float = Field(gt=0.0, lt=1.0)
+    """Allowed chance that they do not (over the draw of calibration records)."""
+    method: str = METHOD
+    threshold: float | None
+    """Keep labels with confidence ≥ this; None: no threshold passed, review everything."""
+    records: int
+    """Calibration records the threshold was chosen on (abstained and failed included)."""
+    kept: int
+    right: int
+    lower_bound: float | None
+    """One-sided (1 − δ) Clopper–Pearson lower bound on the kept records' accuracy."""
+
+    @property
+    def coverage(self) -> float:
+        return self.kept / self.records if self.records else 0.0
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.right / self.kept if self.kept else None
+
+    def sentence(self) -> str:
+        if self.threshold is None:
+            return (
+                f"no threshold keeps labels at ≥{self.target:.0%} accuracy with "
+                f"{1 - self.delta:.0%} confidence on {self.records} records: review everything"
+            )
+        return (
+            f"keep confidence ≥ {self.threshold:.4g}: {self.coverage:.0%} of records "
+            f"({self.kept} of {self.records}, {self.right / self.kept:.1%} right); accuracy "
+            f"≥ {self.target:.0%} guaranteed with {1 - self.delta:.0%} confidence "
+            f"(lower bound {self.lower_bound:.3f})"
+        )
+
+
+def select_threshold(outcomes: Sequence[Outcome], target: float, delta: float) -> Selection:
+    """The lowest confidence threshold that passes fixed-sequence testing (see the module)."""
+    labeled = sorted((o for o in outcomes if o.status == "labeled"), key=lambda o: -o.confidence)
+    chosen: tuple[float, int, int] | None = None
+    kept = right = 0
+    i = 0
+    while i < len(labeled):
+        threshold = labeled[i].confidence
+        while i < len(labeled) and labeled[i].confidence == threshold:
+            kept += 1
+            right += labeled[i].correct
+            i += 1
+        if binomial_tail(kept, right, target) > delta:
+            break
+        chosen = threshold, kept, right
+    if chosen is None:
+        return Selection(
+            target=target,
+            delta=delta,
+            threshold=None,
+            records=len(outcomes),
+            kept=0,
+            right=0,
+            lower_bound=None,
+        )
+    threshold, kept, right = chosen
+    return Selection(
+        target=target,
+        delta=delta,
+        threshold=threshold,
+        records=len(outcomes),
+        kept=kept,
+        right=right,
+        lower_bound=clopper_pearson_lower(right, kept, delta),
+    )
+
+
+def binomial_tail(n: int, k: int, p: float) -> float:
+    """``P(Binomial(n, p) ≥ k)``, the exact p-value of "success rate < p" after k of n."""
+    if k <= 0:
+        return 1.0
+    if k > n or p <= 0.0:
+        return 0.0
+    if p >= 1.0:
+        return 1.0
+    return regularized_beta(p, k, n - k + 1)
+
+
+def clopper_pearson_lower(k: int, n: int, delta: float) -> float:
+    """One-sided (1 − δ) Clopper–Pearson lower bound on a success rate after k of n:
+    the δ quantile of Beta(k, n − k + 1), i.e. the p at which ``P(X ≥ k) = δ``."""
+    if not 0 <= k <= n:
+        raise ValueError("need 0 <= k <= n")
+    if k == 0:
+        return 0.0
+    if k == n:
+        return float(delta ** (1.0 / n))
+    low, high = 0.0, 1.0
+    for _ in range(100):
+        middle = (low + high) / 2
+        if regularized_beta(middle, k, n - k + 1) < delta:
+            low = middle
+        else:
+            high = middle
+    return (low + high) / 2
+
+
+def regularized_beta(x: float, a: float, b: float) -> float:
+    """The regularized incomplete beta function ``I_x(a, b)`` (a continued fraction, as in
+    Numerical Recipes' ``betai``), accurate to about 1e-14."""
+    if x <= 0.0:
+        return 0.0
+    if x >= 1.0:
+        return 1.0
+    log_front = (
+        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return math.exp(log_front) * _beta_fraction(x, a, b) / a
+    return 1.0 - math.exp(log_front) * _beta_fraction(1 - x, b, a) / b
+
+
+def _beta_fraction(x: float, a: float, b: float) -> float:
+    """Lentz's method for the continued fraction of the incomplete beta function."""
+    tiny = 1e-300
+    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
+    d = 1.0 / (d if abs(d) > tiny else tiny)
+    result = d
+    for m in range(1, 10_000):
+        for numerator in (
+            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
+            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
+        ):
+            d = 1.0 + numerator * d
+            d = 1.0 / (d if abs(d) > tiny else tiny)
+            c = 1.0 + numerator / c
+            c = c if abs(c) > tiny else tiny
+            result *= d * c
+        if abs(d * c - 1.0) < 1e-15:
+            break
+    return result

@@ -1,0 +1,288 @@
+"""Human review, the pure part: which records people look at, and how far they agree with the model.
+
+Uncertainty (higher = review first), from a prediction row's votes. An invalid sample is an
+outcome of its own ("the model could not answer"), so invalid answers raise uncertainty:
+
+- ``least_confidence``: 1 − the row's confidence.
+- ``margin``: 1 − (share of the winner − share of the runner-up); multi-label: the smallest
+  yes/no margin over the labels.
+- ``entropy``: vote entropy in nats, −Σ p·ln p over the sample shares; multi-label: the sum of
+  the labels' yes/no/invalid entropies.
+- ``committee``: mean KL divergence of each committee member's vote distribution from the
+  consensus (their average). Rows that carry per-member votes (``committee``:
+  ``{member: {label: count}}``) use them; otherwise every sample is a member with a one-hot
+  vote, and the mean KL from consensus is then exactly the vote entropy.
+- ``random``: a seeded hash of the id, so the choice does not depend on the order of the rows;
+  the baseline that gives unbiased agreement estimates.
+
+Rows with no valid vote (abstained, failed) are maximally uncertain under every strategy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Strategy = Literal["least_confidence", "margin", "entropy", "committee", "random"]
+STRATEGIES: tuple[Strategy, ...] = ("least_confidence", "margin", "entropy", "committee", "random")
+INVALID = "\0invalid"
+"""The outcome an invalid sample votes for (never a label: labels cannot hold NUL)."""
+
+Label = str | tuple[str, ...]
+"""A classification label, or a multi-label answer as a tuple in the task's label order."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """What review needs from one prediction row.
+
+    ``votes``: valid samples per label (multi-label: valid samples naming each label);
+    ``valid`` / ``invalid``: samples with and without a valid answer; ``committee``:
+    per-member votes when the row carries them (classification)."""
+
+    id: str
+    label: Label | None
+    confidence: float
+    votes: Mapping[str, int]
+    valid: int
+    invalid: int = 0
+    multi_label: bool = False
+    committee: Mapping[str, Mapping[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    """What reviewers answer: the kind's answer field, its labels, the record fields shown."""
+
+    name: str
+    labels: Sequence[str]
+    fields: Sequence[str]
+    multi_label: bool
+    title: str = ""
+    descriptions: Mapping[str, str | None] | None = None
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A reviewer's label for one record, and the record's fields as the reviewer saw them."""
+
+    id: str
+    label: Label
+    annotator: str
+    data: Mapping[str, Any]
+    where: str
+
+
+def entropy(shares: Iterable[float]) -> float:
+    """Shannon entropy in nats; zero shares contribute nothing."""
+    return -sum(p * math.log(p) for p in shares if p > 0)
+
+
+def kl_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
+    """KL(p ‖ q) in nats. ``q`` must be positive wherever ``p`` is (a consensus always is)."""
+    return sum(pv * math.log(pv / q[k]) for k, pv in p.items() if pv > 0)
+
+
+def normalise(counts: Mapping[str, int | float]) -> dict[str, float]:
+    total = sum(counts.values())
+    return {k: v / total for k, v in counts.items() if v} if total else {}
+
+
+def consensus_kl(members: Sequence[Mapping[str, float]]) -> float:
+    """Mean KL divergence of each member's distribution from the members' average."""
+    if not members:
+        return 0.0
+    keys = {k for m in members for k in m}
+    mean = {k: sum(m.get(k, 0.0) for m in members) / len(members) for k in keys}
+    return sum(kl_divergence(m, mean) for m in members) / len(members)
+
+
+def uncertainty(c: Candidate, strategy: Strategy, *, seed: int = 0) -> float:
+    """How much ``c`` needs a person (see the module docstring)."""
+    if strategy == "random":
+        digest = hashlib.sha256(f"{seed}\0{c.id}".encode()).digest()
+        return int.from_bytes(digest[:8], "big") / 2**64
+    if strategy == "least_confidence":
+        return 1.0 - c.confidence
+    if c.label is None or c.valid == 0:
+        return 1.0 if strategy == "margin" else math.inf
+    if c.multi_label:
+        return _multi_label(c, strategy)
+    outcomes = {**c.votes, INVALID: c.invalid}
+    if strategy == "margin":
+        total = c.valid + c.invalid
+        ranked = [*sorted(c.votes.values(), reverse=True), 0, 0]
+        return 1.0 - (ranked[0] - ranked[1]) / total
+    if strategy == "entropy":
+        return entropy(normalise(outcomes).values())
+    if c.committee:
+        members = [normalise(v) for v in c.committee.values() if sum(v.values())]
+    else:
+        members = [{k: 1.0} for k, n in outcomes.items() for _ in range(n)]
+    return consensus_kl(members)
+
+
+def _multi_label(c: Candidate, strategy: Strategy) -> float:
+    """Per label, each sample votes yes, no or invalid; see the module docstring."""
+    total = c.valid + c.invalid
+    outcomes = [(yes, c.valid - yes, c.invalid) for yes in c.votes.values()]
+    if strategy == "margin":
+        return 1.0 - min((abs(yes - no) / total for yes, no, _ in outcomes), default=1.0)
+    # entropy, and committee with samples as members (their mean KL is the same entropy)
+    return sum(entropy(n / total for n in outcome) for outcome in outcomes)
+
+
+@dataclass(frozen=True)
+class Chosen:
+    id: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The records chosen for review, best first, and what the choice left out."""
+
+    chosen: list[Chosen]
+    candidates: int
+    near_duplicates: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def choose(
+    candidates: Sequence[Candidate],
+    strategy: Strategy,
+    budget: int,
+    *,
+    seed: int = 0,
+    texts: Mapping[str, str] | None = None,
+    max_similarity: float | None = None,
+) -> Choice:
+    """The ``budget`` most uncertain candidates (ties: file order). With ``texts`` and
+    ``max_similarity``, a candidate whose text is more similar than that (word-bigram Jaccard)
+    to one already chosen is skipped, so people do not review near-duplicates."""
+    scored = [(uncertainty(c, strategy, seed=seed), i, c) for i, c in enumerate(candidates)]
+    scored.sort(key=lambda t: (-t[0], t[1]))
+    chosen: list[Chosen] = []
+    kept: list[frozenset[str]] = []
+    skipped = 0
+    for score, _, c in scored:
+        if len(chosen) >= budget:
+            break
+        if texts is not None and max_similarity is not None:
+            grams = shingles(texts[c.id])
+            if any(jaccard(grams, other) > max_similarity for other in kept):
+                skipped += 1
+                continue
+            kept.append(grams)
+        chosen.append(Chosen(c.id, score))
+    notes = []
+    if strategy == "committee" and not any(c.committee for c in candidates):
+        notes.append(
+            "no row carries per-member votes ('committee'); each sample was scored as a "
+            "committee member, so committee disagreement equals vote entropy here"
+        )
+    return Choice(chosen, len(candidates), skipped, notes)
+
+
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def shingles(text: str) -> frozenset[str]:
+    """Lower-cased word bigrams (the words themselves for texts of one word)."""
+    words = _WORD.findall(text.lower())
+    if len(words) < 2:
+        return frozenset(words)
+    return frozenset(f"{a} {b}" for a, b in itertools.pairwise(words))
+
+
+def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
+    union = len(a | b)
+    return len(a & b) / union if union else 1.0
+
+
+# --- agreement between the model and the reviewers -------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClassAgreement:
+    """One label, one-vs-rest: how often model and reviewer agree on "is it this label"."""
+
+    reviewer: int
+    """Records the reviewer gave this label."""
+    model: int
+    """Records the model gave this label."""
+    both: int
+    accuracy: float
+    kappa: float | None
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """Model vs reviewer on the reviewed records the model labeled.
+
+    ``accuracy``: share of records where the model's label (multi-label: label set) equals the
+    reviewer's. ``kappa``: Cohen's kappa over the labels (multi-label: over the pooled
+    record × label yes/no decisions); ``None`` where chance agreement is 1 (kappa undefined).
+    """
+
+    records: int
+    accuracy: float | None
+    kappa: float | None
+    per_class: dict[str, ClassAgreement]
+    model_unlabeled: int = 0
+    """Reviewed records the model had abstained on or failed (not in the statistics)."""
+
+
+def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
+    """Cohen's kappa of two raters over (a, b) pairs; ``None`` when chance agreement is 1."""
+    n = len(pairs)
+    if not n:
+        return None
+    observed = sum(a == b for a, b in pairs) / n
+    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
+    expected = sum(first[k] * second[k] for k in first) / (n * n)
+    if expected >= 1.0:
+        return None
+    return (observed - expected) / (1.0 - expected)
+
+
+def agreement(
+    pairs: Sequence[tuple[Label | None, Label]], labels: Sequence[str], *, multi_label: bool
+) -> Agreement:
+    """Agreement of (model label or None, reviewer label) pairs; per class one-vs-rest."""
+    scored = [(m, r) for m, r in pairs if m is not None]
+    unlabeled = len(pairs) - len(scored)
+    if not scored:
+        return Agreement(0, None, None, {}, unlabeled)
+    sets = [(_as_set(m), _as_set(r)) for m, r in scored]
+    accuracy = sum(m == r for m, r in sets) / len(sets)
+    seen = {x for m, r in sets for x in m | r}
+    classes = [*labels, *sorted(seen - set(labels))]
+    per_class = {k: _one_vs_rest(sets, k) for k in classes}
+    if multi_label:
+        pooled = [(str(k in m), str(k in r)) for m, r in sets for k in classes]
+        kappa = cohen_kappa(pooled)
+    else:
+        kappa = cohen_kappa([(str(m), str(r)) for m, r in scored])
+    return Agreement(len(scored), accuracy, kappa, per_class, unlabeled)
+
+
+def _one_vs_rest(sets: Sequence[tuple[frozenset[str], frozenset[str]]], k: str) -> ClassAgreement:
+    binary = [(str(k in m), str(k in r)) for m, r in sets]
+    return ClassAgreement(
+        reviewer=sum(k in r for _, r in sets),
+        model=sum(k in m for m, _ in sets),
+        both=sum(k in m and k in r for m, r in sets),
+        accuracy=sum(a == b for a, b in binary) / len(binary),
+        kappa=cohen_kappa(binary),
+    )
+
+
+def _as_set(label: Label) -> frozenset[str]:
+    return frozenset([label]) if isinstance(label, str) else frozenset(label)

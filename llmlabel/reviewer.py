@@ -1,0 +1,481 @@
+"""The human review round trip: choose records for people, hand them over, merge what comes back.
+
+``review``: prediction rows → uncertainty ranking (``core.review``) → a Label Studio folder
+(``tasks.json`` + ``config.xml``) or an Argilla hand-off folder. ``merge``: reviewers' answers
+(a Label Studio JSON export, Argilla records, or JSONL ``{id, label}``) override the model's
+labels, with model–reviewer agreement, and can grow the task's few-shot pool.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from llmlabel.core.review import (
+    STRATEGIES,
+    Agreement,
+    Candidate,
+    Choice,
+    Correction,
+    Label,
+    Question,
+    agreement,
+    choose,
+)
+from llmlabel.errors import ConfigError, InputError
+from llmlabel.io import argilla, labelstudio
+from llmlabel.io.handoff import append_jsonl, check_new, write_folder, write_jsonl
+from llmlabel.io.readers import read_records
+from llmlabel.io.sink import iter_numbered_rows
+from llmlabel.task import PreparedTask, load
+
+FORMATS = ("label-studio", "argilla")
+KINDS = ("classification", "multi_label")
+STATUSES = ("labeled", "abstained", "failed")
+_PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` for this task"
+
+
+@dataclass(frozen=True)
+class ReviewResult:
+    output: Path
+    format: str
+    strategy: str
+    choice: Choice
+    files: list[str]
+
+
+@dataclass(frozen=True)
+class MergeResult:
+    output: Path
+    rows: int
+    corrected: int
+    changed: int
+    agreement: Agreement
+    appended: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+def review(
+    predictions: str | Path,
+    input: str | Path,
+    output: str | Path,
+    *,
+    task: str | Path,
+    budget: int,
+    strategy: str = "least_confidence",
+    format: str = "label-studio",
+    seed: int = 0,
+    max_similarity: float | None = None,
+    force: bool = False,
+) -> ReviewResult:
+    """Write the ``budget`` records most worth a person's time to ``output`` (a folder).
+
+    ``max_similarity``: skip records whose text is more similar than this (word-bigram
+    Jaccard, 0–1) to one already chosen."""
+    if strategy not in STRATEGIES:
+        raise ConfigError(
+            f"unknown strategy '{strategy}'", hint=f"use one of: {_names(STRATEGIES)}"
+        )
+    if format not in FORMATS:
+        raise ConfigError(
+            f"unknown review format '{format}'", hint=f"use one of: {_names(FORMATS)}"
+        )
+    if budget < 1:
+        raise ConfigError(f"--budget must be at least 1 (got {budget})")
+    if max_similarity is not None and not 0.0 <= max_similarity <= 1.0:
+        raise ConfigError(
+            f"--max-similarity is a Jaccard similarity in [0, 1] (got {max_similarity})"
+        )
+    prepared = _prepared(task)
+    question = question_for(prepared)
+    target = Path(output)
+    check_new(target, force, folder=True)
+    rows = _read_rows(predictions, prepared)
+    candidates = [_candidate(row, where, prepared) for row, where in rows.values()]
+    data = _records(input, prepared, rows)
+    texts = {i: " ".join(str(d.get(f, "")) for f in question.fields) for i, d in data.items()}
+    choice = choose(
+        candidates,
+        strategy,
+        budget,
+        seed=seed,
+        texts=texts,
+        max_similarity=max_similarity,
+    )
+    by_id = {c.id: c for c in candidates}
+    files: dict[str, str] = {}
+    if format == "label-studio":
+        tasks = [
+            labelstudio.task(
+                question,
+                ch.id,
+                data[ch.id],
+                by_id[ch.id].label,
+                by_id[ch.id].confidence,
+                _model_version(rows[ch.id][0]),
+            )
+            for ch in choice.chosen
+        ]
+        files = {
+            "tasks.json": labelstudio.dumps(tasks),
+            "config.xml": labelstudio.labeling_config(question),
+        }
+    else:
+        records = [
+            argilla.record(
+                question,
+                ch.id,
+                data[ch.id],
+                by_id[ch.id].label,
+                by_id[ch.id].confidence,
+                _model_version(rows[ch.id][0]),
+                {"uncertainty": _json_number(ch.score), "strategy": strategy},
+            )
+            for ch in choice.chosen
+        ]
+        files = argilla.handoff(question, prepared.spec.name, records, prepared.spec.description)
+    files["selection.jsonl"] = "".join(
+        json.dumps(
+            {
+                "id": ch.id,
+                "uncertainty": _json_number(ch.score),
+                "strategy": strategy,
+                "label": _plain(by_id[ch.id].label),
+                "confidence": by_id[ch.id].confidence,
+            },
+            ensure_ascii=False,
+        )
+        + "\n"
+        for ch in choice.chosen
+    )
+    write_folder(target, files)
+    return ReviewResult(target, format, strategy, choice, sorted(files))
+
+
+def merge(
+    predictions: str | Path,
+    corrections: str | Path,
+    output: str | Path,
+    *,
+    task: str | Path,
+    append_examples: str | Path | None = None,
+    force: bool = False,
+) -> MergeResult:
+    """Write ``predictions`` with reviewers' labels in place of the model's to ``output``.
+
+    Every row gets ``source``: ``human`` (corrected: ``status`` labeled, ``confidence`` 1, the
+    model's answer kept under ``model``) or ``model``. ``append_examples``: a JSONL few-shot
+    pool the corrections are appended to (ids already there are skipped)."""
+    prepared = _prepared(task)
+    question = question_for(prepared)
+    target = Path(output)
+    if target.resolve() == Path(predictions).resolve():
+        raise ConfigError(
+            "the output would replace the predictions", where=str(target), hint="write a new file"
+        )
+    check_new(target, force, folder=False)
+    answers, notes = read_corrections(corrections, question)
+    rows = _read_rows(predictions, prepared)
+    unknown = [c for c in answers.values() if c.id not in rows]
+    if unknown:
+        raise InputError(
+            f"record '{unknown[0].id}' has no prediction ({len(unknown)} corrections unmatched)",
+            where=unknown[0].where,
+            hint="pass the predictions that were reviewed",
+        )
+    pairs: list[tuple[Label | None, Label]] = []
+    changed = 0
+    for record_id, correction in answers.items():
+        row, where = rows[record_id]
+        model_label = _label_of(row.get("label"), prepared, where)
+        pairs.append((model_label, correction.label))
+        changed += model_label != correction.label
+    write_jsonl(target, _merged(rows, answers, question))
+    stats = agreement(pairs, question.labels, multi_label=question.multi_label)
+    appended = 0
+    if append_examples is not None:
+        appended, skipped = _append_examples(Path(append_examples), answers, prepared)
+        if skipped:
+            notes.append(
+                f"{skipped} correction(s) already in {append_examples} were not added again"
+            )
+    return MergeResult(target, len(rows), len(answers), changed, stats, appended, notes)
+
+
+def question_for(prepared: PreparedTask) -> Question:
+    spec = prepared.spec
+    return Question(
+        name=prepared.kind.field,
+        labels=list(prepared.labels),
+        fields=list(spec.fields),
+        multi_label=spec.kind == "multi_label",
+        title=spec.description or spec.name,
+        descriptions={label.name: label.description for label in spec.labels},
+    )
+
+
+def read_corrections(
+    path: str | Path, question: Question
+) -> tuple[dict[str, Correction], list[str]]:
+    """Reviewers' answers by record id: a Label Studio JSON export, Argilla records (a
+    ``records.json`` or its folder), or JSONL rows ``{id, label}`` (``labels`` for multi-label),
+    told apart by their shape."""
+    path = Path(path)
+    shape = _shape(path)
+    if shape == "label-studio":
+        found, notes = labelstudio.read_export(path, question)
+    elif shape == "argilla":
+        found, notes = argilla.read_records(path, question)
+    else:
+        found, notes = _read_jsonl(path, question), []
+    answers: dict[str, Correction] = {}
+    for correction in found:
+        if correction.id in answers:
+            raise InputError(
+                f"record '{correction.id}' is corrected twice "
+                f"(first at {answers[correction.id].where})",
+                where=correction.where,
+                hint="keep one answer per record",
+            )
+        answers[correction.id] = correction
+    if not answers:
+        raise InputError(
+            "no corrections: no record has a submitted answer",
+            where=str(path),
+            hint="submit annotations first, then export again",
+        )
+    return answers, notes
+
+
+def _shape(path: Path) -> str:
+    if path.is_dir():
+        return "argilla"
+    if path.suffix in (".jsonl", ".ndjson"):
+        return "jsonl"
+    try:
+        parsed = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", where=str(path)) from None
+    except json.JSONDecodeError:
+        return "jsonl"  # one JSON object per line; its reader names the bad line
+    first = parsed[0] if isinstance(parsed, list) and parsed else {}
+    if isinstance(first, dict) and ("fields" in first or "responses" in first):
+        return "argilla"
+    return "label-studio"
+
+
+def _read_jsonl(path: Path, question: Question) -> list[Correction]:
+    found = []
+    for lineno, row in iter_numbered_rows(path):
+        where = f"{path}:{lineno}"
+        record_id, value = row.get("id"), row.get(question.name, row.get("label"))
+        if not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
+            raise InputError("a correction has no 'id'", where=where, hint=_JSONL_HINT)
+        label = _checked_label(value, question, where)
+        data = {k: v for k, v in row.items() if k in question.fields}
+        found.append(Correction(str(record_id), label, str(row.get("annotator", "")), data, where))
+    return found
+
+
+_JSONL_HINT = 'corrections rows look like {"id": "r01", "label": "negative"}'
+
+
+def _checked_label(value: Any, question: Question, where: str) -> Label:
+    ok = (
+        isinstance(value, list) and all(v in question.labels for v in value)
+        if question.multi_label
+        else value in question.labels
+    )
+    if not ok:
+        raise InputError(
+            f"{value!r} is not {'a list of labels' if question.multi_label else 'a label'} "
+            f"of the task ({', '.join(question.labels)})",
+            where=where,
+            hint=_JSONL_HINT,
+        )
+    if isinstance(value, list):
+        return tuple(label for label in question.labels if label in value)
+    return str(value)
+
+
+def _merged(
+    rows: Mapping[str, tuple[dict[str, Any], str]],
+    answers: Mapping[str, Correction],
+    question: Question,
+) -> Iterator[dict[str, Any]]:
+    for record_id, (row, _) in rows.items():
+        correction = answers.get(record_id)
+        if correction is None:
+            yield {**row, "source": "model"}
+            continue
+        human = {
+            **row,
+            "status": "labeled",
+            "label": _plain(correction.label),
+            "confidence": 1.0,
+            "source": "human",
+            "reviewer": correction.annotator,
+            "model": {k: row.get(k) for k in ("status", "label", "confidence")},
+        }
+        if "label_confidence" in row:
+            human["label_confidence"] = dict.fromkeys(question.labels, 1.0)
+        yield human
+
+
+def _append_examples(
+    pool: Path, answers: Mapping[str, Correction], prepared: PreparedTask
+) -> tuple[int, int]:
+    spec = prepared.spec
+    label_field = spec.examples.label_field or prepared.kind.field
+    present = {r.id for r in read_records(pool, id_field=spec.id_field)} if pool.exists() else set()
+    new = []
+    for correction in answers.values():
+        if correction.id in present:
+            continue
+        missing = [f for f in spec.fields if f not in correction.data]
+        if missing:
+            raise InputError(
+                f"the correction of '{correction.id}' does not carry the field '{missing[0]}'",
+                where=correction.where,
+                hint="few-shot examples need the record's text: add it to the corrections rows "
+                "(Label Studio and Argilla exports carry it)",
+            )
+        fields = {f: correction.data[f] for f in spec.fields}
+        new.append({spec.id_field: correction.id, **fields, label_field: _plain(correction.label)})
+    append_jsonl(pool, new)
+    return len(new), len(answers) - len(new)
+
+
+def _prepared(task: str | Path) -> PreparedTask:
+    prepared = load(task)
+    if prepared.spec.kind not in KINDS:
+        raise ConfigError(
+            f"review handles {' and '.join(KINDS)} tasks; "
+            f"'{prepared.spec.name}' is {prepared.spec.kind}",
+            where=str(task),
+        )
+    return prepared
+
+
+def _read_rows(path: str | Path, prepared: PreparedTask) -> dict[str, tuple[dict[str, Any], str]]:
+    """Prediction rows by id (file order), each with where it came from."""
+    rows: dict[str, tuple[dict[str, Any], str]] = {}
+    for lineno, row in iter_numbered_rows(path):
+        where = f"{path}:{lineno}"
+        record_id = row.get("id")
+        if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
+            raise InputError("the row has no 'id'", where=where, hint=_PREDICTIONS_HINT)
+        key = str(record_id)
+        if key in rows:
+            raise InputError(
+                f"prediction '{key}' appears twice (first at {rows[key][1]})",
+                where=where,
+                hint="ids must be unique; was a run appended to another?",
+            )
+        kind = (row.get("provenance") or {}).get("kind", prepared.spec.kind)
+        if kind != prepared.spec.kind:
+            raise InputError(
+                f"the row is a {kind} prediction; task '{prepared.spec.name}' is "
+                f"{prepared.spec.kind}",
+                where=where,
+                hint="pass the task file the predictions were made with",
+            )
+        rows[key] = (row, where)
+    if not rows:
+        raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
+    return rows
+
+
+def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Candidate:
+    status, votes = row.get("status"), row.get("votes") or {}
+    confidence = row.get("confidence", 0.0)
+    if status not in STATUSES:
+        raise InputError(f"status {status!r} is not one of {_names(STATUSES)}", where=where)
+    if not isinstance(votes, dict) or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in votes.values()
+    ):
+        raise InputError(
+            "'votes' is not a {label: count} object", where=where, hint=_PREDICTIONS_HINT
+        )
+    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+        raise InputError(f"confidence {confidence!r} is not a number", where=where)
+    label = _label_of(row.get("label"), prepared, where) if status == "labeled" else None
+    invalid = len(row.get("invalid") or [])
+    multi = prepared.spec.kind == "multi_label"
+    if multi:
+        samples = row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0
+        valid = max(int(samples) - invalid, max(votes.values(), default=0))
+        votes = {label: votes.get(label, 0) for label in prepared.labels}
+    else:
+        valid = sum(votes.values())
+    committee = row.get("committee")
+    return Candidate(
+        id=str(row["id"]),
+        label=label,
+        confidence=float(confidence),
+        votes=votes,
+        valid=valid,
+        invalid=invalid,
+        multi_label=multi,
+        committee=committee if isinstance(committee, dict) else None,
+    )
+
+
+def _label_of(value: Any, prepared: PreparedTask, where: str = "") -> Label | None:
+    """A row's label in the task's terms (multi-label: a tuple in label order)."""
+    if value is None:
+        return None
+    multi = prepared.spec.kind == "multi_label"
+    names = value if multi and isinstance(value, list) else [value]
+    unknown = [v for v in names if v not in prepared.labels]
+    if unknown or multi != isinstance(value, list):
+        raise InputError(
+            f"label {value!r} is not {'a list of labels' if multi else 'a label'} of task "
+            f"'{prepared.spec.name}'",
+            where=where or None,
+            hint="pass the task file the predictions were made with",
+        )
+    if multi:
+        return tuple(label for label in prepared.labels if label in names)
+    return str(value)
+
+
+def _records(
+    input: str | Path, prepared: PreparedTask, rows: Mapping[str, Any]
+) -> dict[str, dict[str, Any]]:
+    """The input records of the predictions, by id; every prediction must find its record."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in read_records(input, id_field=prepared.spec.id_field):
+        if record.id in rows:
+            found.setdefault(record.id, record.data)
+    missing = [i for i in rows if i not in found]
+    if missing:
+        raise InputError(
+            f"prediction '{missing[0]}' has no record in {input} "
+            f"({len(missing)} of {len(rows)} missing)",
+            where=rows[missing[0]][1],
+            hint="pass the input file that was labeled with --input",
+        )
+    return found
+
+
+def _model_version(row: Mapping[str, Any]) -> str:
+    p = row.get("provenance") or {}
+    parts = [p.get("model_id") or p.get("model"), p.get("template"), p.get("template_hash")]
+    return " ".join(str(x) for x in parts if x) or "llmlabel"
+
+
+def _plain(label: Label | None) -> str | list[str] | None:
+    return list(label) if isinstance(label, tuple) else label
+
+
+def _json_number(value: float) -> float | None:
+    """JSON has no infinity: a row with no valid vote is written as ``null`` (most uncertain)."""
+    return None if value == float("inf") else round(value, 6)
+
+
+def _names(values: tuple[str, ...]) -> str:
+    return ", ".join(values)
