@@ -41,7 +41,12 @@ def test_ner_rows_hold_valid_offsets_votes_and_bio_tags(tmp_path: Path, smollm2_
     out = tmp_path / "ner.jsonl"
     overrides = {**SMALL, "max_tokens": 80}
     llmlabel.label(
-        folder / "task.yaml", folder / "news.jsonl", out, limit=LIMIT, overrides=overrides
+        folder / "task.yaml",
+        folder / "news.jsonl",
+        out,
+        limit=LIMIT,
+        overrides=overrides,
+        cache=False,
     )
     records = {r["id"]: r for r in read(folder / "news.jsonl")}
     rows = read(out)
@@ -77,7 +82,12 @@ def test_relation_rows_vote_over_the_directed_labels(tmp_path: Path, smollm2_pat
     folder = ROOT / "examples" / "relations"
     out = tmp_path / "rel.jsonl"
     llmlabel.label(
-        folder / "task.yaml", folder / "sentences.jsonl", out, limit=LIMIT, overrides=SMALL
+        folder / "task.yaml",
+        folder / "sentences.jsonl",
+        out,
+        limit=LIMIT,
+        overrides=SMALL,
+        cache=False,
     )
     labels = load(folder / "task.yaml").labels
     rows = read(out)
