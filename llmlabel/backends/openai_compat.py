@@ -139,9 +139,12 @@ class OpenAICompatBackend:
         mode = self._spec.structured_output
         if mode == "json_schema":
             name = re.sub(r"[^A-Za-z0-9_-]", "_", request.schema_name)[:64] or "label"
+            # Hosted OpenAI's strict mode accepts only standard keywords; llguidance's
+            # `x-guidance` (JSON separators, kept for vLLM's dialects) stays out of it.
+            strict = {k: v for k, v in schema.items() if k != "x-guidance"}
             body["response_format"] = {
                 "type": "json_schema",
-                "json_schema": {"name": name, "schema": schema, "strict": True},
+                "json_schema": {"name": name, "schema": strict, "strict": True},
             }
         elif mode == "structured_outputs":
             # vLLM >= 0.10: ChatCompletionRequest.structured_outputs (StructuredOutputsParams).

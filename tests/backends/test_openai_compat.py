@@ -319,6 +319,17 @@ def test_structured_output_mode_puts_the_schema_in_its_field(
     assert labels_of(done) == ["positive"]
 
 
+def test_llguidance_options_go_to_vllm_but_not_to_openai_strict_mode() -> None:
+    guided = {**SCHEMA, "x-guidance": {"item_separator": ", "}}
+    request = label_request(json_schema=guided)
+    with StubServer() as stub:
+        complete(stub.url, request, mode="json_schema")
+        complete(stub.url, request, mode="structured_outputs")
+        openai_body, vllm_body = stub.bodies
+    assert openai_body["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert vllm_body["structured_outputs"] == {"json": guided}
+
+
 def test_mode_none_sends_no_constraint() -> None:
     with StubServer() as stub:
         complete(stub.url, mode="none")
