@@ -75,6 +75,9 @@ def run(
     model: Annotated[str | None, Opt(help="Model name or .gguf path.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible /v1 URL.")] = None,
     samples: Annotated[int | None, Opt(help="Samples voted per record.")] = None,
+    adaptive: Annotated[
+        bool, Opt(help="Stop sampling a record once its vote is settled (--samples: the cap).")
+    ] = False,
     strategy: Annotated[
         str | None, Opt(help="Few-shot examples: fixed, random, label_balanced, semantic, mmr.")
     ] = None,
@@ -99,6 +102,7 @@ def run(
         "backend.model": model,
         "backend.base_url": base_url,
         "samples": samples,
+        "adaptive": True if adaptive else None,
         "examples.strategy": strategy,
         "temperature": temperature,
         "concurrency": concurrency,
