@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -40,7 +40,9 @@ class Cache(Protocol):
 
 
 class Sink(Protocol):
-    done_ids: set[str]
+    @property
+    def done_ids(self) -> Container[str]: ...
+
     done_where: set[str]
     """Where the id-less rows (unreadable lines, repeated ids) already written came from."""
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from llmlabel.core.idset import IdSet
 from llmlabel.errors import InputError, LLMLabelError, OutputError
 
 try:
@@ -29,7 +30,9 @@ nothing); fsync only guards against power loss, where resume re-labels the last 
 
 
 class JsonlSink:
-    """Open with ``JsonlSink.open``; ``done_ids`` holds the ids already in the file, and
+    """Open with ``JsonlSink.open``; ``done_ids`` holds the ids that were in the file when it
+    was opened (what ``--resume`` skips; an ``IdSet``, ~20 bytes per id, so resuming millions
+    of rows stays small; ids written since are the runner's to track), and
     ``done_where`` the ``where`` of rows without one (``"id": null``: an input line that could
     not be read, or a repeated id, skipped with ``--on-error skip``)."""
 
@@ -37,7 +40,7 @@ class JsonlSink:
         self,
         path: Path,
         fd: int,
-        done: tuple[set[str], set[str]],
+        done: tuple[IdSet, set[str]],
         dropped_bytes: int,
         fsync_every: int,
     ):
@@ -78,7 +81,7 @@ class JsonlSink:
         fd = _open_for_append(path)
         try:
             _lock(fd, where)
-            done: tuple[set[str], set[str]] = (set(), set())
+            done: tuple[IdSet, set[str]] = (IdSet(), set())
             dropped = 0
             if overwrite:
                 os.ftruncate(fd, 0)
@@ -111,7 +114,6 @@ class JsonlSink:
             raise _write_error(self.path, exc) from None
         self._size += len(data)
         self.rows_written += 1
-        _mark_done(row, self.done_ids, self.done_where)
         self._unsynced += 1
         if self._unsynced >= self._fsync_every:
             self._sync()
@@ -241,15 +243,15 @@ class _Tail:
     """Offset just past the last complete, valid line."""
 
 
-def _mark_done(row: dict[str, Any], ids: set[str], wheres: set[str]) -> None:
+def _mark_done(row: dict[str, Any], ids: IdSet, wheres: set[str]) -> None:
     if row["id"] is not None:
         ids.add(str(row["id"]))
     elif isinstance(row.get("where"), str):
         wheres.add(row["where"])
 
 
-def _scan_for_resume(path: Path) -> tuple[tuple[set[str], set[str]], int]:
-    done: tuple[set[str], set[str]] = (set(), set())
+def _scan_for_resume(path: Path) -> tuple[tuple[IdSet, set[str]], int]:
+    done: tuple[IdSet, set[str]] = (IdSet(), set())
     tail = _Tail()
     try:
         with path.open("rb") as fh:
