@@ -33,7 +33,6 @@ import shlex
 import statistics
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -48,26 +47,11 @@ from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.task import PreparedTask, load
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchkit import Clock, Timing, cores, installed, write_input
 from instant_server import InstantServer
 
 RESULTS = Path(__file__).resolve().parent / "results" / "bench_overhead.md"
 MODEL = "instant"
-WORDS = (
-    "great battery life",
-    "stopped working after a week",
-    "friendly support and fast delivery",
-    "the screen scratches far too easily",
-    "exactly as described",
-    "would not buy it again",
-)
-
-
-@dataclass
-class Timing:
-    """Records per wall second, and this process's CPU milliseconds per record."""
-
-    rate: float
-    cpu_ms: float
 
 
 @dataclass
@@ -92,19 +76,6 @@ class Round:
         return self.baseline.cpu_ms / self.llmlabel.cpu_ms
 
 
-class _Clock:
-    def __enter__(self) -> _Clock:
-        self.wall, self.cpu = time.perf_counter(), time.process_time()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.wall = time.perf_counter() - self.wall
-        self.cpu = time.process_time() - self.cpu
-
-    def timing(self, records: int) -> Timing:
-        return Timing(records / self.wall, 1000 * self.cpu / records)
-
-
 def make_task(samples: int) -> TaskSpec:
     return parse_task(
         {
@@ -120,17 +91,6 @@ def make_task(samples: int) -> TaskSpec:
         },
         source="bench_overhead",
     )
-
-
-def write_input(path: Path, records: int) -> list[dict[str, Any]]:
-    rows = [
-        {"id": f"r{i}", "text": f"Review {i}: {WORDS[i % len(WORDS)]}, {WORDS[(i * 7) % 5]}."}
-        for i in range(records)
-    ]
-    with path.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row) + "\n")
-    return rows
 
 
 def request_bodies(
@@ -199,7 +159,7 @@ async def _baseline(
 def run_baseline(
     url: str, bodies: list[list[dict[str, Any]]], concurrency: int, raw: bool = False
 ) -> Timing:
-    with _Clock() as clock:
+    with Clock() as clock:
         done = asyncio.run(_baseline(url, bodies, concurrency, raw))
     assert done == len(bodies)
     return clock.timing(done)
@@ -219,7 +179,7 @@ def run_llmlabel(
         "backend.model": MODEL,
         "concurrency": concurrency,
     }
-    with _Clock() as clock:
+    with Clock() as clock:
         result = llmlabel.label(
             task, input_path, output, cache=False, overwrite=True, limit=limit, overrides=overrides
         )
@@ -248,7 +208,7 @@ def report(args: argparse.Namespace, rounds: list[Round], median: float) -> str:
     versions = ", ".join(
         f"{name} {metadata.version(name)}"
         for name in ("llmlabel", "openai", "httpx")
-        if _installed(name)
+        if installed(name)
     )
     lines = [
         "# Overhead: llmlabel vs a bare openai client loop",
@@ -286,24 +246,10 @@ def report(args: argparse.Namespace, rounds: list[Round], median: float) -> str:
         "",
         f"Date: {dt.datetime.now(dt.timezone.utc).isoformat(timespec='seconds')}; "
         f"Python {platform.python_version()} on {platform.machine()} "
-        f"({_cores()} cores); {versions}.",
+        f"({cores()} cores); {versions}.",
         "",
     ]
     return "\n".join(lines)
-
-
-def _installed(name: str) -> bool:
-    try:
-        metadata.version(name)
-    except metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -61,6 +61,8 @@ class Score:
     prompt_tokens: int
     right: dict[str, bool]
     """Gold id → whether this variant labeled it correctly."""
+    output: Path
+    """The variant's output file."""
 
     @property
     def accuracy(self) -> float:
@@ -167,6 +169,7 @@ def score(
         rate=rate,
         prompt_tokens=stats.usage.prompt_tokens,
         right=is_right,
+        output=output,
     )
 
 

@@ -5,6 +5,8 @@
 schema), ``n`` identical choices and ``usage`` filled in; ``GET /v1/models`` lists ``instant``.
 It is a bare asyncio HTTP/1.1 keep-alive server (no framework, no threads) meant to run in its
 own process, so that on a small machine it takes one core and the client under test the other.
+``--latency-ms`` delays every chat answer (simulated model time; requests overlap as on a real
+server); ``GET /stats`` counts the chat completions answered (the model calls a client made).
 
     python eval/instant_server.py --port 0        # prints the port it listens on, then serves
 
@@ -20,6 +22,7 @@ import json
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -91,14 +94,24 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _route(method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+class _State:
+    latency = 0.0
+    completions = 0
+
+
+async def _route(method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
     path = path.split("?", 1)[0].rstrip("/")
     if method == "POST" and path == "/v1/chat/completions":
         try:
             body = json.loads(raw or b"{}")
         except ValueError as exc:
             return 400, {"error": {"message": f"invalid JSON: {exc}", "type": "invalid_request"}}
+        _State.completions += 1
+        if _State.latency:
+            await asyncio.sleep(_State.latency)
         return 200, answer(body)
+    if method == "GET" and path == "/stats":
+        return 200, {"chat_completions": _State.completions}
     if method == "GET" and path == "/v1/models":
         model = {"id": "instant", "object": "model", "owned_by": "instant"}
         return 200, {"object": "list", "data": [model]}
@@ -138,7 +151,7 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
                 return
             length = int(headers.get("content-length") or 0)
             raw = await reader.readexactly(length) if length else b""
-            status, payload = _route(method, path, raw)
+            status, payload = await _route(method, path, raw)
             writer.write(_response(status, payload, close))
             await writer.drain()
             if close:
@@ -150,8 +163,9 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
             writer.close()
 
 
-async def serve(port: int = 0, announce: bool = True) -> None:
+async def serve(port: int = 0, announce: bool = True, latency_ms: float = 0.0) -> None:
     """Serve until killed; print the bound port on stdout (one line) once listening."""
+    _State.latency = latency_ms / 1000
     server = await asyncio.start_server(
         _serve_connection, HOST, port, limit=_MAX_HEADER, backlog=512
     )
@@ -165,8 +179,9 @@ async def serve(port: int = 0, announce: bool = True) -> None:
 class InstantServer:
     """The server in a subprocess; ``url`` is its ``/v1`` base URL. A context manager."""
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(self, port: int = 0, latency_ms: float = 0.0) -> None:
         self._port = port
+        self._latency_ms = latency_ms
         self._proc: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -176,7 +191,11 @@ class InstantServer:
 
     def start(self) -> InstantServer:
         self._proc = subprocess.Popen(
-            [sys.executable, str(Path(__file__).resolve()), "--port", str(self._port)],
+            [
+                sys.executable,
+                str(Path(__file__).resolve()),
+                *("--port", str(self._port), "--latency-ms", str(self._latency_ms)),
+            ],
             stdout=subprocess.PIPE,
             text=True,
         )
@@ -187,6 +206,11 @@ class InstantServer:
             raise RuntimeError(f"instant server did not start (said {line!r})")
         self.port = int(line)
         return self
+
+    def completions(self) -> int:
+        """Chat completions answered so far."""
+        with urllib.request.urlopen(f"http://{HOST}:{self.port}/stats", timeout=10) as response:
+            return int(json.load(response)["chat_completions"])
 
     def stop(self) -> None:
         if self._proc is None:
@@ -216,9 +240,10 @@ class InstantServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per chat answer")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port))
+        asyncio.run(serve(args.port, latency_ms=args.latency_ms))
 
 
 if __name__ == "__main__":

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmlabel.auditor import AuditResult as AuditResult
+from llmlabel.auditor import audit as audit
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
 from llmlabel.calibrator import CalibrateResult as CalibrateResult
 from llmlabel.calibrator import calibrate as calibrate
 from llmlabel.calibrator import check_calibration as check_calibration
+from llmlabel.committee import make_runner
 from llmlabel.compare import CompareResult as CompareResult
 from llmlabel.compare import compare as compare
 from llmlabel.core import evaluation
@@ -21,6 +26,8 @@ from llmlabel.core.crossfit import BeforeAfter as BeforeAfter
 from llmlabel.core.crossfit import CalibrationCheck as CalibrationCheck
 from llmlabel.core.evaluation import EvalSummary
 from llmlabel.core.spec import TaskSpec
+from llmlabel.distiller import DistillResult as DistillResult
+from llmlabel.distiller import distill as distill
 from llmlabel.exporter import ExportResult as ExportResult
 from llmlabel.exporter import export as export
 from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
@@ -33,6 +40,8 @@ from llmlabel.reviewer import ReviewResult as ReviewResult
 from llmlabel.reviewer import merge as merge
 from llmlabel.reviewer import review as review
 from llmlabel.runner import OnError, Runner, RunStats
+from llmlabel.servecheck import ServeReport as ServeReport
+from llmlabel.servecheck import check as _serve_check
 from llmlabel.task import PreparedTask, load
 
 TaskRef = str | Path | TaskSpec
@@ -110,7 +119,7 @@ def label(
         }
         write_manifest(manifest, info)
         store = _open_cache(cache)
-        runner = Runner(prepared, live, store, sink, on_row=on_row, on_error=on_error)
+        runner = make_runner(prepared, live, store, sink, on_row=on_row, on_error=on_error)
         try:
             stats = asyncio.run(_run(runner, records, live if own_backend else None))
         except BaseException as exc:
@@ -122,6 +131,81 @@ def label(
         info.update(status="completed", finished_at=_now(), **_totals(runner))
         write_manifest(manifest, info)
     return RunResult(output=output, manifest=manifest, stats=stats, model_id=live.model_id)
+
+
+def label_on_ray(
+    task: TaskRef,
+    input: str | Path,
+    output: str | Path,
+    *,
+    address: str | None = None,
+    endpoints: Iterable[str] = (),
+    actors: int = 2,
+    partition_rows: int = 1000,
+    resume: bool = False,
+    overwrite: bool = False,
+    limit: int | None = None,
+    cache: str | Path | bool = True,
+    overrides: Mapping[str, Any] | None = None,
+    on_row: Callable[[RunStats], None] | None = None,
+    on_error: OnError = "fail",
+) -> RunResult:
+    """``label`` on a Ray cluster (``llmlabel[ray]``; see ``llmlabel.ray_runner``): the same
+    rows, resumable by partition of ``partition_rows`` records. ``address``: a running cluster
+    (``"auto"``), else a local one is started; ``endpoints``: ``/v1`` URLs serving the task's
+    model, used round-robin, else every actor runs the task's own backend."""
+    from llmlabel import ray_runner
+    from llmlabel.io.sink import iter_rows
+
+    base_dir = Path.cwd() if isinstance(task, TaskSpec) else Path(task).resolve().parent
+    prepared = load(task, overrides)
+    output = Path(output)
+    options = ray_runner.RayOptions(address, tuple(endpoints), actors, partition_rows)
+    manifest = manifest_path_for(output)
+    info: dict[str, Any] = {
+        "status": "running",
+        "started_at": _now(),
+        "input": str(input),
+        "output": str(output),
+        "task": prepared.spec.model_dump(mode="json", by_alias=True),
+        "template": {"name": prepared.renderer.name, "hash": prepared.renderer.hash},
+        "runner": {"ray": {**vars(options), "endpoints": list(options.endpoints)}},
+        "resumed": resume,
+        "environment": environment_info(),
+    }
+    store = None if cache is False else default_cache_path() if cache is True else Path(cache)
+    try:
+        stats = ray_runner.run(
+            prepared,
+            base_dir,
+            input,
+            output,
+            options=options,
+            resume=resume,
+            overwrite=overwrite,
+            limit=limit,
+            cache=store,
+            on_error=on_error,
+            on_row=on_row,
+        )
+    except BaseException as exc:
+        if output.with_name(output.name + ".ray").is_dir():  # the run got as far as its work
+            info.update(status="stopped", error=str(exc), finished_at=_now())
+            write_manifest(manifest, info)
+        raise
+    model_id = next(iter_rows(output), {}).get("provenance", {}).get("model_id", "")
+    stats.seconds = time.monotonic() - stats.started
+    info.update(status="completed", finished_at=_now(), model_id=model_id, totals=stats.as_dict())
+    write_manifest(manifest, info)
+    return RunResult(output=output, manifest=manifest, stats=stats, model_id=model_id)
+
+
+def serve_check(
+    base_url: str, *, model: str | None = None, api_key_env: str = "OPENAI_API_KEY"
+) -> ServeReport:
+    """Probe an OpenAI-compatible server (see ``llmlabel.servecheck``): models, ``n``,
+    structured-output dialects, logprobs, context; and the ``backend:`` llmlabel would use."""
+    return _serve_check(base_url, model=model, api_key_env=api_key_env)
 
 
 def label_records(
@@ -143,7 +227,7 @@ def label_records(
     live = backend or make_backend(prepared.spec)
     store = _open_cache(cache)
     try:
-        runner = Runner(prepared, live, store, sink)
+        runner = make_runner(prepared, live, store, sink)
         asyncio.run(_run(runner, inputs, live if backend is None else None))
     finally:
         store.close()
@@ -208,6 +292,8 @@ def evaluate(
     resamples: int = 1000,
     seed: int = 0,
     kind: str | None = None,
+    price_input: float | None = None,
+    price_output: float | None = None,
 ) -> EvalResult:
     """Score an output file of ``label`` against gold rows (``{id, label}`` for
     classification; each kind's gold format is in the README).
@@ -215,7 +301,9 @@ def evaluate(
     ``kind``: the task kind, by default the rows' ``provenance.kind``. Every gold id needs a
     prediction and every prediction a gold id (``JoinError`` otherwise); ``allow_missing``
     scores the ids in both and reports how many were left out. Abstained and failed records
-    count as wrong. ``report``: a folder for summary.json and report.md.
+    count as wrong. ``report``: a folder for summary.json and report.md. When the run's
+    manifest lies beside the predictions, the summary carries its cost and time (``cost``),
+    with a USD estimate from ``price_input``/``price_output`` (per million tokens).
     """
     from llmlabel.io.sink import iter_rows
 
@@ -235,6 +323,15 @@ def evaluate(
         rows, labels, allow_missing=allow_missing, names=(str(predictions), str(gold)), kind=kind
     )
     summary = evaluation.evaluate(outcomes, pairing, options, kind)
+    manifest = _read_manifest(predictions)
+    if manifest is not None and isinstance(manifest.get("totals"), dict):
+        cost = evaluation.run_cost(
+            manifest["totals"],
+            resumed=bool(manifest.get("resumed")),
+            price_input=price_input,
+            price_output=price_output,
+        )
+        summary = summary.model_copy(update={"cost": cost})
     sources = {"predictions": str(predictions), "gold": str(gold)}
     path = write_report(summary, report, sources) if report is not None else None
     return EvalResult(summary=summary, report=path)
@@ -246,6 +343,17 @@ async def _run(runner: Runner, records: Iterable[InputRecord], owned: Backend | 
     finally:
         if owned is not None:
             await owned.aclose()
+
+
+def _read_manifest(predictions: str | Path) -> dict[str, Any] | None:
+    """The manifest ``label`` wrote beside ``predictions``, or None if there is none (or it
+    cannot be read: cost is extra information, never a reason to fail an evaluation)."""
+    path = manifest_path_for(predictions)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _open_cache(cache: str | Path | bool) -> RequestCache | NullCache:

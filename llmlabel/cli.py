@@ -66,12 +66,19 @@ class OnErrorChoice(str, Enum):
     skip = "skip"
 
 
+class RunnerChoice(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
 @app.command()
 def run(
     task: Annotated[Path, typer.Argument(help="Task file (YAML).")],
     input: Annotated[str, Opt("--input", "-i", help="JSONL/CSV/Parquet file, HF dataset dir.")],
     output: Annotated[Path | None, Opt("--output", "-o", help="Output JSONL.")] = None,
-    backend: Annotated[str | None, Opt(help="embedded | openai_compat")] = None,
+    backend: Annotated[
+        str | None, Opt(help="embedded | openai_compat | transformers | vllm_offline")
+    ] = None,
     model: Annotated[str | None, Opt(help="Model name or .gguf path.")] = None,
     base_url: Annotated[str | None, Opt(help="OpenAI-compatible /v1 URL.")] = None,
     samples: Annotated[int | None, Opt(help="Samples voted per record.")] = None,
@@ -95,6 +102,16 @@ def run(
     calibration: Annotated[
         Path | None, Opt(help="calib.json: calibrate confidence and route keep/review.")
     ] = None,
+    runner: Annotated[
+        RunnerChoice, Opt(help="local (asyncio, one process) or ray (Ray Data, llmlabel[ray]).")
+    ] = RunnerChoice.local,
+    address: Annotated[
+        str | None, Opt(help="ray: a running cluster ('auto'); default: start a local one.")
+    ] = None,
+    endpoints: Annotated[
+        str | None, Opt(help="ray: comma-separated /v1 URLs serving the model, round-robin.")
+    ] = None,
+    actors: Annotated[int, Opt(min=1, help="ray: labeling actors.")] = 2,
 ) -> None:
     """Label every record of INPUT with TASK; one row per record in OUTPUT."""
     overrides: dict[str, Any] = {
@@ -113,6 +130,8 @@ def run(
         return
     if output is None:
         raise click.UsageError("--output is required (or use --dry-run)")
+    if runner is RunnerChoice.local and (address or endpoints):
+        raise click.UsageError("--address and --endpoints need --runner ray")
     with _progress() as progress:
         bar = progress.add_task("labeling", total=api.count_records(input, limit), info="")
 
@@ -124,18 +143,21 @@ def run(
                 f"{stats.failed} failed",
             )
 
-        result = api.label(
-            task,
-            input,
-            output,
-            resume=resume,
-            overwrite=overwrite,
-            limit=limit,
-            cache=False if no_cache else (cache or True),
-            overrides=overrides,
-            on_row=on_row,
-            on_error=on_error.value,
-        )
+        options: dict[str, Any] = {
+            "resume": resume,
+            "overwrite": overwrite,
+            "limit": limit,
+            "cache": False if no_cache else (cache or True),
+            "overrides": overrides,
+            "on_row": on_row,
+            "on_error": on_error.value,
+        }
+        if runner is RunnerChoice.ray:
+            urls = [u.strip() for u in (endpoints or "").split(",") if u.strip()]
+            options.update(address=address, endpoints=urls, actors=actors)
+            result = api.label_on_ray(task, input, output, **options)
+        else:
+            result = api.label(task, input, output, **options)
     _show_summary(result)
     if result.stats.failed:
         raise LLMLabelError(
@@ -165,6 +187,12 @@ def eval_(
     calibration: Annotated[
         Path | None, Opt(help="calib.json: ECE before/after on the records it did not see.")
     ] = None,
+    price_input: Annotated[
+        float | None, Opt(min=0.0, help="USD per million prompt tokens, for a cost estimate.")
+    ] = None,
+    price_output: Annotated[
+        float | None, Opt(min=0.0, help="USD per million completion tokens.")
+    ] = None,
 ) -> None:
     """Score PREDICTIONS against gold labels: accuracy with CIs, F1, calibration, coverage."""
     result = api.evaluate(
@@ -177,6 +205,8 @@ def eval_(
         resamples=resamples,
         seed=seed,
         kind=kind,
+        price_input=price_input,
+        price_output=price_output,
     )
     check = None
     if calibration is not None:  # checked before printing, so a bad file stops with no table
@@ -190,7 +220,7 @@ def eval_(
 
 def _show_eval(result: api.EvalResult) -> None:
     s = result.summary
-    from llmlabel.io.report import accuracy_title, metric_titles
+    from llmlabel.io.report import accuracy_title, cost_sentence, metric_titles
 
     table = Table("metric", "value", "95% CI", title=f"{s.records} {s.kind} records against gold")
     estimates = [(accuracy_title(s.kind), s.accuracy)]
@@ -217,6 +247,8 @@ def _show_eval(result: api.EvalResult) -> None:
         f"selective prediction: {s.selective.sentence()}",
         soft_wrap=True,
     )
+    if s.cost is not None:
+        out.print(f"cost and time: {cost_sentence(s.cost)}", soft_wrap=True)
     if result.report is not None:
         out.print(f"report: {result.report}")
 
@@ -359,6 +391,33 @@ def _show_before_after(q: api.BeforeAfter) -> None:
     table.add_row(f"ECE ({q.bins} equal-width bins)", f"{q.ece_before:.3f}", f"{q.ece_after:.3f}")
     table.add_row("Brier score", f"{q.brier_before:.3f}", f"{q.brier_after:.3f}")
     out.print(table)
+
+
+@app.command("serve-check")
+def serve_check_(
+    base_url: Annotated[str, typer.Argument(help="The server's /v1 URL.")],
+    model: Annotated[str | None, Opt(help="Model to probe (default: the first listed).")] = None,
+    api_key_env: Annotated[str, Opt(help="Env var holding the API key.")] = "OPENAI_API_KEY",
+) -> None:
+    """Probe an OpenAI-compatible server: models, n, structured output, logprobs, context."""
+    report = api.serve_check(base_url, model=model, api_key_env=api_key_env)
+    table = Table("probe", "works", "details", title=f"{report.base_url} · {report.model}")
+    table.add_row("models", "yes", ", ".join(report.models) or "none listed")
+    table.add_row("max context", "", report.context or "unknown")
+    for dialect, probe in report.dialects.items():
+        known = "" if dialect in ("structured_outputs", "guided_json", "json_schema") else "*"
+        table.add_row(f"structured: {dialect}{known}", _yes(probe.ok), probe.detail)
+    for name, found in (("n > 1", report.n), ("logprobs", report.logprobs)):
+        if found is not None:
+            table.add_row(name, _yes(found.ok), found.detail)
+    out.print(table)
+    out.print("* probed for information; llmlabel does not send this dialect", highlight=False)
+    out.print(f"llmlabel will use: structured_output {report.structured_output}", highlight=False)
+    out.print(report.backend_yaml(api_key_env), markup=False, highlight=False)
+
+
+def _yes(ok: bool) -> str:
+    return "yes" if ok else "no"
 
 
 @models_app.command("list")
@@ -522,6 +581,104 @@ def merge_(
     )
     if append_examples is not None:
         out.print(f"appended {result.appended} example(s) to {append_examples}")
+    for note in result.notes:
+        out.print(f"note: {note}", soft_wrap=True)
+
+
+@app.command("distill")
+def distill_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
+    input: Annotated[str, Opt("--input", "-i", help="The input that was labeled (joined by id).")],
+    gold: Annotated[str, Opt("--gold", "-g", help="Gold rows {id, label} (+ text or in input).")],
+    report: Annotated[Path, Opt(help="Folder for report.md, summary.json and plots/.")],
+    task: Annotated[Path | None, Opt(help="Task file: the fields the student reads.")] = None,
+    field: Annotated[
+        list[str] | None, Opt(help="Record field the student reads (repeatable; default text).")
+    ] = None,
+    min_confidence: Annotated[float | None, Opt(help="Train on silver at least this sure.")] = None,
+    embedder: Annotated[str, Opt(help="auto | minilm | tfidf")] = "auto",
+    folds: Annotated[int, Opt(help="Cross-fitting folds when gold records are silver too.")] = 5,
+    seed: Annotated[int, Opt(help="Seed of the folds and of the curves' draws.")] = 0,
+    save: Annotated[Path | None, Opt(help="Save the trained student here (joblib).")] = None,
+) -> None:
+    """Train a small student on the silver labels and measure it on gold, with learning curves."""
+    if embedder not in ("auto", "minilm", "tfidf"):
+        raise click.BadParameter("use auto, minilm or tfidf", param_hint="--embedder")
+    result = api.distill(
+        predictions,
+        input,
+        gold,
+        report,
+        task=task,
+        fields=field,
+        min_confidence=min_confidence,
+        embedder=embedder,  # type: ignore[arg-type]
+        folds=folds,
+        seed=seed,
+        save=save,
+    )
+    a, f = result.accuracy, result.macro_f1
+    table = Table("silver records", "gold accuracy", title="student vs silver set size")
+    for p in result.size_curve:
+        table.add_row(str(p.records), f"{p.accuracy:.3f}")
+    out.print(table)
+    out.print(
+        f"student ({result.embedder}) on {result.gold} gold records, trained on {result.silver} "
+        f"silver: accuracy {a.value:.3f} ({a.low:.3f}–{a.high:.3f}) · macro-F1 {f.value:.3f}\n"
+        f"report: {result.report}",
+        soft_wrap=True,
+    )
+    if result.saved is not None:
+        out.print(f"student: {result.saved}")
+    for note in result.notes:
+        out.print(f"note: {note}", soft_wrap=True)
+
+
+@app.command("audit")
+def audit_(
+    predictions: Annotated[Path, typer.Argument(help="Output JSONL of a run over the gold.")],
+    gold: Annotated[str, Opt("--gold", "-g", help="Gold set or few-shot pool {id, label}.")],
+    output: Annotated[Path, Opt("--output", "-o", help="Flagged records (JSONL).")],
+    calibration: Annotated[
+        Path | None, Opt(help="calib.json: calibrate the vote shares first.")
+    ] = None,
+    threshold: Annotated[
+        float | None, Opt(help="One threshold for every class (default: per class).")
+    ] = None,
+    label_field: Annotated[str, Opt(help="The gold rows' label column.")] = "label",
+    allow_missing: Annotated[bool, Opt(help="Audit only gold ids with a prediction.")] = False,
+    force: Annotated[bool, Opt(help="Replace OUTPUT.")] = False,
+) -> None:
+    """Flag likely label errors in gold: given labels the model confidently contradicts."""
+    result = api.audit(
+        predictions,
+        gold,
+        output,
+        calibration=calibration,
+        threshold=threshold,
+        label_field=label_field,
+        allow_missing=allow_missing,
+        force=force,
+    )
+    a = result.audit
+    table = Table("given label", "threshold", "confirmed", "flagged", title="confident learning")
+    for label in a.labels:
+        confirmed = a.joint.get((label, label), 0)
+        flagged = sum(f.given == label for f in a.flags)
+        table.add_row(label, f"{a.thresholds[label]:.3f}", str(confirmed), str(flagged))
+    out.print(table)
+    for f in a.flags[:10]:
+        out.print(
+            f"  {f.id}: {f.given} → {f.suggested} (margin {f.margin:.2f})",
+            markup=False,
+            soft_wrap=True,
+        )
+    scored = a.records - a.unscored
+    out.print(
+        f"flagged {len(a.flags)} of {a.records} records ({scored} scored, "
+        f"{'calibrated' if result.calibrated else 'vote-share'} confidence) → {result.output}",
+        soft_wrap=True,
+    )
     for note in result.notes:
         out.print(f"note: {note}", soft_wrap=True)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmlabel.core.committee import Member
 from llmlabel.core.review import (
     STRATEGIES,
     Agreement,
@@ -411,7 +412,6 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         votes = {label: votes.get(label, 0) for label in prepared.labels}
     else:
         valid = sum(votes.values())
-    committee = row.get("committee")
     return Candidate(
         id=str(row["id"]),
         label=label,
@@ -420,8 +420,31 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         valid=valid,
         invalid=invalid,
         multi_label=multi,
-        committee=committee if isinstance(committee, dict) else None,
+        committee=_committee(row.get("committee"), where),
     )
+
+
+def _committee(value: Any, where: str) -> list[Member] | None:
+    """A committee run's per-member votes (the row's ``committee`` object), if any."""
+    if value is None:
+        return None
+    try:
+        votes, weights, invalid = value["votes"], value["weights"], value.get("invalid", {})
+        return [
+            Member(
+                str(name),
+                {str(k): int(n) for k, n in member_votes.items()},
+                int(invalid.get(name, 0)),
+                float(weights[name]),
+            )
+            for name, member_votes in votes.items()
+        ]
+    except (TypeError, KeyError, ValueError, AttributeError):
+        raise InputError(
+            "'committee' is not a committee run's {votes, invalid, weights, ...} object",
+            where=where,
+            hint=_PREDICTIONS_HINT,
+        ) from None
 
 
 def _label_of(value: Any, prepared: PreparedTask, where: str = "") -> Label | None:

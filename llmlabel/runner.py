@@ -143,7 +143,7 @@ class Runner:
                 return
             self.stats.records += 1
             if record.error is not None or record.id in seen:
-                self._reject(record, None, record.error or _duplicate(record))
+                self._reject(record, None, record.error or duplicate_error(record))
                 continue
             seen.add(record.id)
             if record.id in self.sink.done_ids:
@@ -346,29 +346,34 @@ class Runner:
         return row
 
     def _count(self, row: dict[str, Any]) -> None:
-        stats = self.stats
-        stats.usage = stats.usage + Usage(**row["usage"])
-        if row["status"] == "labeled":
-            stats.labeled += 1
-            label = row["label"]
-            if self.task.labels:  # extraction and free text have no label totals
-                stats.labels.update(_names(label if isinstance(label, list) else [label]))
-            stats.confidence_sum += row["confidence"]
-            stats.ties += int(row["tie"])
-        elif row["status"] == "abstained":
-            stats.abstained += 1
-        elif row["status"] == "skipped":
-            stats.skipped_bad += 1
-            if len(stats.skipped_where) < SKIPPED_LISTED:
-                stats.skipped_where.append(row["error"])
-        else:
-            stats.failed += 1
-            stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
+        count_row(self.stats, row, label_totals=bool(self.task.labels))
         if self.on_row is not None:
-            self.on_row(stats)
+            self.on_row(self.stats)
 
 
-def _duplicate(record: InputRecord) -> InputError:
+def count_row(stats: RunStats, row: dict[str, Any], *, label_totals: bool) -> None:
+    """Add one output row to ``stats`` (also for runners that gather rows elsewhere);
+    ``label_totals``: count labels (extraction and free text have none)."""
+    stats.usage = stats.usage + Usage(**row["usage"])
+    if row["status"] == "labeled":
+        stats.labeled += 1
+        label = row["label"]
+        if label_totals:
+            stats.labels.update(_names(label if isinstance(label, list) else [label]))
+        stats.confidence_sum += row["confidence"]
+        stats.ties += int(row["tie"])
+    elif row["status"] == "abstained":
+        stats.abstained += 1
+    elif row["status"] == "skipped":
+        stats.skipped_bad += 1
+        if len(stats.skipped_where) < SKIPPED_LISTED:
+            stats.skipped_where.append(row["error"])
+    else:
+        stats.failed += 1
+        stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
+
+
+def duplicate_error(record: InputRecord) -> InputError:
     return InputError(
         f"duplicate id '{record.id}'",
         where=record.where,

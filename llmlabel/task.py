@@ -17,6 +17,7 @@ from llmlabel.core.schema import example_answer, json_schema, labels_of
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, InputError, SchemaError
 from llmlabel.io.calibfile import LoadedCalibration, read_calibration
+from llmlabel.io.images import image_urls, with_images
 from llmlabel.io.taskfile import load_examples, load_schema, load_template, read_task
 from llmlabel.select import Example, ExampleSelector, make_selector
 
@@ -36,6 +37,8 @@ class PreparedTask:
     answer_format: str
     calibration: LoadedCalibration | None = None
     """The task's ``calibration:`` file, read and validated."""
+    base_dir: Path = Path()
+    """The task file's folder: where its relative paths (templates, rules) are resolved."""
 
     def messages_for(
         self, record_id: str, data: Mapping[str, Any]
@@ -43,7 +46,12 @@ class PreparedTask:
         """The record's chat messages and the ids of the few-shot examples shown."""
         examples = self.selector.for_record(record_id, data)
         shots = [(e.data, self.answers[e.id]) for e in examples]
-        return self.renderer.render(data, shots), [e.id for e in examples]
+        messages = self.renderer.render(data, shots)
+        if self.spec.image_fields:  # each user turn (shots, then the record) gets its images
+            fields = self.spec.image_fields
+            images = [image_urls(e.id, e.data, fields) for e in examples]
+            messages = with_images(messages, [*images, image_urls(record_id, data, fields)])
+        return messages, [e.id for e in examples]
 
     def request(self, messages: tuple[Message, ...], n: int, round_: int) -> LabelRequest:
         spec = self.spec
@@ -157,6 +165,7 @@ def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
         answers,
         answer_format,
         calibration,
+        base_dir,
     )
 
 

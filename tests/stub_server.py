@@ -67,7 +67,8 @@ class StubServer:
 
     ``script``: a list of replies used in order (then defaults), or a callable from the
     request body to a reply (``None`` for the default). ``models``: names it serves; a request
-    for another model gets the 404 vLLM sends. ``None`` accepts any model.
+    for another model gets the 404 vLLM sends. ``None`` accepts any model. ``model_card``:
+    extra fields of each ``/v1/models`` entry (vLLM's ``max_model_len``).
     """
 
     def __init__(
@@ -75,7 +76,9 @@ class StubServer:
         script: Iterable[Reply] | Script | None = None,
         *,
         models: Iterable[str] | None = None,
+        model_card: dict[str, Any] | None = None,
     ) -> None:
+        self.model_card = model_card or {}
         self._queue: deque[Reply] = deque()
         self._script: Script | None = None
         if callable(script):
@@ -145,7 +148,8 @@ class StubServer:
                 if self.path.rstrip("/") != "/v1/models":
                     return self._send(Reply(404, {"error": {"message": "no such route"}}), {})
                 names = stub.models if stub.models is not None else ["stub-model"]
-                data = [{"id": m, "object": "model", "owned_by": "stub"} for m in names]
+                card = {"object": "model", "owned_by": "stub", **stub.model_card}
+                data = [{"id": m, **card} for m in names]
                 self._send(Reply(200, {"object": "list", "data": data}), {})
 
             def do_POST(self) -> None:

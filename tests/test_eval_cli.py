@@ -114,3 +114,29 @@ def test_gold_can_be_csv(tmp_path: Path) -> None:
     result = llmlabel("eval", str(preds), "--gold", str(gold), "--target-accuracy", "0.85")
     assert result.returncode == 0, result.stderr
     assert "keep 73% of records at ≥85% accuracy (confidence ≥ 0.8" in result.stdout
+
+
+def test_cost_and_time_come_from_the_manifest_beside_the_predictions(tmp_path: Path) -> None:
+    preds, gold = fixtures(tmp_path)
+    totals = {"records": 11, "requests": 9, "cache_hits": 2, "prompt_tokens": 2_000_000,
+              "completion_tokens": 100_000, "seconds": 22.0}  # fmt: skip
+    (tmp_path / "preds.manifest.json").write_text(json.dumps({"totals": totals}))
+    report = tmp_path / "report"
+    result = llmlabel(
+        "eval", str(preds), "-g", str(gold), "--report", str(report),
+        "--price-input", "0.5", "--price-output", "2",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    # 2M prompt tokens at $0.5/M + 0.1M completion tokens at $2/M = $1.2; 11 records in 22 s
+    for needle in ("9 requests (2 from the cache)", "0.50 records/s", "about $1.2000"):
+        assert needle in result.stdout, result.stdout
+    assert "## Cost and time" in (report / "report.md").read_text()
+    cost = json.loads((report / "summary.json").read_text())["cost"]
+    assert cost["usd"] == 1.2 and cost["prompt_tokens"] == 2_000_000
+
+
+def test_without_a_manifest_eval_reports_no_cost(tmp_path: Path) -> None:
+    preds, gold = fixtures(tmp_path)
+    result = llmlabel("eval", str(preds), "-g", str(gold), "--report", str(tmp_path / "r"))
+    assert result.returncode == 0 and "cost and time" not in result.stdout
+    assert json.loads((tmp_path / "r" / "summary.json").read_text())["cost"] is None

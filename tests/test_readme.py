@@ -153,6 +153,44 @@ def test_readme_review_commands(command: str, workdir: Path) -> None:
         assert (workdir / "pool.jsonl").read_text().count("\n") == 4
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        c
+        for c in llmlabel_commands()
+        if c.startswith(("llmlabel audit", "llmlabel distill")) and "--calibration" not in c
+    ],
+)
+def test_readme_audit_and_distill_commands(command: str, workdir: Path) -> None:
+    """`llmlabel audit` / `distill` need no model: they run on the committed sample files."""
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(command)
+    if args[1] == "audit":
+        flagged = (workdir / args[args.index("-o") + 1]).read_text().splitlines()
+        assert [json.loads(line)["id"] for line in flagged] == ["r09", "r16", "r33"]
+    else:
+        assert (workdir / args[args.index("--report") + 1] / "plots" / "size_curve.png").exists()
+        assert (workdir / args[args.index("--save") + 1]).exists()
+
+
+def test_readme_transformers_block_runs_on_the_tiny_model(workdir: Path) -> None:
+    """The offline-engines block: build the tiny random model, then label with it."""
+    block = next(b for b in bash_blocks() if "eval/bench/tiny_lm.py" in b)
+    build, command = (line.split("#")[0].strip() for line in block.strip().splitlines())
+    (workdir / "eval").symlink_to(ROOT / "eval")
+    built = subprocess.run(
+        [sys.executable, *shlex.split(build)[1:]], cwd=workdir, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    args = shlex.split(command)
+    output = workdir / args[args.index("-o") + 1]
+    rows = [json.loads(line) for line in output.read_text().splitlines()]
+    assert len(rows) == 8 and all(sum(r["votes"].values()) == 3 for r in rows)
+
+
 def test_readme_python_example(workdir: Path, smollm2_path: Path) -> None:
     code = re.findall(r"```python\n(.*?)```", README, re.DOTALL)[0]
     result = subprocess.run(

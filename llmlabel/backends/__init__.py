@@ -18,6 +18,14 @@ def make_backend(spec: TaskSpec) -> Backend:
         from llmlabel.backends.openai_compat import OpenAICompatBackend
 
         return OpenAICompatBackend(backend, attempts=spec.retries.attempts)
+    if backend.type == "transformers":
+        from llmlabel.backends.transformers_hf import transformers_backend
+
+        return transformers_backend(backend)
+    if backend.type == "vllm_offline":
+        from llmlabel.backends.vllm_offline import vllm_backend
+
+        return vllm_backend(backend)
     from llmlabel.backends.embedded import EmbeddedBackend
 
     return EmbeddedBackend(backend)

@@ -9,10 +9,12 @@ OpenAI-compatible clients.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import json
 import os
 import secrets
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,6 +70,7 @@ def _start_server(
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     params.cache_ram_mib = _PROMPT_CACHE_MIB
+    params.endpoint_metrics = True  # counters only: read by EmbeddedBackend.metrics()
     params.verbosity = 0
     # The server always listens (an empty host list crashes it), so pin it to loopback.
     params.hostnames = [host]
@@ -134,7 +137,7 @@ class EmbeddedBackend:
         )
         self._executor = ThreadPoolExecutor(spec.parallel, thread_name_prefix="llmlabel-llama")
         self._grammars: dict[str, str | None] = {}
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: _Slots | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def complete(self, request: LabelRequest) -> Completion:
@@ -149,23 +152,32 @@ class EmbeddedBackend:
             )
         body = self._body(request)
         loop = asyncio.get_running_loop()
-        async with self._semaphore():
-            future = loop.run_in_executor(
-                self._executor, self._server.handle_chat_completions, body
-            )
-            try:
-                response = await asyncio.wait_for(future, self.spec.timeout)
-            except asyncio.TimeoutError:
-                raise BackendError(
-                    f"no answer within {self.spec.timeout:g} s",
-                    where=self.model_id,
-                    hint="raise backend.timeout, lower max_tokens, or use a smaller model",
-                ) from None
-            except ValueError as exc:  # xllamacpp raises on some malformed bodies
-                raise BackendError(
-                    f"llama.cpp rejected the request: {exc}", where=self.model_id
-                ) from exc
+        slots = self._slots_of(loop)
+        await slots.take(request.n)
+        future = loop.run_in_executor(self._executor, self._server.handle_chat_completions, body)
+        # Held until llama.cpp is done with them, even past a timeout.
+        future.add_done_callback(lambda _: slots.give(request.n))
+        try:
+            response = await asyncio.wait_for(asyncio.shield(future), self.spec.timeout)
+        except asyncio.TimeoutError:
+            raise BackendError(
+                f"no answer within {self.spec.timeout:g} s",
+                where=self.model_id,
+                hint="raise backend.timeout, lower max_tokens, or use a smaller model",
+            ) from None
+        except ValueError as exc:  # xllamacpp raises on some malformed bodies
+            raise BackendError(
+                f"llama.cpp rejected the request: {exc}", where=self.model_id
+            ) from exc
         return self._completion(request, response)
+
+    def metrics(self) -> dict[str, float]:
+        """llama.cpp's server counters, named without the ``llamacpp:`` prefix; e.g.
+        ``prompt_tokens_total`` counts prompt tokens evaluated (reused cached ones excluded)
+        and ``prompt_tokens_cached_total`` those taken from the prompt cache."""
+        if self._server is None:
+            raise BackendError("the embedded backend is closed", where=self.model_id)
+        return _parse_metrics(str(self._server.handle_metrics()))
 
     async def aclose(self) -> None:
         """Wait for running calls, then free the model."""
@@ -177,11 +189,10 @@ class EmbeddedBackend:
     def __repr__(self) -> str:
         return f"EmbeddedBackend({self.model_id!r}, path={str(self.path)!r})"
 
-    def _semaphore(self) -> asyncio.Semaphore:
+    def _slots_of(self, loop: asyncio.AbstractEventLoop) -> _Slots:
         # One per event loop: api calls may each run their own asyncio.run().
-        loop = asyncio.get_running_loop()
         if self._slots is None or self._loop is not loop:
-            self._slots, self._loop = asyncio.Semaphore(self.spec.parallel), loop
+            self._slots, self._loop = _Slots(self.spec.parallel), loop
         return self._slots
 
     def _grammar(self, request: LabelRequest) -> str | None:
@@ -244,6 +255,44 @@ class EmbeddedBackend:
         )
 
 
+class _Slots:
+    """llama.cpp's slots, counted per sample, taken first come first served.
+
+    A request for ``n`` samples runs in ``n`` slots. One that starts with fewer free holds those
+    and waits inside llama.cpp for the rest, so concurrent multi-sample requests counted as one
+    each deadlock until they time out (measured: 4 requests of 4 samples on 4 slots).
+    """
+
+    def __init__(self, total: int) -> None:
+        self.free = total
+        self._waiting: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    async def take(self, n: int) -> None:
+        if not self._waiting and self.free >= n:
+            self.free -= n
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((n, waiter))
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.give(n)  # granted just as the caller was cancelled
+            else:
+                with contextlib.suppress(ValueError):
+                    self._waiting.remove((n, waiter))
+                self.give(0)  # the ones behind it may fit now
+            raise
+
+    def give(self, n: int) -> None:
+        self.free += n
+        while self._waiting and self.free >= self._waiting[0][0]:
+            need, waiter = self._waiting.popleft()
+            if not waiter.done():
+                self.free -= need
+                waiter.set_result(None)
+
+
 def _sample(choice: dict[str, Any], with_logprob: bool) -> Sample:
     message = choice.get("message") or {}
     logprob = None
@@ -255,6 +304,16 @@ def _sample(choice: dict[str, Any], with_logprob: bool) -> Sample:
         finish_reason=choice.get("finish_reason"),
         logprob=logprob,
     )
+
+
+def _parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text (``name value`` lines, ``#`` comments) to a dict."""
+    values = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(" ")
+        if name and not name.startswith("#") and value:
+            values[name.removeprefix("llamacpp:")] = float(value)
+    return values
 
 
 def _token_count(choice: dict[str, Any]) -> int | None:

@@ -64,6 +64,8 @@ class Kind:
     reads: tuple[str, ...] = ()
     needs_labels: bool = True
     shape: Callable[[type[BaseModel]], Any] | None = None
+    committee: bool = False
+    """Whether a committee (``llmlabel.core.committee``) can vote on it: one label per sample."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""
@@ -81,6 +83,7 @@ CLASSIFICATION = Kind(
     vote=plurality,
     answer_example=lambda labels: " | ".join(labels),
     settled=plurality_settled,
+    committee=True,
     scoring=scoring.CLASSIFICATION,
 )
 
@@ -142,6 +145,7 @@ RELATION = Kind(
     vote=plurality,
     answer_example=lambda labels: " | ".join(labels),
     settled=plurality_settled,
+    committee=True,
     scoring=relations.SCORING,
     reads=("text", "head", "tail"),
 )

@@ -12,10 +12,22 @@ Role = Literal["system", "user", "assistant"]
 
 
 class Message(BaseModel):
+    """A chat message; ``images`` (http(s) or ``data:`` URLs) follow the text as image
+    content parts, for vision models."""
+
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     role: Role
     content: str
+    images: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """OpenAI chat format: plain text, or text and ``image_url`` parts."""
+        if not self.images:
+            return {"role": self.role, "content": self.content}
+        text = [{"type": "text", "text": self.content}] if self.content else []
+        images = [{"type": "image_url", "image_url": {"url": url}} for url in self.images]
+        return {"role": self.role, "content": [*text, *images]}
 
 
 class LabelRequest(BaseModel):
@@ -41,11 +53,14 @@ class LabelRequest(BaseModel):
         """Stable hash of everything that can change the answer, plus the model identity."""
         payload = self.model_dump(mode="json")
         payload["model"] = model
+        for message in payload["messages"]:  # text-only keys stay what they were before images
+            if not message["images"]:
+                del message["images"]
         blob = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return hashlib.sha256(blob.encode()).hexdigest()
 
-    def messages_as_dicts(self) -> list[dict[str, str]]:
-        return [{"role": m.role, "content": m.content} for m in self.messages]
+    def messages_as_dicts(self) -> list[dict[str, Any]]:
+        return [m.as_dict() for m in self.messages]
 
 
 class Sample(BaseModel):

@@ -9,9 +9,10 @@ outcome of its own ("the model could not answer"), so invalid answers raise unce
 - ``entropy``: vote entropy in nats, −Σ p·ln p over the sample shares; multi-label: the sum of
   the labels' yes/no/invalid entropies.
 - ``committee``: mean KL divergence of each committee member's vote distribution from the
-  consensus (their average). Rows that carry per-member votes (``committee``:
-  ``{member: {label: count}}``) use them; otherwise every sample is a member with a one-hot
-  vote, and the mean KL from consensus is then exactly the vote entropy.
+  consensus (their average). Rows of a committee run carry per-member votes (the row's
+  ``committee`` object) and are scored with ``llmlabel.core.committee.disagreement``, the
+  value the run recorded as ``committee.disagreement``; otherwise every sample is a member
+  with a one-hot vote, and the mean KL from consensus is then exactly the vote entropy.
 - ``random``: a seeded hash of the id, so the choice does not depend on the order of the rows;
   the baseline that gives unbiased agreement estimates.
 
@@ -25,14 +26,17 @@ import itertools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from llmlabel.core.committee import INVALID as INVALID
+from llmlabel.core.committee import Member, disagreement
+from llmlabel.core.committee import entropy as entropy
+from llmlabel.core.committee import kl_divergence as kl_divergence
+
 Strategy = Literal["least_confidence", "margin", "entropy", "committee", "random"]
 STRATEGIES: tuple[Strategy, ...] = ("least_confidence", "margin", "entropy", "committee", "random")
-INVALID = "\0invalid"
-"""The outcome an invalid sample votes for (never a label: labels cannot hold NUL)."""
 
 Label = str | tuple[str, ...]
 """A classification label, or a multi-label answer as a tuple in the task's label order."""
@@ -44,7 +48,7 @@ class Candidate:
 
     ``votes``: valid samples per label (multi-label: valid samples naming each label);
     ``valid`` / ``invalid``: samples with and without a valid answer; ``committee``:
-    per-member votes when the row carries them (classification)."""
+    per-member votes when the row carries them (a committee run)."""
 
     id: str
     label: Label | None
@@ -53,7 +57,7 @@ class Candidate:
     valid: int
     invalid: int = 0
     multi_label: bool = False
-    committee: Mapping[str, Mapping[str, int]] | None = None
+    committee: Sequence[Member] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,16 +81,6 @@ class Correction:
     annotator: str
     data: Mapping[str, Any]
     where: str
-
-
-def entropy(shares: Iterable[float]) -> float:
-    """Shannon entropy in nats; zero shares contribute nothing."""
-    return -sum(p * math.log(p) for p in shares if p > 0)
-
-
-def kl_divergence(p: Mapping[str, float], q: Mapping[str, float]) -> float:
-    """KL(p ‖ q) in nats. ``q`` must be positive wherever ``p`` is (a consensus always is)."""
-    return sum(pv * math.log(pv / q[k]) for k, pv in p.items() if pv > 0)
 
 
 def normalise(counts: Mapping[str, int | float]) -> dict[str, float]:
@@ -122,10 +116,8 @@ def uncertainty(c: Candidate, strategy: Strategy, *, seed: int = 0) -> float:
     if strategy == "entropy":
         return entropy(normalise(outcomes).values())
     if c.committee:
-        members = [normalise(v) for v in c.committee.values() if sum(v.values())]
-    else:
-        members = [{k: 1.0} for k, n in outcomes.items() for _ in range(n)]
-    return consensus_kl(members)
+        return disagreement(c.committee).disagreement
+    return consensus_kl([{k: 1.0} for k, n in outcomes.items() for _ in range(n)])
 
 
 def _multi_label(c: Candidate, strategy: Strategy) -> float:

@@ -8,6 +8,7 @@ against the task file's folder.
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -56,9 +57,11 @@ class BackendSpec(_Strict):
 
     ``embedded``: ``model`` is a registry name (``llmlabel models list``) or a ``.gguf`` path.
     ``openai_compat``: ``model`` is the server's model name; ``base_url`` its ``/v1`` URL.
+    ``transformers`` / ``vllm_offline``: ``model`` is a Hugging Face id or a local folder;
+    ``device``, ``dtype`` and ``batch_size`` apply (vLLM: ``n_ctx`` is its max_model_len).
     """
 
-    type: Literal["embedded", "openai_compat"] = "embedded"
+    type: Literal["embedded", "openai_compat", "transformers", "vllm_offline"] = "embedded"
     model: str = "qwen2.5-coder-1.5b"
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
@@ -68,6 +71,11 @@ class BackendSpec(_Strict):
     n_ctx: int = Field(4096, ge=256)
     parallel: int = Field(4, ge=1)
     threads: int | None = Field(None, ge=1)
+    device: str = Field("auto", pattern=r"^(auto|cpu|cuda(:\d+)?)$", description="transformers")
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = "auto"
+    batch_size: int | None = Field(
+        None, ge=1, description="offline engines: samples per engine call (16 / 256)"
+    )
 
 
 class RetrySpec(_Strict):
@@ -89,13 +97,67 @@ class AdaptiveSpec(_Strict):
     )
 
 
+class LabelingFunctionSpec(_Strict):
+    """A rule that votes beside the model (``llmlabel.core.committee``): ``label`` when any of
+    ``keywords`` (whole words, any case) or ``regex`` occurs in ``fields`` (default: the
+    task's), else it abstains; or ``python: file.py:function``, called with the record's fields,
+    returning a label or None (abstain)."""
+
+    name: str = Field(min_length=1)
+    label: str | None = None
+    keywords: list[str] = Field(default_factory=list)
+    regex: str | None = None
+    python: str | None = None
+    fields: list[str] | None = None
+    weight: float = Field(1.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> LabelingFunctionSpec:
+        given = [k for k in ("keywords", "regex", "python") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(
+                f"labeling function '{self.name}' needs exactly one of keywords, regex, python"
+                + (f" (has {', '.join(given)})" if given else "")
+            )
+        if self.python is None and self.label is None:
+            raise ValueError(f"labeling function '{self.name}' needs the `label:` it votes for")
+        if self.python is not None and self.label is not None:
+            raise ValueError(
+                f"labeling function '{self.name}': a python function returns its label; "
+                "remove `label:`"
+            )
+        if self.regex is not None:
+            try:
+                re.compile(self.regex)
+            except re.error as exc:
+                raise ValueError(f"labeling function '{self.name}': bad regex: {exc}") from None
+        return self
+
+
+class CommitteeMemberSpec(_Strict):
+    """One prompt/model of a committee; what it leaves out comes from the task (``backend``
+    keys given here replace the task's backend keys)."""
+
+    name: str | None = Field(None, min_length=1, description="default: member-<n>")
+    template: str | None = None
+    backend: BackendSpec | None = None
+    samples: int | None = Field(None, ge=1)
+    temperature: float | None = Field(None, ge=0.0)
+    weight: float = Field(1.0, gt=0)
+
+
 class TaskSpec(_Strict):
     name: str = Field(min_length=1)
     kind: TaskKind = "classification"
     description: str | None = None
     instructions: str = ""
     labels: list[LabelDef] = Field(default_factory=list)
-    fields: list[str] = Field(default_factory=lambda: ["text"], min_length=1)
+    fields: list[str] = Field(default_factory=lambda: ["text"])
+    image_fields: list[str] = Field(
+        default_factory=list,
+        description="record fields holding an image path or URL, sent as image content parts "
+        "to a vision model (openai_compat backends)",
+    )
     id_field: str = "id"
     template: str | None = Field(None, description="default: the kind's built-in template")
     label_schema: str | None = Field(None, alias="schema")
@@ -113,6 +175,12 @@ class TaskSpec(_Strict):
         None,
         description="calib.json from `llmlabel calibrate`: rows get calibrated confidence, "
         "confidence_raw and route (keep | review)",
+    )
+    committee: list[CommitteeMemberSpec] = Field(
+        default_factory=list, description="prompts/models whose votes merge (see the README)"
+    )
+    labeling_functions: list[LabelingFunctionSpec] = Field(
+        default_factory=list, description="keyword/regex/Python rules that vote beside the model"
     )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -176,7 +244,45 @@ class TaskSpec(_Strict):
                 f"examples.strategy label_balanced needs labels, which {self.kind} tasks do not "
                 "have: use fixed or random"
             )
+        self._check_committee()
+        self._check_images()
         return self
+
+    def _check_images(self) -> None:
+        if not self.fields and not self.image_fields:
+            raise ValueError("`fields:` needs at least one record field")
+        both = sorted(set(self.fields) & set(self.image_fields))
+        if both:
+            raise ValueError(
+                f"{', '.join(both)}: a field is text (`fields:`) or an image (`image_fields:`)"
+            )
+        members = [m.backend for m in self.committee if m.backend]
+        backends = [self.backend, *(b for b in members if "type" in b.model_fields_set)]
+        text_only = sorted({b.type for b in backends if b.type != "openai_compat"})
+        if self.image_fields and text_only:
+            raise ValueError(
+                f"image_fields need a vision model behind an openai_compat backend; the "
+                f"{', '.join(text_only)} backend is text-only"
+            )
+
+    def _check_committee(self) -> None:
+        if not (self.committee or self.labeling_functions):
+            return
+        if not KINDS[self.kind].committee:
+            able = ", ".join(k.name for k in KINDS.values() if k.committee)
+            raise ValueError(f"committees and labeling functions work on {able} tasks only")
+        names = [m.name or f"member-{i + 1}" for i, m in enumerate(self.committee)]
+        names += [lf.name for lf in self.labeling_functions]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"committee member names are used twice: {', '.join(twice)}")
+        unknown = [
+            f"{lf.name} -> {lf.label}"
+            for lf in self.labeling_functions
+            if lf.label is not None and self.labels and lf.label not in self.label_names
+        ]
+        if unknown:
+            raise ValueError(f"labeling functions vote for unknown labels: {', '.join(unknown)}")
 
     @property
     def label_names(self) -> list[str]:

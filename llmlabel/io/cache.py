@@ -1,9 +1,10 @@
 """A SQLite cache of backend answers, keyed by the request hash (``LabelRequest.cache_key``).
 
-Puts are buffered in memory and committed together, every ``FLUSH_EVERY`` puts and on close:
-one transaction per batch is ~10x cheaper than one per put, and the write lock is held only for
-the moment of the commit, so several runs can share the default cache file. A killed process
-loses at most the uncommitted batch, which only means asking those requests again.
+Puts are buffered in memory and committed together, every ``FLUSH_EVERY`` puts, when the oldest
+buffered put is ``FLUSH_SECONDS`` old, and on close: one transaction per batch is ~10x cheaper
+than one per put, and the write lock is held only for the moment of the commit, so several runs
+can share the default cache file. A killed process loses at most the uncommitted batch (a few
+seconds of answers, however slow the model), which only means asking those requests again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from llmlabel.errors import OutputError
 from llmlabel.models import cache_dir
 
 FLUSH_EVERY = 64
+FLUSH_SECONDS = 2.0
 SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS completions (
@@ -40,14 +42,29 @@ class RequestCache:
 
     enabled = True
 
-    def __init__(self, path: Path, conn: sqlite3.Connection, flush_every: int = FLUSH_EVERY):
+    def __init__(
+        self,
+        path: Path,
+        conn: sqlite3.Connection,
+        flush_every: int = FLUSH_EVERY,
+        flush_seconds: float = FLUSH_SECONDS,
+    ):
         self.path = path
         self._conn: sqlite3.Connection | None = conn
         self._pending: dict[str, tuple[str, float]] = {}
         self._flush_every = max(1, flush_every)
+        self._flush_seconds = flush_seconds
+        self._oldest = 0.0
+        """``time.monotonic()`` of the oldest buffered put."""
 
     @classmethod
-    def open(cls, path: str | Path, *, flush_every: int = FLUSH_EVERY) -> RequestCache:
+    def open(
+        cls,
+        path: str | Path,
+        *,
+        flush_every: int = FLUSH_EVERY,
+        flush_seconds: float = FLUSH_SECONDS,
+    ) -> RequestCache:
         path = Path(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,7 +88,7 @@ class RequestCache:
             assert conn is not None
             conn.close()
             raise
-        return cls(path, conn, flush_every)
+        return cls(path, conn, flush_every, flush_seconds)
 
     def get(self, key: str) -> Completion | None:
         """The cached answer (with ``cached=True``), or None. An entry that no longer parses
@@ -102,8 +119,11 @@ class RequestCache:
         stored = (
             completion.model_copy(update={"cached": False}) if completion.cached else completion
         )
+        now = time.monotonic()
+        if not self._pending:
+            self._oldest = now
         self._pending[key] = (stored.model_dump_json(), time.time())
-        if len(self._pending) >= self._flush_every:
+        if len(self._pending) >= self._flush_every or now - self._oldest >= self._flush_seconds:
             self.flush()
 
     def flush(self) -> None:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llmlabel.core.evaluation import EvalSummary, scoring
+from llmlabel.core.evaluation import EvalSummary, RunCost, scoring
 from llmlabel.core.metrics import Interval
 from llmlabel.core.reliability import Calibration, CoveragePoint
 from llmlabel.errors import OutputError
@@ -110,6 +110,7 @@ def render_markdown(
         *([_confusion(summary)] if summary.confusion is not None else []),
         *(_calibration(c) for c in summary.calibration),
         _coverage(summary.coverage_curve),
+        *([_cost(summary.cost)] if summary.cost is not None else []),
     ]
     return "\n\n".join(parts) + "\n"
 
@@ -161,6 +162,29 @@ def _per_class(s: EvalSummary) -> str:
     ]
     header = ["label", "precision", "recall", "F1", "support", "predicted"]
     return f"## {scoring(s.kind).per_class_title}\n\n" + _table(header, rows)
+
+
+def cost_sentence(cost: RunCost) -> str:
+    """One line: requests, tokens, time, throughput and the USD estimate if priced."""
+    rate = cost.records_per_s
+    parts = [
+        f"{cost.records} records",
+        f"{cost.requests} requests ({cost.cache_hits} from the cache)",
+        f"{cost.prompt_tokens:,} prompt + {cost.completion_tokens:,} completion tokens",
+        f"{cost.seconds:.1f} s" + (f" ({rate:.2f} records/s)" if rate is not None else ""),
+    ]
+    if cost.usd is not None:
+        parts.append(f"about ${cost.usd:.4f} at the prices given")
+    line = ", ".join(parts)
+    return line + (" — the last resumed part of the run only" if cost.resumed else "")
+
+
+def _cost(cost: RunCost) -> str:
+    return (
+        "## Cost and time\n\n"
+        f"From the run's manifest: {cost_sentence(cost)}. Requests answered from the cache "
+        "cost no model time, so a rerun is faster and cheaper than the first run."
+    )
 
 
 def accuracy_title(kind: str) -> str:

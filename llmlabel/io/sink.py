@@ -106,7 +106,7 @@ class JsonlSink:
             raise ValueError(f"{self.path}: sink is closed")
         if "id" not in row:
             raise ValueError("an output row needs an 'id'")
-        data = _encode(row)
+        data = encode_row(row)
         try:
             _write_all(self._fd, data)
         except OSError as exc:
@@ -178,7 +178,8 @@ def iter_numbered_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
         yield from _complete_rows(fh, str(path), InputError, _Tail())
 
 
-def _encode(row: dict[str, Any]) -> bytes:
+def encode_row(row: dict[str, Any]) -> bytes:
+    """``row`` as one output line (UTF-8 JSON and a newline)."""
     line = json.dumps(row, ensure_ascii=False)
     try:
         return (line + "\n").encode("utf-8")

@@ -12,7 +12,7 @@ import pytest
 
 from llmlabel import models
 from llmlabel.backends.base import Backend
-from llmlabel.backends.embedded import EmbeddedBackend
+from llmlabel.backends.embedded import EmbeddedBackend, _Slots
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import BackendError, ModelError
@@ -67,6 +67,58 @@ def test_n_samples_in_one_request_are_schema_valid(backend: EmbeddedBackend) -> 
         assert json.loads(sample.text)["label"] in LABELS
         assert " " not in sample.text  # the compact grammar: no whitespace runs
     assert done.usage.prompt_tokens > 0 and done.usage.completion_tokens > 0
+
+
+def test_n_samples_cost_one_prefill_and_records_share_the_cached_prefix(
+    backend: EmbeddedBackend,
+) -> None:
+    def evaluated(text: str) -> tuple[float, int]:
+        before = backend.metrics()["prompt_tokens_total"]
+        done = complete(backend, label_request(text=text, n=2, temperature=1.0))
+        return backend.metrics()["prompt_tokens_total"] - before, done.usage.prompt_tokens
+
+    first, prompt = evaluated("The phone arrived early and works perfectly.")
+    assert 0 < first <= prompt  # two samples, the prompt evaluated once
+    second, prompt = evaluated("The phone arrived broken and support never answered.")
+    assert 0 < second < prompt / 2  # only the new record's tokens; the system prompt was cached
+
+
+def test_concurrent_multi_sample_requests_wait_for_free_slots(backend: EmbeddedBackend) -> None:
+    # Counted as one slot each, two 2-sample requests on 2 slots deadlocked until the timeout.
+    async def both() -> list[Completion]:
+        texts = ("Lovely screen.", "Awful battery.")
+        return list(
+            await asyncio.gather(*(backend.complete(label_request(text=t, n=2)) for t in texts))
+        )
+
+    assert [len(done.samples) for done in asyncio.run(both())] == [2, 2]
+
+
+def test_slots_are_taken_first_come_first_served_and_given_back_on_cancel() -> None:
+    async def scenario() -> list[str]:
+        slots, order = _Slots(3), []
+        await slots.take(2)
+
+        async def want(name: str, n: int) -> None:
+            await slots.take(n)
+            order.append(name)
+
+        big = asyncio.create_task(want("big", 3))
+        small = asyncio.create_task(want("small", 1))  # fits, but waits behind big
+        gone = asyncio.create_task(want("gone", 1))
+        await asyncio.sleep(0)
+        gone.cancel()
+        await asyncio.sleep(0)
+        assert order == [] and slots.free == 1
+        slots.give(2)
+        await asyncio.sleep(0)
+        assert order == ["big"] and slots.free == 0
+        slots.give(3)
+        await asyncio.gather(big, small)
+        assert slots.free == 2 and gone.cancelled()
+        return order
+
+    assert asyncio.run(scenario()) == ["big", "small"]
 
 
 def test_temperature_zero_gives_the_same_answer_twice(backend: EmbeddedBackend) -> None:

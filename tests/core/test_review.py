@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
+from llmlabel.core.committee import Member
 from llmlabel.core.review import (
     Candidate,
     agreement,
@@ -47,7 +48,9 @@ def test_invalid_samples_are_an_outcome_of_their_own() -> None:
 
 def test_committee_uses_per_member_votes() -> None:
     # members {a: 1} and {a: .5, b: .5}; consensus {a: .75, b: .25}
-    c = cls("r", {"a": 3, "b": 1}, committee={"m1": {"a": 2}, "m2": {"a": 1, "b": 1}})
+    c = cls(
+        "r", {"a": 3, "b": 1}, committee=[Member("m1", {"a": 2}), Member("m2", {"a": 1, "b": 1})]
+    )
     expected = (math.log(1 / 0.75) + 0.5 * math.log(0.5 / 0.75) + 0.5 * math.log(2)) / 2
     assert uncertainty(c, "committee") == pytest.approx(expected)
     assert expected == pytest.approx(0.2157616, abs=1e-7)

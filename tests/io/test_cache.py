@@ -80,7 +80,7 @@ def test_wal_mode_single_table_with_created_at(tmp_path: Path) -> None:
 
 def test_commits_in_batches(tmp_path: Path) -> None:
     path = tmp_path / "c.sqlite"
-    cache = RequestCache.open(path, flush_every=10)
+    cache = RequestCache.open(path, flush_every=10, flush_seconds=3600)
     for i in range(25):
         cache.put(f"k{i}", completion())
     assert cache.get("k24") is not None  # buffered puts are visible to get at once
@@ -97,12 +97,25 @@ KILLED = textwrap.dedent(
     from llmlabel.core.request import Completion, Sample
     from llmlabel.io.cache import RequestCache
 
-    cache = RequestCache.open(sys.argv[1], flush_every=50)
+    cache = RequestCache.open(sys.argv[1], flush_every=50, flush_seconds=3600)
     for i in range(120):
         cache.put(f"k{i}", Completion(samples=(Sample(text=str(i)),)))
     os.kill(os.getpid(), 9)
     """
 )
+
+
+def test_a_slow_trickle_of_puts_is_committed_within_seconds(tmp_path: Path) -> None:
+    # a slow model answers a request every few seconds: a kill must not lose a whole batch
+    path = tmp_path / "c.sqlite"
+    cache = RequestCache.open(path, flush_every=1000, flush_seconds=0.05)
+    cache.put("k0", completion())
+    time.sleep(0.1)
+    cache.put("k1", completion())  # the oldest buffered put is past flush_seconds: commit both
+    cache.put("k2", completion())
+    with connect(path) as other:
+        assert other.execute("SELECT COUNT(*) FROM completions").fetchone()[0] == 2
+    cache.close()
 
 
 def test_killed_process_loses_only_uncommitted_entries(tmp_path: Path) -> None:

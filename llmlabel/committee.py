@@ -1,0 +1,285 @@
+"""Committee runs: several prompts/models and labeling functions vote on each record.
+
+The vote and disagreement rules are pure (``llmlabel.core.committee``). Here each model member
+becomes a prepared task with its own backend (members with equal backend settings share one,
+so a model loads once); an ordinary ``Runner`` draws each member's samples, the labeling
+functions vote beside them, and the votes merge into one row with a ``committee`` object.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmlabel.backends import make_backend
+from llmlabel.backends.base import Backend
+from llmlabel.core.committee import (
+    LabelingFunction,
+    Member,
+    committee_vote,
+    keyword_rule,
+    regex_rule,
+)
+from llmlabel.core.request import Usage
+from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
+from llmlabel.errors import ConfigError, InputError
+from llmlabel.io.readers import InputRecord
+from llmlabel.runner import Cache, OnError, Runner, RunStats, Sink
+from llmlabel.task import PreparedTask, prepare
+
+LONE_MEMBER = "model"
+"""The member name of a task with labeling functions and no ``committee:`` list."""
+_ALONE: dict[str, Any] = {"committee": [], "labeling_functions": [], "calibration": None}
+"""What a member's task drops: it votes alone, and the committee's row is what is calibrated."""
+
+
+def make_runner(
+    task: PreparedTask,
+    backend: Backend,
+    cache: Cache,
+    sink: Sink,
+    *,
+    on_row: Callable[[RunStats], None] | None = None,
+    on_error: OnError = "fail",
+) -> Runner:
+    """The runner a task needs: a ``CommitteeRunner`` when it declares a committee or
+    labeling functions, else a plain ``Runner``."""
+    if task.spec.committee or task.spec.labeling_functions:
+        return CommitteeRunner(task, backend, cache, sink, on_row=on_row, on_error=on_error)
+    return Runner(task, backend, cache, sink, on_row=on_row, on_error=on_error)
+
+
+@dataclass(frozen=True)
+class _ModelMember:
+    name: str
+    weight: float
+    runner: Runner
+
+
+@dataclass(frozen=True)
+class _Rule:
+    name: str
+    weight: float
+    vote: LabelingFunction
+
+
+class CommitteeRunner(Runner):
+    """A ``Runner`` whose rows merge the votes of every member (see the module docstring)."""
+
+    def __init__(
+        self,
+        task: PreparedTask,
+        backend: Backend,
+        cache: Cache,
+        sink: Sink,
+        on_row: Callable[[RunStats], None] | None = None,
+        on_error: OnError = "fail",
+    ):
+        super().__init__(task, backend, cache, sink, on_row=on_row, on_error=on_error)
+        spec = task.spec
+        self.rules = [_rule(lf, spec, task.base_dir) for lf in spec.labeling_functions]
+        self._owned: list[Backend] = []
+        backends = {spec.backend: backend}
+        declared = spec.committee or [CommitteeMemberSpec(name=LONE_MEMBER)]
+        self.members: list[_ModelMember] = []
+        for i, declared_member in enumerate(declared):
+            member_spec = member_task(spec, declared_member)
+            same = member_spec == spec.model_copy(update=_ALONE)  # same prompt: reuse it
+            prepared = task if same else prepare(member_spec, task.base_dir)
+            live = backends.get(member_spec.backend)
+            if live is None:
+                live = backends[member_spec.backend] = make_backend(member_spec)
+                self._owned.append(live)
+            runner = Runner(prepared, live, cache, sink, on_error=on_error)
+            runner.stats = self.stats  # requests, cache hits and re-asks count in this run
+            name = declared_member.name or f"member-{i + 1}"
+            self.members.append(_ModelMember(name, declared_member.weight, runner))
+        self._provenance["committee"] = {
+            "members": [_member_provenance(m) for m in self.members],
+            "labeling_functions": [_rule_provenance(lf) for lf in spec.labeling_functions],
+        }
+
+    async def run(self, records: Iterable[InputRecord]) -> RunStats:
+        try:
+            return await super().run(records)
+        finally:
+            for backend in self._owned:
+                await backend.aclose()
+
+    async def label(self, record: InputRecord) -> dict[str, Any]:
+        fired = [(rule, self._apply(rule, record)) for rule in self.rules]  # cheap: fail early
+        rows = await asyncio.gather(*(m.runner.label(record) for m in self.members))
+        skipped = next((row for row in rows if row["status"] == "skipped"), None)
+        if skipped is not None:  # too long for a member: the record is skipped, as without one
+            return {**skipped, "provenance": self._provenance}
+        usage = sum((Usage(**row["usage"]) for row in rows), Usage())
+        example_ids = rows[0]["examples"]
+        members: list[Member] = []
+        failed: dict[str, str] = {}
+        reasons: list[str] = []
+        for member, row in zip(self.members, rows, strict=True):
+            if row["status"] == "failed":
+                failed[member.name] = row["error"]
+                continue
+            members.append(Member(member.name, row["votes"], len(row["invalid"]), member.weight))
+            reasons += [f"{member.name}: {why}" for why in row["invalid"]]
+        if not members:
+            errors = "; ".join(f"{name}: {error}" for name, error in failed.items())
+            return self._row(record, example_ids, usage, error=errors)
+        members += [Member(r.name, {label: 1}, 0, r.weight) for r, label in fired if label]
+        vote, found = committee_vote(members, self.task.labels, reasons)
+        row = self._row(record, example_ids, usage)
+        row.update(
+            status="labeled" if vote.label is not None else "abstained",
+            label=vote.label,
+            confidence=round(vote.confidence, 6),
+            votes=vote.counts,
+            tie=vote.tie,
+            reason=vote.abstain_reason,
+            invalid=reasons,
+            committee={
+                "votes": {m.name: dict(m.votes) for m in members},
+                "invalid": {m.name: m.invalid for m in members},
+                "weights": {m.name: m.weight for m in members},
+                "abstained": [r.name for r, label in fired if label is None],
+                "failed": failed,
+                "entropy": round(found.entropy, 6),
+                "kl": {name: round(kl, 6) for name, kl in found.kl.items()},
+                "disagreement": round(found.disagreement, 6),
+            },
+        )
+        if self._router is not None:
+            self._router.apply(row)
+        return row
+
+    def _apply(self, rule: _Rule, record: InputRecord) -> str | None:
+        """The rule's vote on the record; a rule that breaks or answers a non-label is bad
+        input that names the rule and the record."""
+        where = f"labeling function '{rule.name}' on record '{record.id}'"
+        try:
+            label = rule.vote(record.data)
+        except KeyError as exc:
+            raise InputError(
+                f"{where}: the record has no field {exc}",
+                where=record.where,
+                hint="a rule's `fields:` must be columns of every record",
+            ) from None
+        except Exception as exc:  # a user's function can fail in any way: one line, named
+            raise InputError(
+                f"{where} failed: {type(exc).__name__}: {exc}",
+                where=record.where,
+                hint="fix the function; it returns a label or None to abstain",
+            ) from None
+        if label is not None and label not in self.task.labels:
+            raise InputError(
+                f"{where} returned {label!r}, not a label of the task",
+                where=record.where,
+                hint=f"return one of {', '.join(self.task.labels)}, or None to abstain",
+            )
+        return label
+
+
+def member_task(spec: TaskSpec, member: CommitteeMemberSpec) -> TaskSpec:
+    """The task one member runs: the committee's task with the member's settings."""
+    update: dict[str, Any] = dict(_ALONE)
+    if member.template is not None:
+        update["template"] = member.template
+    if member.backend is not None:
+        update["backend"] = spec.backend.model_copy(
+            update=member.backend.model_dump(exclude_unset=True)
+        )
+    if member.samples is not None:
+        update["samples"] = member.samples
+    if member.temperature is not None:
+        update["temperature"] = member.temperature
+    return spec.model_copy(update=update)
+
+
+def _rule(lf: LabelingFunctionSpec, spec: TaskSpec, base_dir: Path) -> _Rule:
+    fields = lf.fields or spec.fields
+    if lf.python is not None:
+        return _Rule(lf.name, lf.weight, load_function(lf.python, base_dir))
+    assert lf.label is not None  # the spec requires a label for keyword and regex rules
+    if lf.regex is not None:
+        return _Rule(lf.name, lf.weight, regex_rule(lf.label, re.compile(lf.regex), fields))
+    return _Rule(lf.name, lf.weight, keyword_rule(lf.label, lf.keywords, fields))
+
+
+def load_function(ref: str, base_dir: Path) -> LabelingFunction:
+    """A callable from ``path/to/file.py:function`` (relative to the task file) or
+    ``package.module:function``."""
+    target, _, attr = ref.rpartition(":")
+    if not target or not attr:
+        raise ConfigError(
+            f"labeling function '{ref}' is not 'file.py:function'",
+            hint="for example python: rules.py:refund_rule",
+        )
+    if target.endswith(".py"):
+        file = next((p for p in (base_dir / target, Path(target)) if p.is_file()), None)
+        if file is None:
+            raise ConfigError(
+                "labeling function file not found",
+                where=target,
+                hint="paths are relative to the task file",
+            )
+        name = f"llmlabel_user_rules_{abs(hash(str(file.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(name, file)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError("cannot load the file", where=str(file), hint="is it Python?")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # a user's file can fail in any way; report it in one line
+            del sys.modules[name]
+            raise ConfigError(
+                f"labeling function file failed to import: {type(exc).__name__}: {exc}",
+                where=str(file),
+                hint=f"fix the file until `python {file.name}` runs without errors",
+            ) from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import {target}: {exc}", where=ref) from None
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(
+            f"'{attr}' in {target} is not a function",
+            where=ref,
+            hint="define `def rule(record: dict) -> str | None`",
+        )
+    return function  # type: ignore[no-any-return]
+
+
+def _member_provenance(member: _ModelMember) -> dict[str, Any]:
+    task = member.runner.task
+    return {
+        "name": member.name,
+        "template": task.renderer.name,
+        "template_hash": task.renderer.hash,
+        "backend": task.spec.backend.type,
+        "model": task.spec.backend.model,
+        "model_id": member.runner.backend.model_id,
+        "samples": task.spec.samples,
+        "temperature": task.spec.effective_temperature,
+        "weight": member.weight,
+    }
+
+
+def _rule_provenance(lf: LabelingFunctionSpec) -> dict[str, Any]:
+    rule = "python" if lf.python else "regex" if lf.regex else "keywords"
+    return {
+        "name": lf.name,
+        "rule": rule,
+        "label": lf.label,
+        "weight": lf.weight,
+        **({"python": lf.python} if lf.python else {}),
+    }
