@@ -6,7 +6,8 @@ schema), ``n`` identical choices and ``usage`` filled in; ``GET /v1/models`` lis
 It is a bare asyncio HTTP/1.1 keep-alive server (no framework, no threads) meant to run in its
 own process, so that on a small machine it takes one core and the client under test the other.
 ``--latency-ms`` delays every chat answer (simulated model time; requests overlap as on a real
-server); ``GET /stats`` counts the chat completions answered (the model calls a client made).
+server); ``--text-answer`` is the answer to requests without a schema; ``GET /stats`` counts the
+chat completions answered (the model calls a client made).
 
     python eval/instant_server.py --port 0        # prints the port it listens on, then serves
 
@@ -71,7 +72,7 @@ def request_schema(body: dict[str, Any]) -> dict[str, Any] | None:
 def answer(body: dict[str, Any]) -> dict[str, Any]:
     """A valid ``chat.completion`` for ``body``: ``n`` identical choices, usage filled in."""
     schema = request_schema(body)
-    text = json.dumps(example_value(schema) if schema else {"label": "x"})
+    text = json.dumps(example_value(schema)) if schema else _State.text_answer
     n = int(body.get("n") or 1)
     message = {"role": "assistant", "content": text}
     choices = [
@@ -97,6 +98,7 @@ def answer(body: dict[str, Any]) -> dict[str, Any]:
 class _State:
     latency = 0.0
     completions = 0
+    text_answer = json.dumps({"label": "x"})
 
 
 async def _route(method: str, path: str, raw: bytes) -> tuple[int, dict[str, Any]]:
@@ -163,9 +165,13 @@ async def _serve_connection(reader: asyncio.StreamReader, writer: asyncio.Stream
             writer.close()
 
 
-async def serve(port: int = 0, announce: bool = True, latency_ms: float = 0.0) -> None:
+async def serve(
+    port: int = 0, announce: bool = True, latency_ms: float = 0.0, text_answer: str | None = None
+) -> None:
     """Serve until killed; print the bound port on stdout (one line) once listening."""
     _State.latency = latency_ms / 1000
+    if text_answer is not None:
+        _State.text_answer = text_answer
     server = await asyncio.start_server(
         _serve_connection, HOST, port, limit=_MAX_HEADER, backlog=512
     )
@@ -179,9 +185,12 @@ async def serve(port: int = 0, announce: bool = True, latency_ms: float = 0.0) -
 class InstantServer:
     """The server in a subprocess; ``url`` is its ``/v1`` base URL. A context manager."""
 
-    def __init__(self, port: int = 0, latency_ms: float = 0.0) -> None:
+    def __init__(
+        self, port: int = 0, latency_ms: float = 0.0, text_answer: str | None = None
+    ) -> None:
         self._port = port
         self._latency_ms = latency_ms
+        self._text_answer = text_answer
         self._proc: subprocess.Popen[str] | None = None
         self.port = 0
 
@@ -195,6 +204,7 @@ class InstantServer:
                 sys.executable,
                 str(Path(__file__).resolve()),
                 *("--port", str(self._port), "--latency-ms", str(self._latency_ms)),
+                *(() if self._text_answer is None else ("--text-answer", self._text_answer)),
             ],
             stdout=subprocess.PIPE,
             text=True,
@@ -241,9 +251,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--port", type=int, default=0, help="0 picks a free port (printed)")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay per chat answer")
+    parser.add_argument("--text-answer", help="the answer when a request has no JSON schema")
     args = parser.parse_args()
     with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(args.port, latency_ms=args.latency_ms))
+        asyncio.run(serve(args.port, latency_ms=args.latency_ms, text_answer=args.text_answer))
 
 
 if __name__ == "__main__":

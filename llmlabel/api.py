@@ -18,13 +18,14 @@ from llmlabel.backends.base import Backend
 from llmlabel.calibrator import CalibrateResult as CalibrateResult
 from llmlabel.calibrator import calibrate as calibrate
 from llmlabel.calibrator import check_calibration as check_calibration
-from llmlabel.committee import make_runner
+from llmlabel.committee import make_runner, member_task
 from llmlabel.compare import CompareResult as CompareResult
 from llmlabel.compare import compare as compare
 from llmlabel.core import evaluation
 from llmlabel.core.crossfit import BeforeAfter as BeforeAfter
 from llmlabel.core.crossfit import CalibrationCheck as CalibrationCheck
 from llmlabel.core.evaluation import EvalSummary
+from llmlabel.core.review import SpanAgreement as SpanAgreement
 from llmlabel.core.spec import TaskSpec
 from llmlabel.distiller import DistillResult as DistillResult
 from llmlabel.distiller import distill as distill
@@ -245,7 +246,8 @@ def plan(
     """Render every record (catching bad input before any spending) and count the work."""
     prepared = load(task, overrides)
     spec = prepared.spec
-    rounds = -(-spec.samples // max(1, spec.backend.max_n or spec.samples))
+    members = [member_task(spec, m) for m in spec.committee] or [spec]  # committee: each
+    rounds = sum(-(-s.samples // max(1, s.backend.max_n or s.samples)) for s in members)
     records = prefix_chars = record_chars = 0
     for record in read_records(input, id_field=spec.id_field, limit=limit):
         check_fields(record, spec.fields)

@@ -565,16 +565,19 @@ def merge_(
         force=force,
     )
     a = result.agreement
-    table = Table("label", "reviewer", "model", "both", "accuracy", "kappa")
-    for name, c in a.per_class.items():
-        table.add_row(
-            name, str(c.reviewer), str(c.model), str(c.both), f"{c.accuracy:.3f}", _num(c.kappa)
-        )
-    table.title = f"model vs reviewers on {a.records} records"
-    out.print(table)
+    if isinstance(a, api.SpanAgreement):
+        summary = _show_span_agreement(a)
+    else:
+        table = Table("label", "reviewer", "model", "both", "accuracy", "kappa")
+        for name, c in a.per_class.items():
+            table.add_row(
+                name, str(c.reviewer), str(c.model), str(c.both), f"{c.accuracy:.3f}", _num(c.kappa)
+            )
+        table.title = f"model vs reviewers on {a.records} records"
+        out.print(table)
+        summary = f"accuracy {_num(a.accuracy)} · Cohen's kappa {_num(a.kappa)}"
     out.print(
-        f"accuracy {_num(a.accuracy)} · Cohen's kappa {_num(a.kappa)} · "
-        f"{a.model_unlabeled} reviewed record(s) the model had not labeled\n"
+        f"{summary} · {a.model_unlabeled} reviewed record(s) the model had not labeled\n"
         f"merged {result.rows} rows: {result.corrected} by reviewers "
         f"({result.changed} changed) → {result.output}",
         soft_wrap=True,
@@ -685,6 +688,21 @@ def audit_(
 
 def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def _show_span_agreement(a: api.SpanAgreement) -> str:
+    """Print the per-type table (types with a span); return the summary line."""
+    table = Table("entity type", "reviewer", "model", "both", "precision", "recall", "F1")
+    for name, t in a.per_type.items():
+        if t.reviewer or t.model:
+            scores = (f"{x:.3f}" for x in (t.precision, t.recall, t.f1))
+            table.add_row(name, str(t.reviewer), str(t.model), str(t.both), *scores)
+    table.title = f"model vs reviewers on {a.records} records (spans: start, end and type)"
+    out.print(table)
+    return (
+        f"span precision {_num(a.precision)} · recall {_num(a.recall)} · F1 {_num(a.f1)} · "
+        f"records left as they were {_num(a.exact)}"
+    )
 
 
 class _RateColumn(ProgressColumn):

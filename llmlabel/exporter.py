@@ -1,8 +1,13 @@
 """Export a silver set: predictions in, a filtered, split, documented training set out.
 
 Predictions rows hold labels but not the records' text, so the input file is streamed once and
-joined by id. Selection is ``core.silver`` (pure), the card ``core.card``, the writers
-``io.export``; this module reads, checks and wires them together. ``api.export`` is this.
+joined by id. Selection is ``core.silver`` (pure), the card ``core.card``, NER rows
+``core.silverspans``, the writers ``io.export``; this module reads, checks and wires them
+together. ``api.export`` is this.
+
+Kinds: classification and relation predictions (a class per record) and NER predictions (char
+spans; exported as ``entities`` plus ``tokens`` and BIO ``ner_tags``). A row's kind is its
+provenance's ``kind``, else read from the shape of its label.
 """
 
 from __future__ import annotations
@@ -18,13 +23,24 @@ from pydantic import ValidationError
 from llmlabel.core.card import CardFacts, provenance_field, provenance_key, render_card
 from llmlabel.core.schema import example_answer
 from llmlabel.core.silver import Candidate, Selection, SilverOptions, select, silver_row
+from llmlabel.core.silverspans import (
+    Entities,
+    as_dicts,
+    bio_names,
+    entities_of,
+    misplaced,
+    overlapping,
+    tag,
+)
 from llmlabel.errors import ConfigError, ExportError, InputError
-from llmlabel.io.export import FORMATS, check_output, layout, write_export
+from llmlabel.io.export import FORMATS, ClassNames, check_output, layout, write_export
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import iter_numbered_rows
 from llmlabel.task import PreparedTask, load
 
 STATUSES = ("labeled", "abstained", "failed")
+CLASS_KINDS = ("classification", "relation")
+EXPORT_KINDS = (*CLASS_KINDS, "ner")
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run`"
 
 RowMaker = Callable[[InputRecord, Candidate], dict[str, Any]]
@@ -41,9 +57,11 @@ class ExportResult:
 
 @dataclass
 class Predictions:
-    """Candidates in file order, where each came from, and the distinct provenances."""
+    """Candidates in file order, where each came from, the distinct provenances, and the
+    predictions' kind."""
 
     path: str
+    kind: str = "classification"
     candidates: list[Candidate] = field(default_factory=list)
     where: dict[str, str] = field(default_factory=dict)
     provenance: Counter[str] = field(default_factory=Counter)
@@ -73,13 +91,25 @@ def export(
     prepared = _prepared(task, format, options)
     target = layout(output, format, split is not None)
     check_output(target, overwrite)
-    read = read_predictions(predictions, prepared)
+    read = read_predictions(predictions, prepared, EXPORT_KINDS)
+    if read.kind == "ner" and (per_class_max is not None or balance):
+        raise ConfigError(
+            "--per-class-max and --balance need a class per record; NER predictions have none",
+            where=read.path,
+            hint="filter NER predictions with --min-confidence",
+        )
     selection = select(read.candidates, options)
     _check_selection(selection, options, read.path)
     id_field = prepared.spec.id_field if prepared else "id"
-    make_row = _sft_maker(prepared) if prepared and format == "sft" else _plain_maker(id_field)
+    tagging = _Tagging()
+    if prepared and format == "sft":
+        make_row = _sft_maker(prepared)
+    elif read.kind == "ner":
+        make_row = _ner_maker(id_field, tagging)
+    else:
+        make_row = _plain_maker(id_field)
     rows, unmatched = join(input, id_field, read, selection, make_row)
-    notes = _notes(read, prepared, format, unmatched)
+    notes = [*_notes(read, prepared, format, unmatched), *tagging.notes()]
     facts = CardFacts(
         title=_title(read, prepared, predictions),
         format=format,
@@ -90,8 +120,9 @@ def export(
         split=split,
         seed=seed,
         notes=notes,
+        kind="ner" if read.kind == "ner" else "classification",
     )
-    write_export(target, rows, render_card(facts), _label_names(read, prepared))
+    write_export(target, rows, render_card(facts), _classes(read, prepared))
     return ExportResult(target.output, target.card, format, selection, notes)
 
 
@@ -139,42 +170,80 @@ def _prepared(task: str | Path | None, fmt: str, options: SilverOptions) -> Prep
     if task is None:
         return None
     prepared = load(task)
-    if prepared.spec.kind != "classification":
+    if prepared.spec.kind not in EXPORT_KINDS:
         raise ConfigError(
-            f"export handles classification tasks; '{prepared.spec.name}' is {prepared.spec.kind}",
+            f"export handles {_kind_names(EXPORT_KINDS)} tasks; '{prepared.spec.name}' is "
+            f"{prepared.spec.kind}",
             where=str(task),
-            hint="export its predictions as jsonl without --task",
         )
     return prepared
 
 
-def read_predictions(path: str | Path, prepared: PreparedTask | None = None) -> Predictions:
-    """Every prediction row as a checked ``Candidate`` (ids unique, labels in the task's)."""
+def read_predictions(
+    path: str | Path,
+    prepared: PreparedTask | None = None,
+    kinds: tuple[str, ...] = CLASS_KINDS,
+) -> Predictions:
+    """Every prediction row as a checked ``Candidate`` (ids unique, labels in the task's, one
+    kind, one of ``kinds``)."""
     read = Predictions(str(path))
+    found: str | None = prepared.spec.kind if prepared is not None else None
     for lineno, row in iter_numbered_rows(path):
         where = f"{path}:{lineno}"
-        candidate = _candidate(row, where)
+        kind = _row_kind(row)
+        if kind is not None and kind not in kinds:
+            raise InputError(
+                f"{kind} predictions cannot be used here: this command handles "
+                f"{_kind_names(kinds)} predictions",
+                where=where,
+            )
+        if kind is not None and found is not None and kind != found:
+            raise InputError(
+                f"the row is a {kind} prediction, but "
+                + (
+                    f"task '{prepared.spec.name}' is {found}" if prepared else f"others are {found}"
+                ),
+                where=where,
+                hint="pass the task file the predictions were made with"
+                if prepared
+                else "export one run's predictions at a time",
+            )
+        found = found or kind
+        candidate = _candidate(row, where, found or "classification")
         if candidate.id in read.where:
             raise InputError(
                 f"prediction '{candidate.id}' appears twice (first at {read.where[candidate.id]})",
                 where=where,
                 hint="ids must be unique; was a run appended to another?",
             )
-        if prepared is not None and candidate.labeled and candidate.label not in prepared.labels:
-            raise InputError(
-                f"label '{candidate.label}' is not a label of task '{prepared.spec.name}'",
-                where=where,
-                hint="pass the task file the predictions were made with",
-            )
+        if prepared is not None and candidate.labeled:
+            _check_labels(candidate, prepared, where)
         read.candidates.append(candidate)
         read.where[candidate.id] = where
         read.provenance[provenance_key(row.get("provenance") or {})] += 1
     if not read.candidates:
         raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
+    read.kind = found or "classification"
     return read
 
 
-def _candidate(row: dict[str, Any], where: str) -> Candidate:
+def _row_kind(row: dict[str, Any]) -> str | None:
+    """The row's kind: its provenance's, else read from its label (``None``: no label)."""
+    kind = (row.get("provenance") or {}).get("kind")
+    if isinstance(kind, str):
+        return kind
+    label = row.get("label")
+    if isinstance(label, str):
+        return "classification"
+    if isinstance(label, dict):
+        return "extraction"
+    if isinstance(label, list) and label:
+        return "ner" if isinstance(label[0], dict) else "multi_label"
+    return None
+
+
+def _candidate(row: dict[str, Any], where: str, kind: str) -> Candidate:
+    """The checked row; a labeled NER row's label is its entities in text order."""
     record_id, status, label = row.get("id"), row.get("status"), row.get("label")
     confidence = row.get("confidence", 0.0)
     problem = None
@@ -182,16 +251,35 @@ def _candidate(row: dict[str, Any], where: str) -> Candidate:
         problem = "the row has no string or number 'id'"
     elif status not in STATUSES:
         problem = f"status {status!r} is not one of {', '.join(STATUSES)}"
-    elif isinstance(label, list):
-        problem = "multi-label predictions cannot be exported yet (classification only)"
+    elif status == "labeled" and kind == "ner":
+        label = entities_of(label)
+        if label is None:
+            problem = "a labeled NER row has no list of {start, end, label, text} entities"
     elif status == "labeled" and not isinstance(label, str):
         problem = "a labeled row has no string 'label'"
-    elif isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
+    if problem is None and (
+        isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+    ):
         problem = f"confidence {confidence!r} is not a number"
     if problem is not None:
         raise InputError(problem, where=where, hint=_PREDICTIONS_HINT)
     assert isinstance(status, str) and isinstance(confidence, (int, float))
-    return Candidate(str(record_id), status, label, float(confidence))
+    return Candidate(
+        str(record_id), status, label if status == "labeled" else None, float(confidence)
+    )
+
+
+def _check_labels(candidate: Candidate, prepared: PreparedTask, where: str) -> None:
+    label = candidate.label
+    names = [label] if isinstance(label, str) else [s.label for s in label or ()]
+    unknown = [n for n in names if n not in prepared.labels]
+    if unknown:
+        what = "label" if isinstance(label, str) else "entity type"
+        raise InputError(
+            f"{what} '{unknown[0]}' is not a label of task '{prepared.spec.name}'",
+            where=where,
+            hint="pass the task file the predictions were made with",
+        )
 
 
 def _check_selection(selection: Selection, options: SilverOptions, where: str) -> None:
@@ -252,9 +340,90 @@ def join(
 
 def _plain_maker(id_field: str) -> RowMaker:
     def make(record: InputRecord, candidate: Candidate) -> dict[str, Any]:
-        return silver_row(record.id, record.data, id_field, candidate.label, candidate.confidence)
+        answer = {"label": candidate.label}
+        return silver_row(record.id, record.data, id_field, answer, candidate.confidence)
 
     return make
+
+
+@dataclass
+class _Tagging:
+    """What NER rows' tokens came from, for the card's notes."""
+
+    records: int = 0
+    tokenized: int = 0
+    entities: int = 0
+    misaligned: int = 0
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.tokenized:
+            notes.append(
+                f"{self.tokenized} of {self.records} record(s) had no `tokens`: their tokens are "
+                "runs of word characters and single other non-space characters"
+            )
+        if self.misaligned:
+            notes.append(
+                f"{self.misaligned} of {self.entities} entities start or end inside a token; "
+                "their `ner_tags` cover the whole tokens, `entities` keep the exact spans"
+            )
+        return notes
+
+
+def _ner_maker(id_field: str, tagging: _Tagging) -> RowMaker:
+    """NER rows: ``entities`` as char spans, ``tokens`` and BIO ``ner_tags``."""
+
+    def make(record: InputRecord, candidate: Candidate) -> dict[str, Any]:
+        text = record.data.get("text")
+        if not isinstance(text, str):
+            raise InputError(
+                "the record has no string 'text' to locate its entities in",
+                where=record.where,
+                hint="pass the input file that was labeled with --input",
+            )
+        entities = _entities(candidate, text, record.where)
+        tagged = tag(text, record.data.get("tokens"), entities or ())
+        if tagged is None:
+            raise InputError(
+                "the record's 'tokens' are not found, in order, in its 'text'",
+                where=record.where,
+                hint="fix the tokens, or drop the field to have llmlabel tokenize the text",
+            )
+        answer: dict[str, Any] = {"entities": as_dicts(entities) if entities is not None else None}
+        if tagged.tokenized:
+            answer["tokens"] = tagged.tokens
+        answer["ner_tags"] = tagged.tags if entities is not None else None
+        tagging.records += 1
+        tagging.tokenized += tagged.tokenized
+        tagging.entities += len(entities or ())
+        tagging.misaligned += tagged.misaligned
+        return silver_row(record.id, record.data, id_field, answer, candidate.confidence)
+
+    return make
+
+
+def _entities(candidate: Candidate, text: str, where: str) -> Entities | None:
+    """The candidate's entities, checked against the record's text (``None``: unlabeled)."""
+    if not candidate.labeled or isinstance(candidate.label, str) or candidate.label is None:
+        return None
+    entities = candidate.label
+    wrong = misplaced(entities, text)
+    if wrong is not None:
+        raise InputError(
+            f"prediction '{candidate.id}': entity {wrong.text!r} is not at "
+            f"{wrong.start}:{wrong.end} in the record's text",
+            where=where,
+            hint="pass the input file that was labeled with --input",
+        )
+    pair = overlapping(entities)
+    if pair is not None:
+        raise InputError(
+            f"prediction '{candidate.id}': entities {pair[0].text!r} and {pair[1].text!r} "
+            "overlap; BIO tags cannot hold both",
+            where=where,
+            hint="keep one of them (llmlabel run never keeps overlapping spans)",
+        )
+    return entities
 
 
 def _sft_maker(prepared: PreparedTask) -> RowMaker:
@@ -263,18 +432,25 @@ def _sft_maker(prepared: PreparedTask) -> RowMaker:
     def make(record: InputRecord, candidate: Candidate) -> dict[str, Any]:
         check_fields(record, prepared.spec.fields)
         messages, _ = prepared.messages_for(record.id, record.data)
-        answer = example_answer(prepared.answer_model, {prepared.kind.field: candidate.label})
+        label: Any = candidate.label
+        if not isinstance(label, str) and label is not None:  # NER: what the model is asked for
+            label = [{"text": s.text, "label": s.label} for s in label]
+        answer = example_answer(prepared.answer_model, {prepared.kind.field: label})
         turns = [m.model_dump() for m in messages]
         return {"messages": [*turns, {"role": "assistant", "content": answer}]}
 
     return make
 
 
-def _label_names(read: Predictions, prepared: PreparedTask | None) -> list[str]:
-    """ClassLabel names: the task's label order, else the labels seen, sorted."""
-    if prepared is not None:
-        return list(prepared.labels)
-    return sorted({c.label for c in read.candidates if c.labeled and c.label is not None})
+def _classes(read: Predictions, prepared: PreparedTask | None) -> ClassNames:
+    """ClassLabel columns: ``label`` (NER: ``ner_tags``, BIO over the entity types); names in
+    the task's label order, else the labels seen, sorted."""
+    seen: set[str] = set()
+    for c in read.candidates:
+        if c.labeled and c.label is not None:
+            seen.update([c.label] if isinstance(c.label, str) else (s.label for s in c.label))
+    names = list(prepared.labels) if prepared is not None else sorted(seen)
+    return {"ner_tags": bio_names(names)} if read.kind == "ner" else {"label": names}
 
 
 def _title(read: Predictions, prepared: PreparedTask | None, predictions: str | Path) -> str:
@@ -296,3 +472,7 @@ def _notes(read: Predictions, prepared: PreparedTask | None, fmt: str, unmatched
                 f"({prepared.renderer.hash[:12]}), not the one the labels were made with"
             )
     return notes
+
+
+def _kind_names(kinds: tuple[str, ...]) -> str:
+    return ", ".join(kinds[:-1]) + f" and {kinds[-1]}" if len(kinds) > 1 else kinds[0]

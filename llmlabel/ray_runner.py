@@ -250,8 +250,10 @@ def _label(
     with _cluster(ray, options.address):
         ray.data.DataContext.get_current().enable_progress_bars = False
         logging.getLogger("ray.data").setLevel(logging.ERROR)  # progress is on_row's
+        # The folder, not a list of files: Ray lists a list on threads that race on an
+        # optional import (fsspec's http module without aiohttp) and fail.
         dataset = ray.data.read_parquet(
-            [str(p) for p in partitions.pending], override_num_blocks=blocks
+            str(work / "input"), override_num_blocks=blocks
         ).map_batches(
             _LabelActor,
             fn_constructor_kwargs={

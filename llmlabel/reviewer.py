@@ -4,6 +4,10 @@
 (``tasks.json`` + ``config.xml``) or an Argilla hand-off folder. ``merge``: reviewers' answers
 (a Label Studio JSON export, Argilla records, or JSONL ``{id, label}``) override the model's
 labels, with model–reviewer agreement, and can grow the task's few-shot pool.
+
+NER rows go through the same steps with spans: uncertainty per candidate span, Label Studio
+regions as predictions, the reviewers' regions back as the record's entities, span-level
+agreement (``SpanAgreement``) instead of kappa; Argilla gets a span question.
 """
 
 from __future__ import annotations
@@ -23,9 +27,14 @@ from llmlabel.core.review import (
     Correction,
     Label,
     Question,
+    SpanAgreement,
     agreement,
     choose,
+    entity_problem,
+    span_agreement,
 )
+from llmlabel.core.silverspans import Entities, entities_of
+from llmlabel.core.spans import Span, bio_tags, token_offsets
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io import argilla, labelstudio
 from llmlabel.io.handoff import append_jsonl, check_new, write_folder, write_jsonl
@@ -34,7 +43,7 @@ from llmlabel.io.sink import iter_numbered_rows
 from llmlabel.task import PreparedTask, load
 
 FORMATS = ("label-studio", "argilla")
-KINDS = ("classification", "multi_label")
+KINDS = ("classification", "multi_label", "ner")
 STATUSES = ("labeled", "abstained", "failed")
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` for this task"
 
@@ -54,7 +63,7 @@ class MergeResult:
     rows: int
     corrected: int
     changed: int
-    agreement: Agreement
+    agreement: Agreement | SpanAgreement
     appended: int = 0
     notes: list[str] = field(default_factory=list)
 
@@ -117,6 +126,7 @@ def review(
                 by_id[ch.id].label,
                 by_id[ch.id].confidence,
                 _model_version(rows[ch.id][0]),
+                _span_scores(rows[ch.id][0]) if question.spans else None,
             )
             for ch in choice.chosen
         ]
@@ -134,6 +144,7 @@ def review(
                 by_id[ch.id].confidence,
                 _model_version(rows[ch.id][0]),
                 {"uncertainty": _json_number(ch.score), "strategy": strategy},
+                _span_scores(rows[ch.id][0]) if question.spans else None,
             )
             for ch in choice.chosen
         ]
@@ -193,9 +204,23 @@ def merge(
         row, where = rows[record_id]
         model_label = _label_of(row.get("label"), prepared, where)
         pairs.append((model_label, correction.label))
-        changed += model_label != correction.label
-    write_jsonl(target, _merged(rows, answers, question))
-    stats = agreement(pairs, question.labels, multi_label=question.multi_label)
+        changed += _key(model_label) != _key(correction.label)
+    merged = list(_merged(rows, answers, question))
+    untagged = sum(
+        row.get("tags") is not None and new.get("tags") is None
+        for (row, _), new in zip(rows.values(), merged, strict=True)
+    )
+    if untagged:
+        notes.append(
+            f"{untagged} corrected row(s) lost their BIO 'tags': the corrections do not carry "
+            "the records' 'tokens'"
+        )
+    write_jsonl(target, merged)
+    stats: Agreement | SpanAgreement = (
+        span_agreement(pairs, question.labels)
+        if question.spans
+        else agreement(pairs, question.labels, multi_label=question.multi_label)
+    )
     appended = 0
     if append_examples is not None:
         appended, skipped = _append_examples(Path(append_examples), answers, prepared)
@@ -215,6 +240,7 @@ def question_for(prepared: PreparedTask) -> Question:
         multi_label=spec.kind == "multi_label",
         title=spec.description or spec.name,
         descriptions={label.name: label.description for label in spec.labels},
+        spans=spec.kind == "ner",
     )
 
 
@@ -275,13 +301,35 @@ def _read_jsonl(path: Path, question: Question) -> list[Correction]:
         record_id, value = row.get("id"), row.get(question.name, row.get("label"))
         if not isinstance(record_id, (str, int)) or isinstance(record_id, bool):
             raise InputError("a correction has no 'id'", where=where, hint=_JSONL_HINT)
-        label = _checked_label(value, question, where)
-        data = {k: v for k, v in row.items() if k in question.fields}
+        data = {k: v for k, v in row.items() if k in (*question.fields, "tokens")}
+        label = (
+            _checked_spans(value, question, where, data.get("text"))
+            if question.spans
+            else _checked_label(value, question, where)
+        )
         found.append(Correction(str(record_id), label, str(row.get("annotator", "")), data, where))
     return found
 
 
 _JSONL_HINT = 'corrections rows look like {"id": "r01", "label": "negative"}'
+_SPANS_HINT = (
+    'NER corrections rows look like {"id": "n01", "text": ..., '
+    '"entities": [{"start": 0, "end": 6, "label": "ORG", "text": "Toyota"}]}'
+)
+
+
+def _checked_spans(value: Any, question: Question, where: str, text: Any) -> Entities:
+    entities = entities_of(value)
+    if entities is None:
+        raise InputError(
+            "the correction has no list of {start, end, label, text} entities",
+            where=where,
+            hint=_SPANS_HINT,
+        )
+    problem = entity_problem(entities, question.labels, text if isinstance(text, str) else None)
+    if problem is not None:
+        raise InputError(problem, where=where, hint=_SPANS_HINT)
+    return entities
 
 
 def _checked_label(value: Any, question: Question, where: str) -> Label:
@@ -321,9 +369,30 @@ def _merged(
             "reviewer": correction.annotator,
             "model": {k: row.get(k) for k in ("status", "label", "confidence")},
         }
-        if "label_confidence" in row:
+        if question.spans:
+            human.update(_human_spans(row, correction))
+        elif "label_confidence" in row:
             human["label_confidence"] = dict.fromkeys(question.labels, 1.0)
         yield human
+
+
+def _human_spans(row: Mapping[str, Any], correction: Correction) -> dict[str, Any]:
+    """A corrected NER row's span fields: every entity sure, BIO tags redone from the
+    record's tokens (dropped, with a note, where the correction does not carry them)."""
+    entities = _spans_of(correction.label)
+    fields: dict[str, Any] = {
+        "label": [{**s._asdict(), "confidence": 1.0} for s in entities],
+        "label_confidence": {s.key: 1.0 for s in entities},
+    }
+    tokens, text = correction.data.get("tokens"), correction.data.get("text")
+    offsets = (
+        token_offsets(tokens, text) if isinstance(tokens, list) and isinstance(text, str) else None
+    )
+    if offsets is not None:
+        fields["tags"] = bio_tags([(s.start, s.end, s.label) for s in entities], offsets)
+    elif "tags" in row:
+        fields["tags"] = None
+    return fields
 
 
 def _append_examples(
@@ -345,7 +414,10 @@ def _append_examples(
                 "(Label Studio and Argilla exports carry it)",
             )
         fields = {f: correction.data[f] for f in spec.fields}
-        new.append({spec.id_field: correction.id, **fields, label_field: _plain(correction.label)})
+        label: Any = _plain(correction.label)
+        if spec.kind == "ner":  # few-shot examples name their entities; offsets are recovered
+            label = [{"text": s.text, "label": s.label} for s in _spans_of(correction.label)]
+        new.append({spec.id_field: correction.id, **fields, label_field: label})
     append_jsonl(pool, new)
     return len(new), len(answers) - len(new)
 
@@ -406,7 +478,11 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
     label = _label_of(row.get("label"), prepared, where) if status == "labeled" else None
     invalid = len(row.get("invalid") or [])
     multi = prepared.spec.kind == "multi_label"
-    if multi:
+    spans = prepared.spec.kind == "ner"
+    if spans:  # votes: valid samples per candidate span
+        samples = row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0
+        valid = max(int(samples) - invalid, max(votes.values(), default=0))
+    elif multi:
         samples = row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0
         valid = max(int(samples) - invalid, max(votes.values(), default=0))
         votes = {label: votes.get(label, 0) for label in prepared.labels}
@@ -421,6 +497,7 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         invalid=invalid,
         multi_label=multi,
         committee=_committee(row.get("committee"), where),
+        spans=spans,
     )
 
 
@@ -448,9 +525,24 @@ def _committee(value: Any, where: str) -> list[Member] | None:
 
 
 def _label_of(value: Any, prepared: PreparedTask, where: str = "") -> Label | None:
-    """A row's label in the task's terms (multi-label: a tuple in label order)."""
+    """A row's label in the task's terms (multi-label: a tuple in label order; NER: the
+    entities in text order)."""
     if value is None:
         return None
+    if prepared.spec.kind == "ner":
+        entities = entities_of(value)
+        problem = (
+            "the row has no list of {start, end, label, text} entities"
+            if entities is None
+            else entity_problem(entities, prepared.labels, None)
+        )
+        if problem is not None or entities is None:
+            raise InputError(
+                f"{problem} (task '{prepared.spec.name}')",
+                where=where or None,
+                hint="pass the task file the predictions were made with",
+            )
+        return entities
     multi = prepared.spec.kind == "multi_label"
     names = value if multi and isinstance(value, list) else [value]
     unknown = [v for v in names if v not in prepared.labels]
@@ -491,8 +583,33 @@ def _model_version(row: Mapping[str, Any]) -> str:
     return " ".join(str(x) for x in parts if x) or "llmlabel"
 
 
-def _plain(label: Label | None) -> str | list[str] | None:
-    return list(label) if isinstance(label, tuple) else label
+def _plain(label: Label | None) -> Any:
+    """A label as JSON: a string, a list of labels, or (NER) a list of entity objects."""
+    if isinstance(label, tuple):
+        return [x._asdict() if isinstance(x, Span) else x for x in label]
+    return label
+
+
+def _spans_of(label: Label) -> Entities:
+    return tuple(x for x in label if isinstance(x, Span)) if isinstance(label, tuple) else ()
+
+
+def _key(label: Label | None) -> Any:
+    """What tells two labels apart (NER entities: start, end and type)."""
+    if isinstance(label, tuple):
+        return frozenset((x.start, x.end, x.label) if isinstance(x, Span) else x for x in label)
+    return label
+
+
+def _span_scores(row: Mapping[str, Any]) -> dict[Span, float]:
+    """Each kept entity's confidence in an NER row."""
+    scores = {}
+    for item in row.get("label") or []:
+        entity = entities_of([item])
+        confidence = item.get("confidence") if isinstance(item, dict) else None
+        if entity and isinstance(confidence, (int, float)):
+            scores[entity[0]] = float(confidence)
+    return scores
 
 
 def _json_number(value: float) -> float | None:

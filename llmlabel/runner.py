@@ -185,7 +185,15 @@ class Runner:
 
     async def label(self, record: InputRecord) -> dict[str, Any]:
         """Label one record; only fatal errors escape, everything else becomes the row."""
-        messages, example_ids = self.task.messages_for(record.id, record.data)
+        try:
+            messages, example_ids = self.task.messages_for(record.id, record.data)
+        except InputError as exc:  # a record's image cannot be read: bad input, not a failure
+            if not self.skip_bad:
+                hint = f"{exc.hint}; {SKIP_HINT}" if exc.hint else SKIP_HINT
+                raise InputError(exc.message, where=exc.where, hint=hint) from None
+            row = self._row(record, [], Usage(), error=exc.one_line())
+            row.update(status="skipped", where=record.where)
+            return row
         drawn = _Drawn()
         try:
             await self._sample(messages, record.data, drawn)
@@ -236,9 +244,12 @@ class Runner:
         want = total if adaptive is None else min(total, adaptive.min)
         while want:
             rounds = self._rounds(want, first=drawn.requests)
-            completions = await _all(
-                [self._complete(self.task.request(messages, n, r)) for r, n in rounds]
-            )
+            requests = [self.task.request(messages, n, r) for r, n in rounds]
+            # The first request prefills the prompt; the rest then reuse it from the server's
+            # prompt cache instead of each evaluating it side by side.
+            completions = [await self._complete(requests[0])]
+            if len(requests) > 1:
+                completions += await _all([self._complete(q) for q in requests[1:]])
             new = [s for c in completions for s in c.samples]
             drawn.requests += len(rounds)
             drawn.usage = sum((c.usage for c in completions), drawn.usage)
@@ -393,8 +404,12 @@ class _Drawn:
 
 
 def _names(labels: list[Any]) -> list[str]:
-    """Labels to count in the run's totals; entities count under their type."""
-    return [item["label"] if isinstance(item, dict) else item for item in labels]
+    """Labels to count in the run's totals; entities count under their type, relation
+    triples under their relation."""
+    return [
+        str(item.get("label", item.get("relation"))) if isinstance(item, dict) else item
+        for item in labels
+    ]
 
 
 async def _all(awaitables: list[Awaitable[T]]) -> list[T]:

@@ -5,7 +5,7 @@ llama.cpp server it talks to, in ``unshare -n`` where only 127.0.0.1 exists. Thi
 the same records with the local runner and the Ray runner and writes what each produced as
 JSON for the test to compare:
 
-    python tests/ray_namespace.py WORKDIR MODEL.gguf
+    python -m tests.ray_namespace WORKDIR MODEL.gguf     # from the repository root
 """
 
 from __future__ import annotations
@@ -21,13 +21,11 @@ from typing import Any
 
 import ray
 
+from llmlabel import api
+from llmlabel.backends.embedded import serve_http
+from llmlabel.core.spec import BackendSpec
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from llmlabel import api  # noqa: E402
-from llmlabel.backends.embedded import serve_http  # noqa: E402
-from llmlabel.core.spec import BackendSpec  # noqa: E402
-
 TASK = ROOT / "examples/sentiment/task.yaml"
 
 

@@ -91,3 +91,41 @@ def test_adaptive_bench_reuses_the_fixed_runs_samples(tmp_path: Path, smollm2_pa
         for line in (tmp_path / "raw" / "fixed.jsonl").read_text(encoding="utf-8").splitlines()
     ]
     assert all(sum(r["votes"].values()) + len(r["invalid"]) == 4 for r in fixed)
+
+
+def test_bench_cache_reruns_make_no_model_calls(tmp_path: Path) -> None:
+    report = tmp_path / "bench_cache.md"
+    result = _run([str(EVAL / "bench" / "cache.py"), "--records", "60", "--out", str(report)])
+    assert "re-run (--resume): 60 records" in result.stdout, result.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "| first run |" in text and "Labels identical to the first run's: yes" in text
+    assert re.search(r"\*\*Re-run: 0 model calls, .* cache kept: 0 model calls", text), text
+
+
+def test_bench_embedded_runs(tmp_path: Path, smollm2_path: Path) -> None:
+    report = tmp_path / "bench_embedded.md"
+    args = ["--model", str(smollm2_path), "--records", "2", "--rounds", "1", "--parallel", "2"]
+    result = _run([str(EVAL / "bench" / "embedded.py"), *args, "--out", str(report)])
+    assert re.search(r"^ratio llmlabel/raw .*: \d+\.\d\d", result.stdout, re.M), result.stdout
+    text = report.read_text(encoding="utf-8")
+    assert "| 1 | raw first |" in text and "Median ratio llmlabel ÷ raw" in text
+
+
+def test_bench_prefix_counts_evaluated_prompt_tokens(tmp_path: Path, smollm2_path: Path) -> None:
+    report = tmp_path / "bench_prefix.md"
+    args = ["--model", str(smollm2_path), "--records", "2", "--samples", "3", "--parallel", "2"]
+    _run([str(EVAL / "bench" / "prefix.py"), *args, "--out", str(report)])
+    text = report.read_text(encoding="utf-8")
+    rows = {
+        line.split(" | ")[0].lstrip("| "): line.split(" | ")
+        for line in text.splitlines()
+        if line.startswith("| ") and "variant" not in line
+    }
+    assert set(rows) == {
+        "n per request (default)",
+        "one request per sample",
+        "semantic few-shot, n per request",
+    }
+    default, separate = rows["n per request (default)"], rows["one request per sample"]
+    assert default[1] == "2.0" and separate[1] == "3.0"  # requests per record: 2+1, 1+1+1
+    assert 0 < float(default[4]) < float(default[3])  # evaluated < naive: n and the prefix cache

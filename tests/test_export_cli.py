@@ -258,7 +258,8 @@ def test_bad_options_are_one_line(
         ({"id": "r0", "status": "labeled", "label": None, "confidence": 1}, "no string 'label'"),
         ({"id": "r0", "status": "done", "label": "good", "confidence": 1}, "status 'done'"),
         ({"text": "no id"}, "no string or number 'id'"),
-        ({"id": "r0", "status": "labeled", "label": ["a"], "confidence": 1}, "multi-label"),
+        ({"id": "r0", "status": "labeled", "label": ["a"], "confidence": 1}, "multi_label pre"),
+        ({"id": "r0", "status": "labeled", "label": {"a": 1}, "confidence": 1}, "extraction pre"),
     ],
 )
 def test_bad_prediction_rows_name_the_line(
@@ -290,4 +291,4 @@ def test_a_multi_label_task_is_refused(files: dict[str, Path]) -> None:
     task = files["dir"] / "multi.yaml"
     task.write_text("name: tags\nkind: multi_label\nlabels: [a, b]\n")
     result = export(files, files["dir"] / "o", "--task", str(task))
-    assert_one_line_error(result, "multi.yaml", "classification")
+    assert_one_line_error(result, "multi.yaml", "classification, relation and ner tasks")

@@ -177,3 +177,19 @@ def test_messages_with_images_and_stable_text_cache_keys() -> None:
     with_image = LabelRequest(messages=(pictured,), json_schema={})
     other = LabelRequest(messages=(pictured.model_copy(update={"images": ("x",)}),), json_schema={})
     assert with_image.cache_key("m") != other.cache_key("m")
+
+
+def test_on_error_skip_writes_a_skipped_row_for_a_missing_image(
+    tmp_path: Path, in_root: None
+) -> None:
+    records = tmp_path / "in.jsonl"
+    lines = [{"id": "ok", "image": "examples/images/shape1.png"}, {"id": "bad", "image": "no.png"}]
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    server, _ = vision_server(FILES)
+    out = tmp_path / "out.jsonl"
+    with server:
+        overrides = {"backend.base_url": server.url}
+        llmlabel.label(TASK, records, out, overrides=overrides, cache=False, on_error="skip")
+    rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert rows["ok"]["status"] == "labeled" and rows["bad"]["status"] == "skipped"
+    assert "record 'bad' field 'image': cannot read image no.png" in rows["bad"]["error"]

@@ -153,3 +153,63 @@ def export_snapshot(server: Server, project_id: int) -> list[dict[str, object]]:
     assert response.ok, response.text[:500]
     tasks: list[dict[str, object]] = response.json()
     return tasks
+
+
+NER = ROOT / "examples" / "ner"
+
+
+def test_ner_review_in_label_studio_and_merge_back(label_studio: Server, tmp_path: Path) -> None:
+    """Spans as regions: the model's come back as predictions, a reviewer's as entities."""
+    llmlabel(
+        "review", NER / "predictions.sample.jsonl", "-i", NER / "news.jsonl",
+        "--task", NER / "task.yaml", "--budget", "3", "-o", "to-review", cwd=tmp_path,
+    )  # fmt: skip
+    tasks = json.loads((tmp_path / "to-review" / "tasks.json").read_text())
+    config = (tmp_path / "to-review" / "config.xml").read_text()
+    project = label_studio.call(
+        "POST", "/api/projects", json={"title": "llmlabel ner", "label_config": config}
+    )
+    imported = label_studio.call(
+        "POST",
+        f"/api/projects/{project['id']}/import",
+        params={"return_task_ids": "true"},
+        json=tasks,
+    )
+    ids = dict(zip((t["data"]["llmlabel_id"] for t in tasks), imported["task_ids"], strict=True))
+    assert list(ids) == ["n03", "n08", "n01"]
+
+    def region(start: int, end: int, text: str, label: str) -> dict[str, object]:
+        value = {"start": start, "end": end, "text": text, "labels": [label]}
+        return {"from_name": "entities", "to_name": "text", "type": "labels", "value": value}
+
+    # The reviewer adds the missed "Kenya" to n03 and accepts n01 as predicted.
+    n03 = [region(31, 36, "Kenya", "LOC"), region(41, 48, "Nigeria", "LOC")]
+    n03.append(region(52, 59, "Nairobi", "LOC"))
+    n01 = tasks[2]["predictions"][0]["result"]
+    for record_id, result in (("n03", n03), ("n01", n01)):
+        label_studio.call(
+            "POST", f"/api/tasks/{ids[record_id]}/annotations/", json={"result": result}
+        )
+
+    exported = export_snapshot(label_studio, project["id"])
+    (tmp_path / "export.json").write_text(json.dumps(exported))
+    by_id = {t["data"]["llmlabel_id"]: t for t in exported}
+    for task in tasks:  # regions come back as written, with their scores
+        back = by_id[task["data"]["llmlabel_id"]]
+        assert [p["result"] for p in back["predictions"]] == [
+            p["result"] for p in task["predictions"]
+        ]
+
+    result = llmlabel(
+        "merge", NER / "predictions.sample.jsonl", "--corrections", "export.json",
+        "--task", NER / "task.yaml", "-o", "merged.jsonl", cwd=tmp_path,
+    )  # fmt: skip
+    # model 5 spans, reviewer 6, both 5: precision 1, recall 5/6
+    assert "span precision 1.000 · recall 0.833 · F1 0.909" in result.stdout
+    assert "merged 8 rows: 2 by reviewers (1 changed)" in result.stdout
+    rows = {
+        r["id"]: r for r in map(json.loads, (tmp_path / "merged.jsonl").read_text().splitlines())
+    }
+    assert [e["text"] for e in rows["n03"]["label"]] == ["Kenya", "Nigeria", "Nairobi"]
+    assert rows["n03"]["tags"][5] == "B-LOC" and rows["n03"]["source"] == "human"
+    assert rows["n08"]["source"] == "model"

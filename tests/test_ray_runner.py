@@ -80,12 +80,16 @@ def namespace_run(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) 
     for name in ("examples", "schemas", "prompts"):
         (work / name).symlink_to(ROOT / name)
     _records(work / "in.jsonl")
-    script = f"ip link set lo up && exec nice -n 10 {shlex.quote(sys.executable)} " + shlex.join(
-        [str(ROOT / "tests/ray_namespace.py"), str(work), str(smollm2_path)]
-    )
+    driver = [sys.executable, "-m", "tests.ray_namespace", str(work), str(smollm2_path)]
+    script = "ip link set lo up && exec nice -n 10 " + shlex.join(driver)
     env = {**os.environ, "README_RAY_COMMAND": README_RAY[0] if README_RAY else ""}
     result = subprocess.run(
-        [*unshare, "bash", "-c", script], capture_output=True, text=True, timeout=1500, env=env
+        [*unshare, "bash", "-c", script],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env=env,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return work

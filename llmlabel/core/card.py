@@ -2,7 +2,8 @@
 
 A silver set is only as trustworthy as what made it, so the card carries the provenance of
 every label (task, template and hash, model, sampling settings), what each filter removed, the
-label distribution and a confidence histogram: enough to judge the set without the run.
+label distribution (NER: entity-type distribution) and a confidence histogram: enough to
+judge the set without the run.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llmlabel.core.silver import Candidate, Selection, histogram
+from llmlabel.core.silverspans import type_counts
 
 MARKER = "<!-- written by llmlabel export -->"
 """Marks a folder as an llmlabel export, which ``--overwrite`` may replace."""
@@ -47,6 +49,8 @@ class CardFacts:
     split: float | None = None
     seed: int = 0
     notes: Sequence[str] = field(default_factory=tuple)
+    kind: str = "classification"
+    """``ner``: an entity-type distribution instead of the label distribution."""
 
 
 def render_card(facts: CardFacts) -> str:
@@ -55,7 +59,7 @@ def render_card(facts: CardFacts) -> str:
         _header(facts),
         _provenance(facts.provenance),
         _filters(facts),
-        _distribution(facts.selection),
+        _entities(facts.selection) if facts.kind == "ner" else _distribution(facts.selection),
         _histogram(facts),
         _usage(facts.format, facts.files),
     ]
@@ -77,7 +81,7 @@ def provenance_field(key: str, name: str) -> Any:
 def _header(facts: CardFacts) -> str:
     files = f" ({', '.join(f'`{f}`' for f in facts.files)})" if facts.files else ""
     return (
-        "---\ntags: [llmlabel, silver-labels]\ntask_categories: [text-classification]\n---\n"
+        f"---\ntags: [llmlabel, silver-labels]\ntask_categories: [{_category(facts.kind)}]\n---\n"
         f"{MARKER}\n\n# {facts.title}: silver labels\n\n"
         "Labels predicted by a language model with llmlabel, not given by people: treat them as "
         "silver (noisy) labels.\n"
@@ -125,7 +129,41 @@ def _distribution(selection: Selection) -> str:
 
 
 def _classes(part: Iterable[Candidate]) -> Counter[str | None]:
-    return Counter(c.label if c.labeled else None for c in part)
+    return Counter(c.stratum for c in part)
+
+
+def _entities(selection: Selection) -> str:
+    """Entities per type (per split), the records mentioning each type, and the records
+    without any entity."""
+    names = list(selection.splits) if len(selection.splits) > 1 else []
+    per_split = {n: type_counts(_answers(p))[0] for n, p in selection.splits.items()}
+    entities, records = type_counts(_answers(selection.kept))
+    head = ["entity type", *names, "entities", "share", "records"]
+    lines = [_row(head), _row(["---", *["---:"] * (len(head) - 1)])]
+    total = max(1, sum(entities.values()))
+    for name in sorted(entities, key=lambda k: (-entities[k], k)):
+        cells = [str(per_split[n][name]) for n in names]
+        share = f"{entities[name] / total:.1%}"
+        lines.append(_row([name, *cells, str(entities[name]), share, str(records[name])]))
+    strata = _classes(selection.kept)
+    footer = [
+        f"Records with no entity: {strata['no entities']}.",
+        f"Records without an answer (abstained or failed): {strata[None]}." if strata[None] else "",
+    ]
+    return (
+        "## Entity-type distribution\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + " ".join(f for f in footer if f)
+    )
+
+
+def _answers(part: Iterable[Candidate]) -> list[Any]:
+    return [c.label for c in part if c.labeled and not isinstance(c.label, str)]
+
+
+def _category(kind: str) -> str:
+    return "token-classification" if kind == "ner" else "text-classification"
 
 
 def _histogram(facts: CardFacts) -> str:

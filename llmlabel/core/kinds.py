@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from llmlabel.core import fields, relations, scoring, spans, textsim
+from llmlabel.core import fields, relations, scoring, spans, textsim, triples
 from llmlabel.core.adaptive import per_label_settled, plurality_settled
 from llmlabel.core.schema import (
     MULTI_FIELD,
@@ -150,6 +150,29 @@ RELATION = Kind(
     reads=("text", "head", "tail"),
 )
 
+RELATION_TRIPLES = Kind(
+    name="relation_triples",
+    field=triples.TRIPLES_FIELD,
+    template="triples.v1",
+    model=triples.triples_model,
+    value=triples.answer_value,
+    vote=triples.triple_vote,
+    answer_example=lambda labels: [
+        {"head": "<entity as written>", "relation": labels[0], "tail": "<entity as written>"}
+    ],
+    scoring=triples.SCORING,
+    reads=("text",),
+)
+
 KINDS: dict[str, Kind] = {
-    kind.name: kind for kind in (CLASSIFICATION, MULTI_LABEL, NER, RELATION, EXTRACTION, FREE_TEXT)
+    kind.name: kind
+    for kind in (
+        CLASSIFICATION,
+        MULTI_LABEL,
+        NER,
+        RELATION,
+        RELATION_TRIPLES,
+        EXTRACTION,
+        FREE_TEXT,
+    )
 }

@@ -3,11 +3,13 @@
 Uncertainty (higher = review first), from a prediction row's votes. An invalid sample is an
 outcome of its own ("the model could not answer"), so invalid answers raise uncertainty:
 
-- ``least_confidence``: 1 − the row's confidence.
+- ``least_confidence``: 1 − the row's confidence (NER: the record's confidence is its weakest
+  span decision, kept or rejected, so this is 1 − the least confident span decision).
 - ``margin``: 1 − (share of the winner − share of the runner-up); multi-label: the smallest
-  yes/no margin over the labels.
-- ``entropy``: vote entropy in nats, −Σ p·ln p over the sample shares; multi-label: the sum of
-  the labels' yes/no/invalid entropies.
+  yes/no margin over the labels; NER: the same over every candidate span any sample found (a
+  record where no sample found a span has the one decision "no entities").
+- ``entropy``: vote entropy in nats, −Σ p·ln p over the sample shares; multi-label and NER: the
+  sum of the labels' (candidate spans') yes/no/invalid entropies.
 - ``committee``: mean KL divergence of each committee member's vote distribution from the
   consensus (their average). Rows of a committee run carry per-member votes (the row's
   ``committee`` object) and are scored with ``llmlabel.core.committee.disagreement``, the
@@ -34,21 +36,27 @@ from llmlabel.core.committee import INVALID as INVALID
 from llmlabel.core.committee import Member, disagreement
 from llmlabel.core.committee import entropy as entropy
 from llmlabel.core.committee import kl_divergence as kl_divergence
+from llmlabel.core.labelsets import SetCounts
+from llmlabel.core.metrics import Outcome
+from llmlabel.core.silverspans import Entities, misplaced, overlapping
+from llmlabel.core.spans import Span
 
 Strategy = Literal["least_confidence", "margin", "entropy", "committee", "random"]
 STRATEGIES: tuple[Strategy, ...] = ("least_confidence", "margin", "entropy", "committee", "random")
 
-Label = str | tuple[str, ...]
-"""A classification label, or a multi-label answer as a tuple in the task's label order."""
+Label = str | tuple[str, ...] | Entities
+"""A classification label, a multi-label answer as a tuple in the task's label order, or an
+NER answer (its entities in text order)."""
 
 
 @dataclass(frozen=True)
 class Candidate:
     """What review needs from one prediction row.
 
-    ``votes``: valid samples per label (multi-label: valid samples naming each label);
-    ``valid`` / ``invalid``: samples with and without a valid answer; ``committee``:
-    per-member votes when the row carries them (a committee run)."""
+    ``votes``: valid samples per label (multi-label: valid samples naming each label; NER:
+    valid samples finding each candidate span); ``valid`` / ``invalid``: samples with and
+    without a valid answer; ``committee``: per-member votes when the row carries them (a
+    committee run); ``spans``: an NER row, scored span decision by span decision."""
 
     id: str
     label: Label | None
@@ -58,11 +66,13 @@ class Candidate:
     invalid: int = 0
     multi_label: bool = False
     committee: Sequence[Member] | None = None
+    spans: bool = False
 
 
 @dataclass(frozen=True)
 class Question:
-    """What reviewers answer: the kind's answer field, its labels, the record fields shown."""
+    """What reviewers answer: the kind's answer field, its labels, the record fields shown;
+    ``spans``: reviewers mark entities (the labels are entity types) in the ``text`` field."""
 
     name: str
     labels: Sequence[str]
@@ -70,6 +80,7 @@ class Question:
     multi_label: bool
     title: str = ""
     descriptions: Mapping[str, str | None] | None = None
+    spans: bool = False
 
 
 @dataclass(frozen=True)
@@ -106,8 +117,8 @@ def uncertainty(c: Candidate, strategy: Strategy, *, seed: int = 0) -> float:
         return 1.0 - c.confidence
     if c.label is None or c.valid == 0:
         return 1.0 if strategy == "margin" else math.inf
-    if c.multi_label:
-        return _multi_label(c, strategy)
+    if c.multi_label or c.spans:
+        return _decisions(c, strategy)
     outcomes = {**c.votes, INVALID: c.invalid}
     if strategy == "margin":
         total = c.valid + c.invalid
@@ -120,10 +131,13 @@ def uncertainty(c: Candidate, strategy: Strategy, *, seed: int = 0) -> float:
     return consensus_kl([{k: 1.0} for k, n in outcomes.items() for _ in range(n)])
 
 
-def _multi_label(c: Candidate, strategy: Strategy) -> float:
-    """Per label, each sample votes yes, no or invalid; see the module docstring."""
+def _decisions(c: Candidate, strategy: Strategy) -> float:
+    """Per label (NER: per candidate span), each sample votes yes, no or invalid; see the
+    module docstring."""
     total = c.valid + c.invalid
     outcomes = [(yes, c.valid - yes, c.invalid) for yes in c.votes.values()]
+    if not outcomes:  # NER, no sample found a span: the one decision "no entities"
+        outcomes = [(c.valid, 0, c.invalid)]
     if strategy == "margin":
         return 1.0 - min((abs(yes - no) / total for yes, no, _ in outcomes), default=1.0)
     # entropy, and committee with samples as members (their mean KL is the same entropy)
@@ -277,4 +291,92 @@ def _one_vs_rest(sets: Sequence[tuple[frozenset[str], frozenset[str]]], k: str) 
 
 
 def _as_set(label: Label) -> frozenset[str]:
-    return frozenset([label]) if isinstance(label, str) else frozenset(label)
+    if isinstance(label, str):
+        return frozenset([label])
+    return frozenset(x for x in label if isinstance(x, str))
+
+
+# --- NER: span agreement ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TypeAgreement:
+    """One entity type: the reviewers' spans, the model's, the ones both marked (same start,
+    end and type), and the model's precision, recall and F1 against the reviewers."""
+
+    reviewer: int
+    model: int
+    both: int
+    precision: float
+    recall: float
+    f1: float
+
+
+@dataclass(frozen=True)
+class SpanAgreement:
+    """Model vs reviewer spans on the reviewed records the model labeled, the reviewers as the
+    reference, strict matching (start, end and type, as ``llmlabel eval``): micro ``precision``,
+    ``recall``, ``f1`` over all spans, per type, and ``exact``, the share of records whose
+    spans the reviewer left exactly as they were. ``None`` where no record was scored."""
+
+    records: int
+    exact: float | None
+    precision: float | None
+    recall: float | None
+    f1: float | None
+    per_type: dict[str, TypeAgreement]
+    model_unlabeled: int = 0
+
+
+def entity_problem(entities: Entities, types: Sequence[str], text: str | None) -> str | None:
+    """What is wrong with an NER answer for review (``None``: nothing): a type outside
+    ``types``, offsets that do not select the entity's text in ``text``, overlapping spans
+    (a row's BIO tags cannot hold them)."""
+    unknown = [s.label for s in entities if s.label not in types]
+    if unknown:
+        return f"entity type {unknown[0]!r} is not one of the task's ({', '.join(types)})"
+    wrong = misplaced(entities, text) if text is not None else None
+    if wrong is not None:
+        return f"entity {wrong.text!r} is not at {wrong.start}:{wrong.end} in the record's text"
+    pair = overlapping(entities)
+    if pair is not None:
+        return f"entities {pair[0].text!r} and {pair[1].text!r} overlap"
+    return None
+
+
+def span_set(entities: Entities) -> frozenset[tuple[int, int, str]]:
+    """What span agreement compares: (start, end, type)."""
+    return frozenset((s.start, s.end, s.label) for s in entities)
+
+
+def span_agreement(
+    pairs: Sequence[tuple[Label | None, Label]], types: Sequence[str]
+) -> SpanAgreement:
+    """Agreement of (model entities or None, reviewer entities) pairs; types in ``types``
+    order, then any other type seen."""
+    scored = [(_entities(m), _entities(r)) for m, r in pairs if m is not None]
+    unlabeled = len(pairs) - len(scored)
+    if not scored:
+        return SpanAgreement(0, None, None, None, None, {}, unlabeled)
+    outcomes = [Outcome(str(i), r, m, 1.0) for i, (m, r) in enumerate(scored)]
+    counts = SetCounts.of(outcomes, lambda span: str(span[2]))
+    precision, recall, f1 = counts.micro()
+    per_type = {}
+    for name in [*types, *(t for t in counts.types if t not in types)]:
+        score = counts.score(name)
+        per_type[name] = TypeAgreement(
+            reviewer=counts.gold[name],
+            model=counts.predicted[name],
+            both=counts.hits[name],
+            precision=score.precision,
+            recall=score.recall,
+            f1=score.f1,
+        )
+    exact = sum(m == r for m, r in scored) / len(scored)
+    return SpanAgreement(len(scored), exact, precision, recall, f1, per_type, unlabeled)
+
+
+def _entities(label: Label | None) -> frozenset[tuple[int, int, str]]:
+    if label is None or isinstance(label, str):
+        raise TypeError(f"not an NER answer: {label!r}")
+    return span_set(tuple(s for s in label if isinstance(s, Span)))

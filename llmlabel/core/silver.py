@@ -8,6 +8,9 @@ dataset card can say where the rest went:
 3. cap each class at ``per_class_max`` and/or ``balance`` (every class cut to the smallest);
 4. split train/validation, stratified by label.
 
+NER candidates (``label`` a tuple of spans) have no class: the exporter refuses quotas for
+them, and their split is stratified by whether a record has any entity.
+
 Downsampling and splitting are random but seeded: candidates are ordered by id before a
 per-class generator seeded with ``(seed, label)`` shuffles them, so the result depends on the
 seed and the set of candidates, never on the order of the input or on ``PYTHONHASHSEED``.
@@ -24,10 +27,10 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from llmlabel.core.silverspans import Entities
+
 LABELED = "labeled"
 TRAIN, VALIDATION = "train", "validation"
-RESERVED = ("id", "label", "confidence")
-"""Export columns set by llmlabel; input fields with these names are kept as ``input_<name>``."""
 
 
 @dataclass(frozen=True)
@@ -36,12 +39,23 @@ class Candidate:
 
     id: str
     status: str
-    label: str | None
+    label: str | Entities | None
+    """A class, or an NER answer: its entities in text order."""
     confidence: float
 
     @property
     def labeled(self) -> bool:
         return self.status == LABELED and self.label is not None
+
+    @property
+    def stratum(self) -> str | None:
+        """What quotas and the split group by: the class (NER: whether the record has
+        entities); ``None`` for unlabeled rows."""
+        if not self.labeled or self.label is None:
+            return None
+        if isinstance(self.label, str):
+            return self.label
+        return "entities" if self.label else "no entities"
 
 
 class SilverOptions(BaseModel):
@@ -171,7 +185,7 @@ def _allocate(
 def _by_label(candidates: Iterable[Candidate]) -> dict[str | None, list[Candidate]]:
     groups: dict[str | None, list[Candidate]] = {}
     for c in candidates:
-        groups.setdefault(c.label if c.labeled else None, []).append(c)
+        groups.setdefault(c.stratum, []).append(c)
     return dict(sorted(groups.items(), key=lambda kv: _label_key(kv[0])))
 
 
@@ -195,19 +209,25 @@ def histogram(values: Iterable[float], bins: int = 10) -> list[int]:
 
 
 def silver_row(
-    record_id: str, data: Mapping[str, Any], id_field: str, label: str | None, confidence: float
+    record_id: str,
+    data: Mapping[str, Any],
+    id_field: str,
+    answer: Mapping[str, Any],
+    confidence: float,
 ) -> dict[str, Any]:
-    """One exported record: ``id``, the input fields, ``label``, ``confidence``.
+    """One exported record: ``id``, the input fields, the ``answer`` columns (``label``; NER:
+    ``entities``, ``ner_tags``, and ``tokens`` when the input has none), ``confidence``.
 
     The input's own id column is dropped when it is ``id`` (it is the same value); other input
     fields named like an export column are renamed ``input_<name>`` rather than overwritten,
     so a gold ``label`` column in the input survives beside the silver one.
     """
+    reserved = {"id", "confidence", *answer}
     row: dict[str, Any] = {"id": record_id}
     for key, value in data.items():
         if key == "id" and id_field == "id":
             continue
-        row[f"input_{key}" if key in RESERVED else key] = value
-    row["label"] = label
+        row[f"input_{key}" if key in reserved else key] = value
+    row.update(answer)
     row["confidence"] = confidence
     return row

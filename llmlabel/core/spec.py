@@ -16,7 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from llmlabel.core.kinds import KINDS
 from llmlabel.errors import ConfigError
 
-TaskKind = Literal["classification", "multi_label", "ner", "relation", "extraction", "free_text"]
+TaskKind = Literal[
+    "classification",
+    "multi_label",
+    "ner",
+    "relation",
+    "relation_triples",
+    "extraction",
+    "free_text",
+]
 SUPPORTED_KINDS: tuple[str, ...] = tuple(KINDS)
 Strategy = Literal["fixed", "random", "label_balanced", "semantic", "mmr"]
 Embedder = Literal["auto", "minilm", "tfidf"]
@@ -271,11 +279,12 @@ class TaskSpec(_Strict):
         if not KINDS[self.kind].committee:
             able = ", ".join(k.name for k in KINDS.values() if k.committee)
             raise ValueError(f"committees and labeling functions work on {able} tasks only")
-        names = [m.name or f"member-{i + 1}" for i, m in enumerate(self.committee)]
+        names = [m.name or f"member-{i + 1}" for i, m in enumerate(self.committee)] or ["model"]
         names += [lf.name for lf in self.labeling_functions]
         twice = sorted({n for n in names if names.count(n) > 1})
         if twice:
-            raise ValueError(f"committee member names are used twice: {', '.join(twice)}")
+            lone = "" if self.committee else " (`model` is the task's own prompt)"
+            raise ValueError(f"committee member names are used twice: {', '.join(twice)}{lone}")
         unknown = [
             f"{lf.name} -> {lf.label}"
             for lf in self.labeling_functions

@@ -6,6 +6,10 @@ per record field and one label question named after the kind's answer field) and
 score). Load it with ``rg.Dataset.from_disk(folder, client=rg.Argilla(api_url, api_key))``;
 after review, ``dataset.records.to_json("reviewed.json")`` writes what ``read_records`` reads.
 The JSON is written here without the SDK (its settings objects need a live server).
+
+NER: the question is a span question on the ``text`` field (no overlapping spans), the model's
+entities a suggestion ``[{start, end, label}]`` (character offsets), and a submitted response's
+spans the record's entities, their text read from the record's ``text``.
 """
 
 from __future__ import annotations
@@ -15,10 +19,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from llmlabel.core.review import Correction, Label, Question
+from llmlabel.core.review import Correction, Label, Question, entity_problem
+from llmlabel.core.silverspans import Entities
+from llmlabel.core.spans import Span
 from llmlabel.errors import InputError
 
 RECORDS = "records.json"
+SPAN_FIELD = "text"
+"""The field NER spans are marked in."""
 SETTINGS = ".argilla/settings.json"
 DATASET = ".argilla/dataset.json"
 _HINT = "pass the records.json of the reviewed Argilla dataset (dataset.records.to_json(...))"
@@ -32,6 +40,15 @@ def settings(question: Question, guidelines: str | None = None) -> dict[str, Any
     question_settings: dict[str, Any] = {"type": kind, "options": options}
     if question.multi_label:
         question_settings["options_order"] = "natural"
+    if question.spans:
+        kind = "span"
+        question_settings = {
+            "type": kind,
+            "field": SPAN_FIELD,
+            "options": options,
+            "allow_overlapping": False,  # a row's BIO tags cannot hold overlapping spans
+            "visible_options": None,
+        }
     if any(descriptions.get(label) for label in question.labels):
         lines = [f"- **{label}**: {descriptions.get(label) or ''}" for label in question.labels]
         guidelines = "\n".join([guidelines or "", "", *lines]).strip()
@@ -72,11 +89,25 @@ def record(
     score: float,
     agent: str,
     metadata: Mapping[str, Any],
+    span_scores: Mapping[Span, float] | None = None,
 ) -> dict[str, Any]:
-    """One record; the model's label (if any) as a suggestion with its score."""
-    suggestions = {}
-    if label is not None:
-        value: str | list[str] = label if isinstance(label, str) else list(label)
+    """One record; the model's label (if any) as a suggestion with its score (NER: a score
+    per span, from ``span_scores``, else ``score``)."""
+    suggestions: dict[str, Any] = {}
+    if question.spans and label is not None:
+        entities = tuple(s for s in label if isinstance(s, Span))
+        problem = entity_problem(entities, question.labels, _str(data.get(SPAN_FIELD)))
+        if problem is not None:
+            raise InputError(
+                problem,
+                where=f"record '{record_id}'",
+                hint="pass the task and input file the predictions were made with",
+            )
+        spans = [{"start": s.start, "end": s.end, "label": s.label} for s in entities]
+        scores = [(span_scores or {}).get(s, score) for s in entities]
+        suggestions[question.name] = {"value": spans, "score": scores or score, "agent": agent}
+    elif label is not None:
+        value = label if isinstance(label, str) else [x for x in label if isinstance(x, str)]
         unknown = [
             v for v in ([value] if isinstance(value, str) else value) if v not in question.labels
         ]
@@ -136,8 +167,13 @@ def read_records(path: str | Path, question: Question) -> tuple[list[Correction]
             continue
         several += len(answers) > 1
         value, user = answers[-1]
-        label = _label(value, question, f"{where} (record '{item['id']}')")
         fields = item.get("fields") or {k: item[k] for k in question.fields if k in item}
+        about = f"{where} (record '{item['id']}')"
+        label = (
+            _spans(value, question, _str(fields.get(SPAN_FIELD)), about)
+            if question.spans
+            else _label(value, question, about)
+        )
         corrections.append(Correction(item["id"], label, f"argilla:{user}", fields, where))
     notes = []
     if unanswered:
@@ -161,6 +197,30 @@ def _responses(item: Mapping[str, Any], name: str) -> list[tuple[Any, str]]:
     return [
         (v, str(u)) for v, u, s in zip(values, users, statuses, strict=False) if s == "submitted"
     ]
+
+
+def _spans(value: Any, question: Question, text: str | None, where: str) -> Entities:
+    """A span response ``[{start, end, label}]`` as entities in ``text``."""
+    if text is None:
+        raise InputError(f"the record has no '{SPAN_FIELD}' field", where=where, hint=_HINT)
+    spans = []
+    for item in value if isinstance(value, list) else [value]:
+        start, end = (item.get(k) if isinstance(item, dict) else None for k in ("start", "end"))
+        label = item.get("label") if isinstance(item, dict) else None
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)):
+            raise InputError(f"span {item!r} has no offsets in the text", where=where, hint=_HINT)
+        spans.append(Span(start, end, str(label), text[start:end]))
+    entities = tuple(sorted(set(spans)))
+    problem = entity_problem(entities, question.labels, text)
+    if problem is not None:
+        raise InputError(
+            problem, where=where, hint="pass the task file the predictions were made with"
+        )
+    return entities
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def _label(value: Any, question: Question, where: str) -> Label:

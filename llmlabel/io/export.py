@@ -4,6 +4,11 @@ Where it goes: ``hf``, and any format with a train/validation split, make a fold
 ``train.*``/``validation.*``, the card as ``README.md``); otherwise one file with its card beside
 it (``out.jsonl`` → ``out.card.md``). Everything is written to a hidden staging folder next to
 the output and moved into place at the end, so a failed export never leaves half a dataset.
+
+Class columns (``ClassNames``: column → class names) become ``ClassLabel`` features in ``hf``,
+a ``List(ClassLabel)`` where the column holds lists (NER ``ner_tags``); elsewhere they stay
+strings. NER columns that hold no value at all (a split without any entity) get their usual
+Arrow type, so every split has the same schema.
 """
 
 from __future__ import annotations
@@ -26,6 +31,16 @@ SUFFIXES = {"parquet": ".parquet", "jsonl": ".jsonl", "csv": ".csv", "sft": ".js
 CARD = "README.md"
 
 Splits = Mapping[str, Sequence[Mapping[str, Any]]]
+ClassNames = Mapping[str, Sequence[str]]
+
+
+def _arrow_types() -> dict[str, Any]:
+    import pyarrow as pa
+
+    entity = pa.struct(
+        [("start", pa.int64()), ("end", pa.int64()), ("label", pa.string()), ("text", pa.string())]
+    )
+    return {"entities": pa.list_(entity), "tokens": pa.list_(pa.string())}
 
 
 @dataclass(frozen=True)
@@ -70,11 +85,11 @@ def check_output(target: Layout, overwrite: bool) -> None:
             )
 
 
-def write_export(target: Layout, splits: Splits, card: str, label_names: Sequence[str]) -> None:
+def write_export(target: Layout, splits: Splits, card: str, classes: ClassNames) -> None:
     """Write ``splits`` (rows per split) and the card, replacing an earlier export."""
     with _staging(target.output) as stage:
         try:
-            _write_data(target, splits, stage, label_names)
+            _write_data(target, splits, stage, classes)
             (stage / CARD).write_text(card, encoding="utf-8")
         except OSError as exc:
             raise OutputError(
@@ -90,9 +105,9 @@ def write_export(target: Layout, splits: Splits, card: str, label_names: Sequenc
             _replace(stage / CARD, target.card)
 
 
-def _write_data(target: Layout, splits: Splits, stage: Path, label_names: Sequence[str]) -> None:
+def _write_data(target: Layout, splits: Splits, stage: Path, classes: ClassNames) -> None:
     if target.format == "hf":
-        write_hf(splits, stage, label_names)
+        write_hf(splits, stage, classes)
         return
     names = target.data_names(list(splits))
     for rows, file in zip(splits.values(), names, strict=True):
@@ -131,21 +146,23 @@ def write_parquet(rows: Sequence[Mapping[str, Any]], path: Path) -> None:
     pq.write_table(_table(rows), path)
 
 
-def write_hf(splits: Splits, folder: Path, label_names: Sequence[str]) -> None:
-    """``save_to_disk`` a Dataset (one split) or DatasetDict, ``label`` as a ClassLabel.
+def write_hf(splits: Splits, folder: Path, classes: ClassNames) -> None:
+    """``save_to_disk`` a Dataset (one split) or DatasetDict, with ``classes`` as ClassLabels.
 
     Built in memory from the selected rows; for sets larger than memory export Parquet and
     load it with ``load_dataset("parquet", ...)``.
     """
-    from datasets import ClassLabel, Dataset, DatasetDict, Features
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, List
 
-    index = {name: i for i, name in enumerate(label_names)}
     parts = {}
     for name, rows in splits.items():
-        encoded = [{**row, "label": index.get(row["label"])} for row in rows]
+        encoded = [{**row, **_encoded(row, classes)} for row in rows]
         table = _table(encoded)
         features = Features.from_arrow_schema(table.schema)
-        features["label"] = ClassLabel(names=list(label_names))
+        for column, names in classes.items():
+            label = ClassLabel(names=list(names))
+            sequence = any(isinstance(row.get(column), list) for row in rows)
+            features[column] = List(label) if sequence else label
         parts[name] = Dataset.from_dict(table.to_pydict(), features=features)
     with _quiet_datasets():
         if len(parts) == 1:
@@ -154,21 +171,41 @@ def write_hf(splits: Splits, folder: Path, label_names: Sequence[str]) -> None:
             DatasetDict(parts).save_to_disk(str(folder))
 
 
+def _encoded(row: Mapping[str, Any], classes: ClassNames) -> dict[str, Any]:
+    """The row's class columns as class indices (a list column: each element)."""
+    encoded: dict[str, Any] = {}
+    for column, names in classes.items():
+        index = {name: i for i, name in enumerate(names)}
+        value: Any = row.get(column)
+        encoded[column] = [index[v] for v in value] if isinstance(value, list) else index.get(value)
+    return encoded
+
+
 def _table(rows: Sequence[Mapping[str, Any]]) -> Any:
     """An Arrow table built column by column, so a key missing from the first row still
     becomes a column and a column with mixed types is named in the error."""
     import pyarrow as pa
 
+    types = _arrow_types()
     columns = {}
     for name in _columns(rows):
         try:
-            columns[name] = pa.array([row.get(name) for row in rows])
+            column = pa.array([row.get(name) for row in rows])
+            if name in types and _untyped(column.type):  # e.g. no entity in this split
+                column = column.cast(types[name])
+            columns[name] = column
         except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
             raise OutputError(
                 f"column '{name}' holds values of different types ({exc})",
                 hint="export jsonl or csv, or give the field one type in every input record",
             ) from None
     return pa.table(columns)
+
+
+def _untyped(kind: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_null(kind) or (pa.types.is_list(kind) and _untyped(kind.value_type)))
 
 
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:

@@ -6,6 +6,13 @@ config shows every field as a ``<Text>`` and asks one ``<Choices>`` question nam
 kind's answer field (single choice for classification, multiple for multi-label). Label Studio
 accepts predictions that do not match the config without a word, so everything written here is
 checked against the task's labels first, and so is everything read back.
+
+NER: the question is a ``<Labels>`` control (named after the answer field, ``entities``) on the
+``text`` field; each of the model's spans is a ``labels`` region with its confidence as score,
+and the record's ``tokens`` ride along in the task's data so ``merge`` can redo BIO tags. Read
+back, a submitted annotation's regions are the reviewer's entities (none: "no entities").
+Label Studio counts offsets in UTF-16 code units (JavaScript strings); where they do not
+select the region's text in Python's code points, they are converted.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from llmlabel.core.review import Correction, Label, Question
+from llmlabel.core.review import Correction, Label, Question, entity_problem
+from llmlabel.core.silverspans import Entities
+from llmlabel.core.spans import Span
 from llmlabel.errors import InputError
 
 ID_KEY = "llmlabel_id"
@@ -36,6 +45,8 @@ def labeling_config(question: Question) -> str:
     lines = ["<View>"]
     if question.title:
         lines.append(f"  <Header value={quoteattr(question.title)}/>")
+    if question.spans:
+        return "\n".join([*lines, *_spans_config(question)]) + "\n"
     lines += [f"  <Text name={quoteattr(f)} value={quoteattr('$' + f)}/>" for f in question.fields]
     choice = "multiple" if question.multi_label else "single-radio"
     lines.append(
@@ -51,6 +62,23 @@ def labeling_config(question: Question) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _spans_config(question: Question) -> list[str]:
+    """A ``Labels`` control over the entity types on ``text``, then the fields."""
+    lines = [f"  <Labels name={quoteattr(question.name)} toName={quoteattr(TEXT)}>"]
+    descriptions = question.descriptions or {}
+    for label in question.labels:
+        hint = descriptions.get(label)
+        extra = f" hint={quoteattr(hint)}" if hint else ""
+        lines.append(f"    <Label value={quoteattr(label)}{extra}/>")
+    lines.append("  </Labels>")
+    lines += [f"  <Text name={quoteattr(f)} value={quoteattr('$' + f)}/>" for f in question.fields]
+    return [*lines, "</View>"]
+
+
+TEXT = "text"
+"""The field NER regions are marked in."""
+
+
 def task(
     question: Question,
     record_id: str,
@@ -58,11 +86,29 @@ def task(
     label: Label | None,
     score: float,
     model_version: str,
+    span_scores: Mapping[Span, float] | None = None,
 ) -> dict[str, Any]:
-    """One Label Studio task; the model's label (if any) as a prediction with its score."""
+    """One Label Studio task; the model's label (if any) as a prediction with its score
+    (NER: a region per entity, scored by ``span_scores``, else ``score``)."""
     payload = {f: data.get(f) for f in question.fields}
     payload[ID_KEY] = record_id
     predictions = []
+    if question.spans:
+        if isinstance(data.get("tokens"), list):
+            payload["tokens"] = data["tokens"]
+        if label is not None:
+            entities = _entities(label)
+            problem = entity_problem(entities, question.labels, _text(data))
+            if problem is not None:
+                raise InputError(
+                    problem,
+                    where=f"record '{record_id}'",
+                    hint="pass the task and input file the predictions were made with",
+                )
+            scores = span_scores or {}
+            regions = [_region(question, s, scores.get(s, score)) for s in entities]
+            predictions.append({"model_version": model_version, "score": score, "result": regions})
+        return {"data": payload, "predictions": predictions}
     if label is not None:
         choices = [label] if isinstance(label, str) else list(label)
         _check_choices(question, choices, f"record '{record_id}'")
@@ -75,6 +121,29 @@ def task(
         }
         predictions.append({"model_version": model_version, "score": score, "result": [result]})
     return {"data": payload, "predictions": predictions}
+
+
+def _region(question: Question, span: Span, score: float) -> dict[str, Any]:
+    value = {"start": span.start, "end": span.end, "text": span.text, "labels": [span.label]}
+    return {
+        "id": f"llmlabel-{span.start}-{span.end}",
+        "from_name": question.name,
+        "to_name": TEXT,
+        "type": "labels",
+        "value": value,
+        "score": score,
+    }
+
+
+def _entities(label: Label) -> Entities:
+    if isinstance(label, str):
+        raise TypeError(f"not an NER answer: {label!r}")
+    return tuple(s for s in label if isinstance(s, Span))
+
+
+def _text(data: Mapping[str, Any]) -> str | None:
+    text = data.get(TEXT)
+    return text if isinstance(text, str) else None
 
 
 def read_export(path: str | Path, question: Question) -> tuple[list[Correction], list[str]]:
@@ -110,7 +179,12 @@ def read_export(path: str | Path, question: Question) -> tuple[list[Correction],
             continue
         several += len(answered) > 1
         latest = max(answered, key=lambda a: (str(a.get("updated_at") or ""), a.get("id") or 0))
-        label = _answer(latest, question, f"{where} (record '{record_id}')")
+        about = f"{where} (record '{record_id}')"
+        label = (
+            _spans(latest, question, _text(item["data"]), about)
+            if question.spans
+            else _answer(latest, question, about)
+        )
         if label is None:
             unannotated += 1
             continue
@@ -147,6 +221,61 @@ def _answer(annotation: Mapping[str, Any], question: Question, where: str) -> La
             hint="fix the annotation in Label Studio and export again",
         )
     return str(choices[0])
+
+
+def _spans(
+    annotation: Mapping[str, Any], question: Question, text: str | None, where: str
+) -> Entities:
+    """The annotation's regions of the question as entities (offsets in ``text``)."""
+    spans = []
+    for result in annotation.get("result") or []:
+        if not isinstance(result, dict) or result.get("from_name") != question.name:
+            continue
+        value = result.get("value") or {}
+        start, end, labels = value.get("start"), value.get("end"), value.get("labels")
+        if not (isinstance(start, int) and isinstance(end, int) and 0 <= start < end):
+            raise InputError(
+                f"a region has no character offsets (start {start!r}, end {end!r})",
+                where=where,
+                hint="mark entities in the text field",
+            )
+        if not isinstance(labels, list) or len(labels) != 1:
+            raise InputError(
+                f"a region needs exactly one entity type, got {labels!r}",
+                where=where,
+                hint="fix the annotation in Label Studio and export again",
+            )
+        marked = value.get("text")
+        if text is not None:
+            start, end = _code_points(text, start, end, marked)
+            marked = marked if isinstance(marked, str) else text[start:end]
+        if not isinstance(marked, str):
+            raise InputError("a region has no text", where=where, hint=_EXPORT_HINT)
+        spans.append(Span(start, end, str(labels[0]), marked))
+    entities = tuple(sorted(set(spans)))
+    problem = entity_problem(entities, question.labels, text)
+    if problem is not None:
+        raise InputError(
+            problem,
+            where=where,
+            hint="fix the annotation in Label Studio (the labeling config must list the "
+            "task's entity types) and export again",
+        )
+    return entities
+
+
+def _code_points(text: str, start: int, end: int, marked: Any) -> tuple[int, int]:
+    """Offsets in Python's code points: as given where they select ``marked``, else read as
+    UTF-16 code units (how Label Studio counts) and converted."""
+    if not isinstance(marked, str) or text[start:end] == marked:
+        return start, end
+    index, units = {}, 0
+    for i, char in enumerate(text):
+        index[units] = i
+        units += 2 if ord(char) > 0xFFFF else 1
+    index[units] = len(text)
+    converted = index.get(start, start), index.get(end, end)
+    return converted if text[converted[0] : converted[1]] == marked else (start, end)
 
 
 def _check_choices(question: Question, choices: Sequence[Any], where: str) -> None:

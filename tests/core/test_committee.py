@@ -146,6 +146,10 @@ BASE = {"name": "t", "labels": ["billing", "bug"]}
             "returns its label",
         ),
         ({"committee": [{"name": "a"}, {"name": "a"}]}, "used twice: a"),
+        (
+            {"labeling_functions": [{"name": "model", "label": "bug", "keywords": ["a"]}]},
+            "used twice: model (`model` is the task's own prompt)",
+        ),
         ({"committee": [{"weight": 0}]}, "greater than 0"),
         ({"kind": "multi_label", "committee": [{}]}, "classification, relation tasks only"),
     ],

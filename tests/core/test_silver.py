@@ -181,7 +181,7 @@ def test_histogram_puts_one_in_the_last_bin() -> None:
 
 def test_silver_row_keeps_input_columns_that_clash_with_export_columns() -> None:
     data = {"id": 7, "text": "hi", "label": "gold", "confidence": "high"}
-    row = silver_row("7", data, "id", "pos", 0.8)
+    row = silver_row("7", data, "id", {"label": "pos"}, 0.8)
     assert row == {
         "id": "7",
         "text": "hi",
@@ -190,4 +190,4 @@ def test_silver_row_keeps_input_columns_that_clash_with_export_columns() -> None
         "label": "pos",
         "confidence": 0.8,
     }
-    assert silver_row("x", {"doc": "x"}, "doc", None, 0.0)["doc"] == "x"
+    assert silver_row("x", {"doc": "x"}, "doc", {"label": None}, 0.0)["doc"] == "x"
