@@ -9,13 +9,9 @@ functions vote beside them, and the votes merge into one row with a ``committee`
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import re
-import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from llmlabel.backends import make_backend
@@ -29,7 +25,7 @@ from llmlabel.core.committee import (
 )
 from llmlabel.core.request import Usage
 from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
-from llmlabel.errors import ConfigError, InputError
+from llmlabel.errors import InputError
 from llmlabel.io.readers import InputRecord
 from llmlabel.runner import Cache, OnError, Runner, RunStats, Sink
 from llmlabel.task import PreparedTask, prepare
@@ -84,7 +80,7 @@ class CommitteeRunner(Runner):
     ):
         super().__init__(task, backend, cache, sink, on_row=on_row, on_error=on_error)
         spec = task.spec
-        self.rules = [_rule(lf, spec, task.base_dir) for lf in spec.labeling_functions]
+        self.rules = [_rule(lf, spec, task.functions) for lf in spec.labeling_functions]
         self._owned: list[Backend] = []
         backends = {spec.backend: backend}
         declared = spec.committee or [CommitteeMemberSpec(name=LONE_MEMBER)]
@@ -202,61 +198,16 @@ def member_task(spec: TaskSpec, member: CommitteeMemberSpec) -> TaskSpec:
     return spec.model_copy(update=update)
 
 
-def _rule(lf: LabelingFunctionSpec, spec: TaskSpec, base_dir: Path) -> _Rule:
+def _rule(
+    lf: LabelingFunctionSpec, spec: TaskSpec, functions: Mapping[str, LabelingFunction]
+) -> _Rule:
     fields = lf.fields or spec.fields
     if lf.python is not None:
-        return _Rule(lf.name, lf.weight, load_function(lf.python, base_dir))
+        return _Rule(lf.name, lf.weight, functions[lf.name])
     assert lf.label is not None  # the spec requires a label for keyword and regex rules
     if lf.regex is not None:
         return _Rule(lf.name, lf.weight, regex_rule(lf.label, re.compile(lf.regex), fields))
     return _Rule(lf.name, lf.weight, keyword_rule(lf.label, lf.keywords, fields))
-
-
-def load_function(ref: str, base_dir: Path) -> LabelingFunction:
-    """A callable from ``path/to/file.py:function`` (relative to the task file) or
-    ``package.module:function``."""
-    target, _, attr = ref.rpartition(":")
-    if not target or not attr:
-        raise ConfigError(
-            f"labeling function '{ref}' is not 'file.py:function'",
-            hint="for example python: rules.py:refund_rule",
-        )
-    if target.endswith(".py"):
-        file = next((p for p in (base_dir / target, Path(target)) if p.is_file()), None)
-        if file is None:
-            raise ConfigError(
-                "labeling function file not found",
-                where=target,
-                hint="paths are relative to the task file",
-            )
-        name = f"llmlabel_user_rules_{abs(hash(str(file.resolve())))}"
-        module_spec = importlib.util.spec_from_file_location(name, file)
-        if module_spec is None or module_spec.loader is None:
-            raise ConfigError("cannot load the file", where=str(file), hint="is it Python?")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as exc:  # a user's file can fail in any way; report it in one line
-            del sys.modules[name]
-            raise ConfigError(
-                f"labeling function file failed to import: {type(exc).__name__}: {exc}",
-                where=str(file),
-                hint=f"fix the file until `python {file.name}` runs without errors",
-            ) from None
-    else:
-        try:
-            module = importlib.import_module(target)
-        except ImportError as exc:
-            raise ConfigError(f"cannot import {target}: {exc}", where=ref) from None
-    function = getattr(module, attr, None)
-    if not callable(function):
-        raise ConfigError(
-            f"'{attr}' in {target} is not a function",
-            where=ref,
-            hint="define `def rule(record: dict) -> str | None`",
-        )
-    return function  # type: ignore[no-any-return]
 
 
 def _member_provenance(member: _ModelMember) -> dict[str, Any]:

@@ -191,23 +191,7 @@ def read_predictions(
     for lineno, row in iter_numbered_rows(path):
         where = f"{path}:{lineno}"
         kind = _row_kind(row)
-        if kind is not None and kind not in kinds:
-            raise InputError(
-                f"{kind} predictions cannot be used here: this command handles "
-                f"{_kind_names(kinds)} predictions",
-                where=where,
-            )
-        if kind is not None and found is not None and kind != found:
-            raise InputError(
-                f"the row is a {kind} prediction, but "
-                + (
-                    f"task '{prepared.spec.name}' is {found}" if prepared else f"others are {found}"
-                ),
-                where=where,
-                hint="pass the task file the predictions were made with"
-                if prepared
-                else "export one run's predictions at a time",
-            )
+        _check_kind(kind, found, kinds, prepared, where)
         found = found or kind
         candidate = _candidate(row, where, found or "classification")
         if candidate.id in read.where:
@@ -225,6 +209,36 @@ def read_predictions(
         raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
     read.kind = found or "classification"
     return read
+
+
+def _check_kind(
+    kind: str | None,
+    found: str | None,
+    kinds: tuple[str, ...],
+    prepared: PreparedTask | None,
+    where: str,
+) -> None:
+    """A row's kind must be one the command handles, and the task's or the other rows'."""
+    if kind is None:
+        return
+    if kind not in kinds:
+        raise InputError(
+            f"{kind} predictions cannot be used here: this command handles "
+            f"{_kind_names(kinds)} predictions",
+            where=where,
+        )
+    if found is not None and kind != found:
+        if prepared is not None:
+            raise InputError(
+                f"the row is a {kind} prediction, but task '{prepared.spec.name}' is {found}",
+                where=where,
+                hint="pass the task file the predictions were made with",
+            )
+        raise InputError(
+            f"the row is a {kind} prediction, but others are {found}",
+            where=where,
+            hint="export one run's predictions at a time",
+        )
 
 
 def _row_kind(row: dict[str, Any]) -> str | None:

@@ -426,7 +426,7 @@ def _prepared(task: str | Path) -> PreparedTask:
     prepared = load(task)
     if prepared.spec.kind not in KINDS:
         raise ConfigError(
-            f"review handles {' and '.join(KINDS)} tasks; "
+            f"review handles {', '.join(KINDS[:-1])} and {KINDS[-1]} tasks; "
             f"'{prepared.spec.name}' is {prepared.spec.kind}",
             where=str(task),
         )

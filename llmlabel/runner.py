@@ -244,12 +244,9 @@ class Runner:
         want = total if adaptive is None else min(total, adaptive.min)
         while want:
             rounds = self._rounds(want, first=drawn.requests)
-            requests = [self.task.request(messages, n, r) for r, n in rounds]
-            # The first request prefills the prompt; the rest then reuse it from the server's
-            # prompt cache instead of each evaluating it side by side.
-            completions = [await self._complete(requests[0])]
-            if len(requests) > 1:
-                completions += await _all([self._complete(q) for q in requests[1:]])
+            completions = await _all(
+                [self._complete(self.task.request(messages, n, r)) for r, n in rounds]
+            )
             new = [s for c in completions for s in c.samples]
             drawn.requests += len(rounds)
             drawn.usage = sum((c.usage for c in completions), drawn.usage)

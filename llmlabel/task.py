@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,13 @@ from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, InputError, SchemaError
 from llmlabel.io.calibfile import LoadedCalibration, read_calibration
 from llmlabel.io.images import image_urls, with_images
-from llmlabel.io.taskfile import load_examples, load_schema, load_template, read_task
+from llmlabel.io.taskfile import (
+    load_examples,
+    load_function,
+    load_schema,
+    load_template,
+    read_task,
+)
 from llmlabel.select import Example, ExampleSelector, make_selector
 
 DEFAULT_SHOTS = 8
@@ -39,6 +45,8 @@ class PreparedTask:
     """The task's ``calibration:`` file, read and validated."""
     base_dir: Path = Path()
     """The task file's folder: where its relative paths (templates, rules) are resolved."""
+    functions: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = field(default_factory=dict)
+    """The task's Python labeling functions by name, loaded (see ``llmlabel.committee``)."""
 
     def messages_for(
         self, record_id: str, data: Mapping[str, Any]
@@ -166,6 +174,11 @@ def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
         answer_format,
         calibration,
         base_dir,
+        {
+            lf.name: load_function(lf.python, base_dir)
+            for lf in spec.labeling_functions
+            if lf.python
+        },
     )
 
 

@@ -99,7 +99,7 @@ def test_a_rule_that_breaks_names_the_record(tmp_path: Path, smollm2_path: Path)
         llmlabel.label_records(task, [{"id": "x", "text": "hi"}], cache=False)
 
 
-def test_a_missing_rule_file_is_a_config_error(tmp_path: Path, smollm2_path: Path) -> None:
+def test_a_missing_rule_file_is_a_config_error(tmp_path: Path) -> None:
     task = write_task(tmp_path, "")
     (tmp_path / "rules.py").unlink()
     with pytest.raises(ConfigError, match="labeling function file not found"):

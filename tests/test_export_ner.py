@@ -153,3 +153,27 @@ def test_ner_refusals_are_one_line(tmp_path: Path) -> None:
     bad_tokens = [{**r, "tokens": ["nope"]} for r in rows(INPUT)]
     result = export(PREDICTIONS, write_jsonl(tmp_path / "in.jsonl", bad_tokens), tmp_path / "o")
     assert_one_line_error(result, "in.jsonl:1", "'tokens' are not found")
+
+
+def test_relation_predictions_export_as_classes(tmp_path: Path) -> None:
+    """Other kinds keep their accurate refusal; relations (a class per record) export."""
+    relation = {"provenance": {"kind": "relation"}}
+    pred = write_jsonl(
+        tmp_path / "pred.jsonl",
+        [{"id": "s1", "status": "labeled", "label": "works_for", "confidence": 1.0} | relation],
+    )
+    input = write_jsonl(tmp_path / "in.jsonl", [{"id": "s1", "text": "Ann works for Acme."}])
+    ok(export(pred, input, tmp_path / "out.jsonl", "--format", "jsonl"))
+    assert rows(tmp_path / "out.jsonl")[0]["label"] == "works_for"
+    summary = {"provenance": {"kind": "free_text"}}
+    pred = write_jsonl(
+        tmp_path / "text.jsonl",
+        [{"id": "s1", "status": "labeled", "label": "A summary.", "confidence": 1.0} | summary],
+    )
+    result = export(pred, input, tmp_path / "o.jsonl", "--format", "jsonl")
+    assert_one_line_error(
+        result,
+        "text.jsonl:1",
+        "free_text predictions cannot be used here: this command handles classification, "
+        "relation and ner predictions",
+    )

@@ -187,3 +187,46 @@ def test_jsonl_corrections_and_their_errors(tmp_path: Path) -> None:
         "-o", str(out), "--force",
     )  # fmt: skip
     assert_one_line_error(result, "fix.jsonl:1", "entity type 'CITY'")
+
+
+def test_ner_round_trip_on_the_small_model(tmp_path: Path, smollm2_path: Path) -> None:
+    """Label news with SmolLM2, export the silver spans, review them, merge gold spans back."""
+    import llmlabel.api as api
+
+    labeled = tmp_path / "news.labeled.jsonl"
+    api.label(
+        TASK,
+        INPUT,
+        labeled,
+        limit=2,
+        cache=False,
+        overrides={"backend.model": str(smollm2_path), "samples": 3, "max_tokens": 96},
+    )
+    exported = api.export(labeled, INPUT, tmp_path / "silver.jsonl", format="jsonl", task=TASK)
+    silver = rows(tmp_path / "silver.jsonl")
+    predicted = {r["id"]: r for r in rows(labeled)}
+    assert len(silver) == len(exported.selection.kept)
+    for row in silver:  # the run's spans and BIO tags, as exported
+        assert row["entities"] == spans_of(predicted[row["id"]]["label"])
+        assert row["ner_tags"] == predicted[row["id"]]["tags"]
+    result = api.review(labeled, INPUT, tmp_path / "ls", task=TASK, budget=2, strategy="entropy")
+    tasks = json.loads((tmp_path / "ls" / "tasks.json").read_text())
+    assert [t["data"]["llmlabel_id"] for t in tasks] == [c.id for c in result.choice.chosen]
+    gold = {r["id"]: r["entities"] for r in rows(NER / "news.gold.jsonl")}
+    for n, task in enumerate(tasks, start=1):  # the reviewer marks the gold spans
+        marked = [
+            region(e["start"], e["end"], e["text"], e["label"])
+            for e in gold[task["data"]["llmlabel_id"]]
+        ]
+        task.update(id=n, annotations=[{"id": n, "result": marked, "completed_by": 1}])
+    (tmp_path / "export.json").write_text(json.dumps(tasks))
+    merged = api.merge(labeled, tmp_path / "export.json", tmp_path / "merged.jsonl", task=TASK)
+    assert merged.corrected == 2 and merged.rows == 2
+    human = {r["id"]: r for r in rows(tmp_path / "merged.jsonl") if r["source"] == "human"}
+    assert {i: spans_of(r["label"]) for i, r in human.items()} == {i: gold[i] for i in human}
+    a = merged.agreement  # SmolLM2 may abstain: those rows are counted, not scored
+    assert isinstance(a, api.SpanAgreement) and a.records + a.model_unlabeled == 2
+
+
+def spans_of(label: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{k: e[k] for k in ("start", "end", "label", "text")} for e in label]

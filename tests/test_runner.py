@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,7 @@ from typing import Any
 import pytest
 
 from llmlabel import api
-from llmlabel.core.request import Completion, LabelRequest
+from llmlabel.core.request import LabelRequest
 from llmlabel.core.spec import parse_task
 from llmlabel.errors import BackendError, ConfigError, InputError, OutputError
 from tests.fakes import FakeBackend, record_text
@@ -61,30 +60,6 @@ def test_samples_above_max_n_are_split_into_rounds_with_distinct_seeds(tmp_path:
     assert sorted(r.n for r in backend.requests) == [1, 2, 2]
     assert len({r.seed for r in backend.requests}) == 3
     assert rows(out)["1"]["votes"] == {"positive": 5}
-
-
-class _Logged(FakeBackend):
-    """Logs when each request starts and ends, with a pause between (as a server takes time)."""
-
-    def __init__(self) -> None:
-        super().__init__(by_word, max_n=2)
-        self.events: list[str] = []
-
-    async def complete(self, request: LabelRequest) -> Completion:
-        self.events.append(f"start {request.round}")
-        await asyncio.sleep(0.01)
-        self.events.append(f"end {request.round}")
-        return await super().complete(request)
-
-
-def test_the_first_round_prefills_the_prompt_before_the_others_go_together(
-    tmp_path: Path,
-) -> None:
-    backend = _Logged()
-    data = write_input(tmp_path, {"1": "great"})
-    api.label(task(samples=5), data, tmp_path / "out.jsonl", backend=backend, cache=False)
-    assert backend.events[:2] == ["start 0", "end 0"]  # alone: the server caches its prompt
-    assert backend.events[2:4] == ["start 1", "start 2"]  # then side by side
 
 
 def test_invalid_answers_are_reasked_with_the_error(tmp_path: Path) -> None:

@@ -144,6 +144,13 @@ def main(argv: list[str] | None = None) -> None:
         f"**At {slow.latency_ms} ms: llmlabel {slow.llmlabel[top] / slow.autolabel:.1f}× "
         f"autolabel's records/s at concurrency {top}** (target ≥ 10×)."
     )
+    if slow.latency_ms:
+        ceiling = top * 1000 / slow.latency_ms
+        headline += (
+            f" autolabel is bound by the latency alone (≤ {1000 / slow.latency_ms:.0f} "
+            f"records/s); llmlabel's bound is concurrency ÷ latency = {ceiling:.0f} records/s, "
+            "and what it falls short of that is client CPU on this shared machine."
+        )
     print(headline)
     lines = [
         "# llmlabel vs refuel-autolabel",

@@ -162,7 +162,9 @@ class JsonlSink:
 
 
 def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Rows of an output file; a partial last line (from a killed run) is skipped."""
+    """Rows of an output file; a partial last line (from a killed run) is skipped. A last
+    line that is a whole JSON object without its newline (a file written by hand or by
+    another tool) is a row."""
     for _, row in iter_numbered_rows(path):
         yield row
 
@@ -175,7 +177,7 @@ def iter_numbered_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
     except OSError as exc:
         raise InputError(f"cannot read output file: {exc.strerror}", where=str(path)) from None
     with fh:
-        yield from _complete_rows(fh, str(path), InputError, _Tail())
+        yield from _complete_rows(fh, str(path), InputError, _Tail(), unterminated=True)
 
 
 def encode_row(row: dict[str, Any]) -> bytes:
@@ -272,11 +274,18 @@ def _scan_for_resume(path: Path) -> tuple[tuple[IdSet, set[str]], int]:
 
 
 def _complete_rows(
-    fh: IO[bytes], name: str, error: type[LLMLabelError], tail: _Tail
+    fh: IO[bytes],
+    name: str,
+    error: type[LLMLabelError],
+    tail: _Tail,
+    *,
+    unterminated: bool = False,
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """(line number, row) for each complete line; a bad last line is a partial write and is
     skipped (``tail.good_end`` marks where it starts); a bad line before the end is an error.
-    A blank line is skipped: it is not a row, and JSON cannot be split by a newline."""
+    A blank line is skipped: it is not a row, and JSON cannot be split by a newline.
+    ``unterminated``: a last line without a newline is a row if it parses (readers; the sink
+    itself keeps only newline-terminated lines, since it appends after them)."""
     offset = 0
     for lineno, raw in enumerate(fh, start=1):
         offset += len(raw)
@@ -284,7 +293,11 @@ def _complete_rows(
         if complete and not raw.strip():
             tail.good_end = offset
             continue
-        row, problem = _parse(raw) if complete else (None, "no newline at the end (partial write)")
+        row, problem = (
+            _parse(raw)
+            if complete or unterminated
+            else (None, "no newline at the end (partial write)")
+        )
         if row is not None:
             yield lineno, row
             tail.good_end = offset

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,53 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
             hint=f"fix the file until `python {file.name}` runs without errors",
         ) from None
     return module
+
+
+def load_function(ref: str, base_dir: Path) -> Callable[[Mapping[str, Any]], str | None]:
+    """A labeling function from ``path/to/file.py:function`` (relative to the task file) or
+    ``package.module:function``: it takes a record's fields and returns a label or None."""
+    target, _, attr = ref.rpartition(":")
+    if not target or not attr:
+        raise ConfigError(
+            f"labeling function '{ref}' is not 'file.py:function'",
+            hint="for example python: rules.py:refund_rule",
+        )
+    if target.endswith(".py"):
+        file = next((p for p in (base_dir / target, Path(target)) if p.is_file()), None)
+        if file is None:
+            raise ConfigError(
+                "labeling function file not found",
+                where=target,
+                hint="paths are relative to the task file",
+            )
+        name = f"llmlabel_user_rules_{abs(hash(str(file.resolve())))}"
+        module_spec = importlib.util.spec_from_file_location(name, file)
+        if module_spec is None or module_spec.loader is None:
+            raise ConfigError("cannot load the file", where=str(file), hint="is it Python?")
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except Exception as exc:  # a user's file can fail in any way; report it in one line
+            del sys.modules[name]
+            raise ConfigError(
+                f"labeling function file failed to import: {type(exc).__name__}: {exc}",
+                where=str(file),
+                hint=f"fix the file until `python {file.name}` runs without errors",
+            ) from None
+    else:
+        try:
+            module = importlib.import_module(target)
+        except ImportError as exc:
+            raise ConfigError(f"cannot import {target}: {exc}", where=ref) from None
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(
+            f"'{attr}' in {target} is not a function",
+            where=ref,
+            hint="define `def rule(record: dict) -> str | None`",
+        )
+    return function  # type: ignore[no-any-return]
 
 
 def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:

@@ -210,6 +210,13 @@ def test_iter_rows_skips_a_partial_last_line(tmp_path: Path) -> None:
     assert path.read_bytes().endswith(b'"x": ')  # reading never modifies the file
 
 
+def test_iter_rows_keeps_a_whole_last_row_without_its_newline(tmp_path: Path) -> None:
+    # a file written by hand or another tool often lacks the final newline: the row is data
+    path = tmp_path / "corrections.jsonl"
+    path.write_bytes(b'{"id": "0"}\n{"id": "1"}')
+    assert [r["id"] for r in iter_rows(path)] == ["0", "1"]
+
+
 @pytest.mark.parametrize(
     ("bad", "problem"),
     [(b'{"id": "x", oops}\n', "Expecting"), (b"[1]\n", "not a JSON object"), (b"\xff\n", "utf-8")],
