@@ -35,7 +35,7 @@ from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
 from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.report import write_report
-from llmlabel.io.sink import JsonlSink
+from llmlabel.io.sink import JsonlSink, ListSink
 from llmlabel.reviewer import MergeResult as MergeResult
 from llmlabel.reviewer import ReviewResult as ReviewResult
 from llmlabel.reviewer import merge as merge
@@ -107,17 +107,7 @@ def label(
     with JsonlSink.open(output, resume=resume, overwrite=overwrite) as sink:
         own_backend = backend is None
         live = backend or make_backend(prepared.spec)
-        info: dict[str, Any] = {
-            "status": "running",
-            "started_at": _now(),
-            "input": str(input),
-            "output": str(output),
-            "task": prepared.spec.model_dump(mode="json", by_alias=True),
-            "template": {"name": prepared.renderer.name, "hash": prepared.renderer.hash},
-            "model_id": live.model_id,
-            "resumed": resume,
-            "environment": environment_info(),
-        }
+        info = _run_info(prepared, input, output, resume, model_id=live.model_id)
         write_manifest(manifest, info)
         store = _open_cache(cache)
         runner = make_runner(prepared, live, store, sink, on_row=on_row, on_error=on_error)
@@ -163,17 +153,13 @@ def label_on_ray(
     output = Path(output)
     options = ray_runner.RayOptions(address, tuple(endpoints), actors, partition_rows)
     manifest = manifest_path_for(output)
-    info: dict[str, Any] = {
-        "status": "running",
-        "started_at": _now(),
-        "input": str(input),
-        "output": str(output),
-        "task": prepared.spec.model_dump(mode="json", by_alias=True),
-        "template": {"name": prepared.renderer.name, "hash": prepared.renderer.hash},
-        "runner": {"ray": {**vars(options), "endpoints": list(options.endpoints)}},
-        "resumed": resume,
-        "environment": environment_info(),
-    }
+    info = _run_info(
+        prepared,
+        input,
+        output,
+        resume,
+        runner={"ray": {**vars(options), "endpoints": list(options.endpoints)}},
+    )
     store = None if cache is False else default_cache_path() if cache is True else Path(cache)
     try:
         stats = ray_runner.run(
@@ -224,7 +210,7 @@ def label_records(
         InputRecord(id=str(r.get(id_field, i)), data=dict(r), where=f"record {i}")
         for i, r in enumerate(records)
     ]
-    sink = _ListSink()
+    sink = ListSink()
     live = backend or make_backend(prepared.spec)
     store = _open_cache(cache)
     try:
@@ -368,18 +354,25 @@ def _totals(runner: Runner) -> dict[str, Any]:
     return {"totals": runner.stats.as_dict()}
 
 
+def _run_info(
+    prepared: PreparedTask, input: str | Path, output: Path, resume: bool, **extra: Any
+) -> dict[str, Any]:
+    """The manifest of a run as it starts (totals and the end are added when it stops)."""
+    return {
+        "status": "running",
+        "started_at": _now(),
+        "input": str(input),
+        "output": str(output),
+        "task": prepared.spec.model_dump(mode="json", by_alias=True),
+        "template": {"name": prepared.renderer.name, "hash": prepared.renderer.hash},
+        **extra,
+        "resumed": resume,
+        "environment": environment_info(),
+    }
+
+
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-class _ListSink:
-    def __init__(self) -> None:
-        self.done_ids: set[str] = set()
-        self.done_where: set[str] = set()
-        self.rows: list[dict[str, Any]] = []
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
 
 
 def count_records(source: str | Path, limit: int | None = None) -> int | None:

@@ -40,7 +40,7 @@ from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import InputError, LLMLabelError, OutputError
 from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, check_fields, read_records
-from llmlabel.io.sink import encode_row
+from llmlabel.io.sink import ListSink, encode_row
 from llmlabel.runner import SKIP_HINT, OnError, RunStats, count_row, duplicate_error
 from llmlabel.task import PreparedTask, prepare
 
@@ -350,7 +350,7 @@ class _LabelActor:
     async def _label(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
         backend, cache = self._open()
         records = [_unpack(blob) for blob in batch["record"]]
-        sink = _ListSink()
+        sink = ListSink()
         runner = make_runner(self._task, backend, cache, sink, on_error=self._on_error)
         try:
             await runner.run(records)
@@ -381,16 +381,6 @@ class _LabelActor:
             path = self._cache_path
             self._cache = NullCache() if path is None else RequestCache.open(path)
         return self._backend, self._cache
-
-
-class _ListSink:
-    def __init__(self) -> None:
-        self.done_ids: set[str] = set()
-        self.done_where: set[str] = set()
-        self.rows: list[dict[str, Any]] = []
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.rows.append(row)
 
 
 def _rebuild(blob: bytes) -> LLMLabelError:

@@ -135,6 +135,10 @@ class EmbeddedBackend:
         self._server: Any = _start_server(
             self.path, spec, alias=self.model_id, api_key=secrets.token_urlsafe(24)
         )
+        # A round trip through llama.cpp's task queue: its loop is running from here on.
+        # Freeing a server whose loop has not started yet can hang for ever (seen in 1 of
+        # 3 create-then-close cycles; 0 of 15 with this wait).
+        self._server.handle_metrics()
         self._executor = ThreadPoolExecutor(spec.parallel, thread_name_prefix="llmlabel-llama")
         self._grammars: dict[str, str | None] = {}
         self._slots: _Slots | None = None

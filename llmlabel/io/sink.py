@@ -161,6 +161,19 @@ class JsonlSink:
             os.ftruncate(self._fd, self._size)
 
 
+class ListSink:
+    """A sink that keeps rows in memory (``label_records``, a Ray actor's batch): nothing is
+    done before the run, and rows are returned rather than written."""
+
+    def __init__(self) -> None:
+        self.done_ids: set[str] = set()
+        self.done_where: set[str] = set()
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(row)
+
+
 def iter_rows(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of an output file; a partial last line (from a killed run) is skipped. A last
     line that is a whole JSON object without its newline (a file written by hand or by
