@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from llmlabel.core.kinds import KINDS
 from llmlabel.core.spec import TaskSpec, parse_task
-from llmlabel.errors import ConfigError, InputError, SchemaError, TemplateError
+from llmlabel.errors import ConfigError, InputError, LLMLabelError, SchemaError, TemplateError
 from llmlabel.io.readers import read_records
 from llmlabel.select import Example
 
@@ -98,20 +98,24 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
         raise SchemaError(
             "schema file not found", where=target, hint="paths are relative to the task file"
         )
-    name = f"llmlabel_user_schema_{abs(hash(str(file.resolve())))}"
+    return _import_file(file, "schema", SchemaError)
+
+
+def _import_file(file: Path, what: str, error: type[LLMLabelError]) -> Any:
+    """Run a user's Python file as a module (``what``: "schema" or "labeling function", for
+    the messages); any failure is one ``error`` line naming the file."""
+    name = f"llmlabel_user_{what.replace(' ', '_')}_{abs(hash(str(file.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, file)
     if spec is None or spec.loader is None:
-        raise SchemaError(
-            "cannot load schema file", where=str(file), hint="is it a Python source file?"
-        )
+        raise error(f"cannot load {what} file", where=str(file), hint="is it a Python source file?")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # a user's file can fail in any way; report it in one line
         del sys.modules[name]
-        raise SchemaError(
-            f"schema file failed to import: {type(exc).__name__}: {exc}",
+        raise error(
+            f"{what} file failed to import: {type(exc).__name__}: {exc}",
             where=str(file),
             hint=f"fix the file until `python {file.name}` runs without errors",
         ) from None
@@ -135,21 +139,7 @@ def load_function(ref: str, base_dir: Path) -> Callable[[Mapping[str, Any]], str
                 where=target,
                 hint="paths are relative to the task file",
             )
-        name = f"llmlabel_user_rules_{abs(hash(str(file.resolve())))}"
-        module_spec = importlib.util.spec_from_file_location(name, file)
-        if module_spec is None or module_spec.loader is None:
-            raise ConfigError("cannot load the file", where=str(file), hint="is it Python?")
-        module = importlib.util.module_from_spec(module_spec)
-        sys.modules[name] = module
-        try:
-            module_spec.loader.exec_module(module)
-        except Exception as exc:  # a user's file can fail in any way; report it in one line
-            del sys.modules[name]
-            raise ConfigError(
-                f"labeling function file failed to import: {type(exc).__name__}: {exc}",
-                where=str(file),
-                hint=f"fix the file until `python {file.name}` runs without errors",
-            ) from None
+        module = _import_file(file, "labeling function", ConfigError)
     else:
         try:
             module = importlib.import_module(target)
