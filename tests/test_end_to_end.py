@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import llmlabel
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,7 +40,7 @@ def test_embedded_labels_every_record_with_valid_votes(tmp_path: Path, smollm2_p
         assert sum(row["votes"].values()) + len(row["invalid"]) == 3
         if row["status"] == "labeled":
             assert row["label"] in ("positive", "negative")
-            assert row["confidence"] == row["votes"][row["label"]] / 3
+            assert row["confidence"] == pytest.approx(row["votes"][row["label"]] / 3, abs=1e-6)
     assert result.stats.requests >= 6  # n=3 fits in 2 slots? no: split into 2 rounds
     again = llmlabel.label(
         TASK, REVIEWS, out, limit=6, overrides=SMALL, cache=tmp_path / "c.db", overwrite=True

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import llmlabel
 from llmlabel.core.spans import bio_spans, token_offsets
 from llmlabel.task import load
@@ -97,6 +99,8 @@ def test_relation_rows_vote_over_the_directed_labels(tmp_path: Path, smollm2_pat
         assert sum(row["votes"].values()) + len(row["invalid"]) == SAMPLES
         if row["status"] == "labeled":
             assert row["label"] in labels
-            assert row["confidence"] == row["votes"][row["label"]] / SAMPLES
+            assert row["confidence"] == pytest.approx(
+                row["votes"][row["label"]] / SAMPLES, abs=1e-6
+            )
     summary = llmlabel.evaluate(out, folder / "sentences.gold.jsonl", allow_missing=True).summary
     assert summary.kind == "relation" and "macro_f1_excl_other" in summary.metrics

@@ -23,6 +23,7 @@ from typing import Any
 
 from llmlabel import models
 from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
+from llmlabel.core.schema import GUIDANCE
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import BackendError, ContextError, LLMLabelError, ModelError
 
@@ -94,12 +95,13 @@ def _model_id(model: str, path: Path) -> str:
 
 
 def _compact_json_grammar(schema: dict[str, Any]) -> str | None:
-    """An llguidance grammar for ``schema`` that emits compact JSON, or None if this build
+    """An llguidance grammar for ``schema`` with fixed separators, or None if this build
     lacks llguidance.
 
     The plain schema grammar lets whitespace run anywhere between tokens; a small model at
     a high temperature can then fill ``max_tokens`` with newlines. Fixed separators remove
-    that failure and shorten every answer.
+    that failure; they are the ones the prompt's examples show (``schema.GUIDANCE``, which
+    the schema's own ``x-guidance`` overrides).
     """
     xlc = _import_xllamacpp()
     plain = str(xlc.json_schema_to_grammar(json.dumps(schema)))
@@ -108,8 +110,7 @@ def _compact_json_grammar(schema: dict[str, Any]) -> str | None:
     compact = dict(schema)
     compact["x-guidance"] = {
         "whitespace_flexible": False,
-        "item_separator": ",",
-        "key_separator": ":",
+        **GUIDANCE,
         **schema.get("x-guidance", {}),
     }
     return "%llguidance {}\nstart: %json " + json.dumps(compact)

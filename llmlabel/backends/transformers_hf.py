@@ -25,6 +25,7 @@ from llmlabel.backends.batch import (
     model_id_for,
     sample_seeds,
 )
+from llmlabel.core.schema import GUIDANCE
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import LLMLabelError, ModelError
 
@@ -153,8 +154,10 @@ class TransformersEngine:
     def _grammar(self, schema: dict[str, Any]) -> Any:
         key = json.dumps(schema, sort_keys=True)
         if key not in self._grammars:
+            guidance = {**GUIDANCE, **schema.get("x-guidance", {})}  # as the examples show
+            separators = (guidance["item_separator"], guidance["key_separator"])
             self._grammars[key] = self._compiler.compile_json_schema(
-                key, any_whitespace=False, separators=(",", ":"), strict_mode=True
+                key, any_whitespace=False, separators=separators, strict_mode=True
             )
         return self._grammars[key]
 

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from llmlabel.core.labelsets import SetCounts
 from llmlabel.core.metrics import ClassScore, Outcome
@@ -36,10 +36,6 @@ from llmlabel.errors import SchemaError
 ENTITIES_FIELD = "entities"
 MAX_ENTITIES = 32
 MAX_ENTITY_CHARS = 200
-GUIDANCE: dict[str, JsonValue] = {"item_separator": ", ", "key_separator": ": "}
-"""JSON separators a constrained decoder should force (llguidance): the ones models write
-unprompted. With compact ``:`` the 1.5B model's likeliest next token is ``[]``, so it answered
-"no entities" for every CoNLL sentence."""
 
 
 class Span(NamedTuple):
@@ -70,10 +66,6 @@ class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Answer(_Closed):
-    model_config = ConfigDict(json_schema_extra={"x-guidance": GUIDANCE})
-
-
 def ner_model(labels: list[str], name: str = "Entities") -> type[BaseModel]:
     """``{"entities": [{"text": ..., "label": one of labels}, ...]}``, bounded in size."""
     if not labels:
@@ -92,7 +84,7 @@ def ner_model(labels: list[str], name: str = "Entities") -> type[BaseModel]:
             Field(max_length=MAX_ENTITIES, description="every entity, in order; [] if none"),
         )
     }
-    model: type[BaseModel] = create_model(name, __base__=_Answer, **fields)
+    model: type[BaseModel] = create_model(name, __base__=_Closed, **fields)
     return model
 
 

@@ -30,7 +30,7 @@ from llmlabel.core.labelsets import SetCounts
 from llmlabel.core.metrics import ClassScore, Outcome
 from llmlabel.core.relations import OTHER
 from llmlabel.core.scoring import Metric, Scoring, Unscorable
-from llmlabel.core.spans import GUIDANCE, MAX_ENTITY_CHARS, recover
+from llmlabel.core.spans import MAX_ENTITY_CHARS, recover
 from llmlabel.core.vote import Vote, abstain
 from llmlabel.errors import SchemaError
 
@@ -78,10 +78,6 @@ class _Closed(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class _Answer(_Closed):
-    model_config = ConfigDict(json_schema_extra={"x-guidance": GUIDANCE})
-
-
 def triples_model(labels: list[str], name: str = "Triples") -> type[BaseModel]:
     """``{"triples": [{"head": ..., "relation": one of labels, "tail": ...}, ...]}``, bounded."""
     if not labels:
@@ -102,7 +98,7 @@ def triples_model(labels: list[str], name: str = "Triples") -> type[BaseModel]:
             Field(max_length=MAX_TRIPLES, description="every relation stated; [] if none"),
         )
     }
-    model: type[BaseModel] = create_model(name, __base__=_Answer, **fields)
+    model: type[BaseModel] = create_model(name, __base__=_Closed, **fields)
     return model
 
 
