@@ -1,48 +1,71 @@
-"""Score llmlabel on a gold set of any task kind (NER, relations, ...) with ``llmlabel eval``.
+"""Score llmlabel on a gold set of any task kind (NER, relations, multi-label, ...).
 
     python eval/gold_kinds.py --suite conll2003 --limit 200 --sample-seed 0
+    python eval/gold_kinds.py --suite conll2003 --limit 200 --shots 8 --strategy semantic
 
 A suite is a task file ``eval/tasks/<suite>.yaml`` and a gold file ``<gold dir>/<suite>/
 test.jsonl`` whose rows are both the records and their gold answers (conll2003: ``text``,
 ``tokens``, ``entities``; semeval2010_task8: ``text``, ``head``, ``tail``,
-``relation_directed``). The gold dir is ``$LLMLABEL_GOLD_DIR``, else ``../shared/data/gold``
-beside the repository; the records scored are written to a temporary file outside it, never
-copied into the repository. ``--limit`` records are drawn with ``--sample-seed`` (a fixed seeded
-sample), labeled 0-shot through ``llmlabel.label`` and scored by ``llmlabel.evaluate``, which
-picks the kind's metrics (strict span F1 for NER, macro-F1 excluding Other for relations).
-Requests are cached under ``--workdir`` (default ``eval/results/raw/<suite>``, gitignored).
+``relation_directed``; goemotions: ``text``, ``labels``). The gold dir is
+``$LLMLABEL_GOLD_DIR``, else ``../shared/data/gold`` beside the repository; the records scored
+are written to a temporary file outside it, never copied into the repository. ``--limit``
+records are drawn with ``--sample-seed`` (a fixed seeded sample), labeled through
+``llmlabel.label`` and scored by ``llmlabel.evaluate``, which picks the kind's metrics (strict
+span F1 for NER, macro-F1 excluding Other for relations, micro-F1 over labels for multi-label).
+
+With ``--shots K`` each prompt shows K examples picked by ``--strategy`` (default: the task
+file's) from the suite's ``dev.jsonl``, else from the test records not scored (see
+``eval/gold.py``). Gold rows become examples in the form llmlabel reads for the kind: NER
+entities keep only ``text`` and ``label``, a relation's gold goes to ``label``. Requests are
+cached under ``--workdir`` (default ``eval/results/raw/<suite>``, gitignored).
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import os
-import random
+import re
 import shlex
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
+
+import gold as harness  # eval/gold.py: gold dir, seeded samples, few-shot pools
 
 import llmlabel
+from llmlabel.core.relations import gold_relation
+from llmlabel.core.spans import ENTITIES_FIELD
+from llmlabel.core.spec import Strategy
 from llmlabel.io.report import accuracy_title, metric_titles
+from llmlabel.io.taskfile import read_task
 
-EVAL = Path(__file__).resolve().parent
-TASKS = EVAL / "tasks"
-RESULTS = EVAL / "results"
-DEFAULT_GOLD = EVAL.parent.parent / "shared" / "data" / "gold"
-
-
-def gold_dir() -> Path:
-    return Path(os.environ.get("LLMLABEL_GOLD_DIR") or DEFAULT_GOLD)
+TASKS = harness.TASKS
+RESULTS = harness.RESULTS
 
 
-def sample(test: Path, limit: int, seed: int) -> list[dict[str, Any]]:
-    rows = [json.loads(line) for line in test.read_text(encoding="utf-8").splitlines() if line]
-    chosen = sorted(random.Random(seed).sample(range(len(rows)), min(limit, len(rows))))
-    return [rows[i] for i in chosen]
+def as_example(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    """A gold row as a few-shot example of ``kind``: NER examples name each entity by its text
+    and type only (the answer model takes no offsets); relation examples carry ``label``."""
+    if kind == "ner":
+        entities = sorted(row[ENTITIES_FIELD], key=lambda e: (e["start"], e["end"]))
+        return {**row, ENTITIES_FIELD: [{"text": e["text"], "label": e["label"]} for e in entities]}
+    if kind == "relation":
+        return {**row, "label": gold_relation(row)}
+    return row
+
+
+def example_pool(kind: str, suite_dir: Path, scored: set[str], tmp: Path) -> tuple[Path, str]:
+    """The few-shot pool (a file in ``tmp``) and where it comes from, in words."""
+    path, where = harness.examples_file(suite_dir, scored, tmp)
+    rows = [as_example(kind, row) for row in harness.read_jsonl(path)]
+    return harness.write_jsonl(tmp / "examples-as-answers.jsonl", rows), where
+
+
+def shown_per_record(output: Path) -> float:
+    """The mean number of few-shot examples the output's rows record as shown."""
+    counts = [len(row.get("examples") or []) for row in llmlabel.iter_output(output)]
+    return sum(counts) / len(counts) if counts else 0.0
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,31 +74,54 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200, help="records scored")
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--samples", type=int, default=1)
+    parser.add_argument("--shots", type=int, default=0, help="few-shot examples per prompt")
+    parser.add_argument(
+        "--strategy", choices=get_args(Strategy), help="few-shot selection (default: task's)"
+    )
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per request")
     parser.add_argument("--workdir", type=Path)
-    parser.add_argument("--out", type=Path, help="default eval/results/<suite>.md")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="default eval/results/<suite>.md (0-shot), <suite>-<K>shot-<strategy>.md",
+    )
     args = parser.parse_args(argv)
+    if args.shots < 0:
+        parser.error("--shots must be 0 or more")
     task = TASKS / f"{args.suite}.yaml"
-    test = gold_dir() / args.suite / "test.jsonl"
+    suite_dir = harness.gold_dir() / args.suite
+    test = suite_dir / "test.jsonl"
     if not task.is_file() or not test.is_file():
         raise SystemExit(f"error: need {task} and {test} (set LLMLABEL_GOLD_DIR)")
+    spec = read_task(task)
+    strategy = args.strategy or spec.examples.strategy
+    shots = f"{args.shots}shot-{strategy}" if args.shots else "0shot"
+    shown = f"{args.shots}-shot {strategy}" if args.shots else "0-shot"
     workdir = args.workdir or RESULTS / "raw" / args.suite
     workdir.mkdir(parents=True, exist_ok=True)
-    tag = f"{args.model or 'task'}-{args.samples}s-{args.limit}-seed{args.sample_seed}"
+    model = re.sub(r"[^A-Za-z0-9._-]", "_", Path(args.model).name) if args.model else "task"
+    tag = f"{model}-{shots}-{args.samples}s-{args.limit}-seed{args.sample_seed}"
     output = workdir / f"{tag}.jsonl"
     overrides: dict[str, Any] = {
         "samples": args.samples,
         "concurrency": args.concurrency,
         "backend.timeout": args.timeout,
+        "examples.k": args.shots,
     }
     if args.model:
         overrides["backend.model"] = args.model
+    pool = ""
     with tempfile.TemporaryDirectory(prefix="llmlabel-gold-") as tmp:
-        records = Path(tmp) / "records.jsonl"
-        rows = sample(test, args.limit, args.sample_seed)
-        records.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        rows = harness.scored_records(test, args.limit, args.sample_seed)
+        records = harness.write_jsonl(Path(tmp) / "records.jsonl", rows)
+        if args.shots:
+            scored = {str(row["id"]) for row in rows}
+            examples, where = example_pool(spec.kind, suite_dir, scored, Path(tmp))
+            overrides["examples.path"] = str(examples)
+            overrides["examples.strategy"] = strategy
+            pool = f" Few-shot examples from {where} of `{args.suite}`."
         result = llmlabel.label(
             task,
             records,
@@ -87,14 +133,19 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(file=sys.stderr)
         summary = llmlabel.evaluate(output, records, report=workdir / f"{tag}-report").summary
+    stats = result.stats
+    if args.shots:
+        pool += f" {shown_per_record(output):.1f} examples shown per record on average."
     lines = [
-        f"# {args.suite}: {summary.kind} against gold",
+        f"# {args.suite}: {summary.kind} against gold, {shown}",
         "",
         f"Task `eval/tasks/{args.suite}.yaml`, model {args.model or 'of the task file'}, "
-        f"0-shot, {args.samples} sample(s); {len(rows)} records of `{args.suite}/test.jsonl` "
-        f"drawn at random (seed {args.sample_seed}). Abstained and failed records count as "
-        f"wrong ({summary.abstained} abstained, {summary.failed} failed). "
-        f"{result.stats.seconds:.0f} s on this machine.",
+        f"{shown}, {args.samples} sample(s); {len(rows)} records of `{args.suite}/test.jsonl` "
+        f"drawn at random (seed {args.sample_seed}).{pool} Abstained and failed records count "
+        f"as wrong ({summary.abstained} abstained, {summary.failed} failed). "
+        f"{stats.usage.prompt_tokens / max(len(rows), 1):.0f} prompt tokens per record; "
+        f"{stats.seconds:.0f} s on this machine (model requests: {stats.requests}, "
+        f"answered from the cache: {stats.cache_hits}).",
         "",
         "| metric | value | 95% CI (bootstrap) |",
         "|---|---|---|",
@@ -110,7 +161,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python eval/gold_kinds.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lines += ["", f"Command: `{command}`", "", f"Date: {date}", ""]
-    out = args.out or RESULTS / f"{args.suite}.md"
+    out = args.out or RESULTS / (f"{args.suite}-{shots}.md" if args.shots else f"{args.suite}.md")
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))
 
