@@ -1,9 +1,10 @@
 """Committee runs: several prompts/models and labeling functions vote on each record.
 
-The vote and disagreement rules are pure (``llmlabel.core.committee``). Here each model member
-becomes a prepared task with its own backend (members with equal backend settings share one,
-so a model loads once); an ordinary ``Runner`` draws each member's samples, the labeling
-functions vote beside them, and the votes merge into one row with a ``committee`` object.
+The vote and disagreement rules are pure, one ``CommitteeRules`` per kind
+(``llmlabel.core.committee``, ``llmlabel.core.committee_sets``). Here each model member becomes
+a prepared task with its own backend (members with equal backend settings share one, so a model
+loads once); an ordinary ``Runner`` draws each member's samples, the labeling functions vote
+beside them, and the kind's rules merge the votes into one row with a ``committee`` object.
 """
 
 from __future__ import annotations
@@ -16,18 +17,12 @@ from typing import Any
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
-from llmlabel.core.committee import (
-    LabelingFunction,
-    Member,
-    committee_vote,
-    keyword_rule,
-    regex_rule,
-)
+from llmlabel.core.committee import Ballot, CommitteeRules, LabelingFunction, keyword_pattern
 from llmlabel.core.request import Usage
 from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
 from llmlabel.errors import InputError
 from llmlabel.io.readers import InputRecord
-from llmlabel.runner import Cache, OnError, Runner, RunStats, Sink
+from llmlabel.runner import Cache, Drawn, OnError, Runner, RunStats, Sink
 from llmlabel.task import PreparedTask, prepare
 
 LONE_MEMBER = "model"
@@ -61,9 +56,12 @@ class _ModelMember:
 
 @dataclass(frozen=True)
 class _Rule:
+    """``partial``: a keyword or regex rule, which names one label (see ``Ballot``)."""
+
     name: str
     weight: float
     vote: LabelingFunction
+    partial: bool
 
 
 class CommitteeRunner(Runner):
@@ -80,7 +78,11 @@ class CommitteeRunner(Runner):
     ):
         super().__init__(task, backend, cache, sink, on_row=on_row, on_error=on_error)
         spec = task.spec
-        self.rules = [_rule(lf, spec, task.functions) for lf in spec.labeling_functions]
+        assert task.kind.committee is not None  # the spec refuses committees on other kinds
+        self.voting: CommitteeRules = task.kind.committee
+        self.rules = [
+            _rule(lf, spec, task.functions, self.voting) for lf in spec.labeling_functions
+        ]
         self._owned: list[Backend] = []
         backends = {spec.backend: backend}
         declared = spec.committee or [CommitteeMemberSpec(name=LONE_MEMBER)]
@@ -111,26 +113,32 @@ class CommitteeRunner(Runner):
 
     async def label(self, record: InputRecord) -> dict[str, Any]:
         fired = [(rule, self._apply(rule, record)) for rule in self.rules]  # cheap: fail early
-        rows = await asyncio.gather(*(m.runner.label(record) for m in self.members))
+        draws = await asyncio.gather(*(m.runner.draw(record) for m in self.members))
+        rows = [d for d in draws if isinstance(d, dict)]
         skipped = next((row for row in rows if row["status"] == "skipped"), None)
         if skipped is not None:  # too long for a member: the record is skipped, as without one
             return {**skipped, "provenance": self._provenance}
-        usage = sum((Usage(**row["usage"]) for row in rows), Usage())
-        example_ids = rows[0]["examples"]
-        members: list[Member] = []
+        usage = sum(
+            (d.usage if isinstance(d, Drawn) else Usage(**d["usage"]) for d in draws), Usage()
+        )
+        example_ids = draws[0].examples if isinstance(draws[0], Drawn) else draws[0]["examples"]
+        ballots: list[Ballot] = []
         failed: dict[str, str] = {}
         reasons: list[str] = []
-        for member, row in zip(self.members, rows, strict=True):
-            if row["status"] == "failed":
-                failed[member.name] = row["error"]
+        for member, drawn in zip(self.members, draws, strict=True):
+            if isinstance(drawn, dict):  # its requests failed
+                failed[member.name] = drawn["error"]
                 continue
-            members.append(Member(member.name, row["votes"], len(row["invalid"]), member.weight))
-            reasons += [f"{member.name}: {why}" for why in row["invalid"]]
-        if not members:
+            ballots.append(Ballot(member.name, tuple(drawn.values), member.weight))
+            reasons += [f"{member.name}: {why}" for why in drawn.reasons]
+        if not ballots:
             errors = "; ".join(f"{name}: {error}" for name, error in failed.items())
             return self._row(record, example_ids, usage, error=errors)
-        members += [Member(r.name, {label: 1}, 0, r.weight) for r, label in fired if label]
-        vote, found = committee_vote(members, self.task.labels, reasons)
+        ballots += [
+            Ballot(r.name, (value,), r.weight, r.partial) for r, value in fired if value is not None
+        ]
+        merged = self.voting.merge(ballots, self.task.labels, reasons)
+        vote, found = merged.vote, merged.found
         row = self._row(record, example_ids, usage)
         row.update(
             status="labeled" if vote.label is not None else "abstained",
@@ -140,27 +148,34 @@ class CommitteeRunner(Runner):
             tie=vote.tie,
             reason=vote.abstain_reason,
             invalid=reasons,
-            committee={
-                "votes": {m.name: dict(m.votes) for m in members},
-                "invalid": {m.name: m.invalid for m in members},
-                "weights": {m.name: m.weight for m in members},
-                "abstained": [r.name for r, label in fired if label is None],
-                "failed": failed,
-                "entropy": round(found.entropy, 6),
-                "kl": {name: round(kl, 6) for name, kl in found.kl.items()},
-                "disagreement": round(found.disagreement, 6),
-            },
         )
+        if vote.label_confidence is not None:
+            row["label_confidence"] = vote.label_confidence
+        if vote.extra:
+            row.update(vote.extra)
+        row["committee"] = {
+            "votes": merged.votes,
+            "samples": {b.name: len(b.values) for b in ballots},
+            "invalid": {b.name: b.invalid for b in ballots},
+            "weights": {b.name: b.weight for b in ballots},
+            "abstained": [r.name for r, value in fired if value is None],
+            "failed": failed,
+            "entropy": round(found.entropy, 6),
+            "kl": {name: round(kl, 6) for name, kl in found.kl.items()},
+            "disagreement": round(found.disagreement, 6),
+        }
         if self._router is not None:
             self._router.apply(row)
         return row
 
-    def _apply(self, rule: _Rule, record: InputRecord) -> str | None:
-        """The rule's vote on the record; a rule that breaks or answers a non-label is bad
-        input that names the rule and the record."""
+    def _apply(self, rule: _Rule, record: InputRecord) -> Any:
+        """The rule's vote value on the record (``None``: it abstains); a rule that breaks or
+        answers something the kind cannot take is bad input that names the rule and the
+        record."""
         where = f"labeling function '{rule.name}' on record '{record.id}'"
+        returns = self.voting.returns(self.task.labels)
         try:
-            label = rule.vote(record.data)
+            answer = rule.vote(record.data)
         except KeyError as exc:
             raise InputError(
                 f"{where}: the record has no field {exc}",
@@ -171,15 +186,18 @@ class CommitteeRunner(Runner):
             raise InputError(
                 f"{where} failed: {type(exc).__name__}: {exc}",
                 where=record.where,
-                hint="fix the function; it returns a label or None to abstain",
+                hint=f"fix the function; it returns {returns}, or None to abstain",
             ) from None
-        if label is not None and label not in self.task.labels:
+        if answer is None:
+            return None
+        try:
+            return self.voting.answer(answer, self.task.labels, record.data)
+        except ValueError as exc:
             raise InputError(
-                f"{where} returned {label!r}, not a label of the task",
+                f"{where} returned {answer!r}: {exc}",
                 where=record.where,
-                hint=f"return one of {', '.join(self.task.labels)}, or None to abstain",
-            )
-        return label
+                hint=f"return {returns}, or None to abstain",
+            ) from None
 
 
 def member_task(spec: TaskSpec, member: CommitteeMemberSpec) -> TaskSpec:
@@ -199,15 +217,17 @@ def member_task(spec: TaskSpec, member: CommitteeMemberSpec) -> TaskSpec:
 
 
 def _rule(
-    lf: LabelingFunctionSpec, spec: TaskSpec, functions: Mapping[str, LabelingFunction]
+    lf: LabelingFunctionSpec,
+    spec: TaskSpec,
+    functions: Mapping[str, LabelingFunction],
+    voting: CommitteeRules,
 ) -> _Rule:
-    fields = lf.fields or spec.fields
     if lf.python is not None:
-        return _Rule(lf.name, lf.weight, functions[lf.name])
+        return _Rule(lf.name, lf.weight, functions[lf.name], partial=False)
     assert lf.label is not None  # the spec requires a label for keyword and regex rules
-    if lf.regex is not None:
-        return _Rule(lf.name, lf.weight, regex_rule(lf.label, re.compile(lf.regex), fields))
-    return _Rule(lf.name, lf.weight, keyword_rule(lf.label, lf.keywords, fields))
+    pattern = re.compile(lf.regex) if lf.regex is not None else keyword_pattern(lf.keywords)
+    rule = voting.pattern(lf.label, pattern, lf.fields or spec.fields)
+    return _Rule(lf.name, lf.weight, rule, partial=True)
 
 
 def _member_provenance(member: _ModelMember) -> dict[str, Any]:

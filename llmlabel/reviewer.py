@@ -479,15 +479,18 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
     invalid = len(row.get("invalid") or [])
     multi = prepared.spec.kind == "multi_label"
     spans = prepared.spec.kind == "ner"
-    if spans:  # votes: valid samples per candidate span
-        samples = row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0
-        valid = max(int(samples) - invalid, max(votes.values(), default=0))
-    elif multi:
-        samples = row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0
-        valid = max(int(samples) - invalid, max(votes.values(), default=0))
-        votes = {label: votes.get(label, 0) for label in prepared.labels}
+    committee = _committee(row.get("committee"), where)
+    if multi or spans:  # votes: valid samples per label (per candidate span)
+        samples = _samples(row, where)
+        valid = max(samples - invalid, max(votes.values(), default=0))
+        if multi:
+            votes = {label: votes.get(label, 0) for label in prepared.labels}
     else:
         valid = sum(votes.values())
+    recorded = None
+    if (multi or spans) and committee is not None:  # members vote per item: the run's number
+        recorded = _number(row["committee"].get("disagreement"), "committee.disagreement", where)
+        committee = None
     return Candidate(
         id=str(row["id"]),
         label=label,
@@ -496,9 +499,26 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         valid=valid,
         invalid=invalid,
         multi_label=multi,
-        committee=_committee(row.get("committee"), where),
+        committee=committee,
         spans=spans,
+        disagreement=recorded,
     )
+
+
+def _samples(row: Mapping[str, Any], where: str) -> int:
+    """All samples behind a multi-label or NER row (a committee's: every member's answers)."""
+    members = (row.get("committee") or {}).get("samples")
+    if members is None:
+        return int(row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0)
+    if not isinstance(members, dict):
+        raise InputError("'committee.samples' is not a {member: count} object", where=where)
+    return sum(int(_number(n, "committee.samples", where)) for n in members.values())
+
+
+def _number(value: Any, name: str, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InputError(f"{name} {value!r} is not a number", where=where, hint=_PREDICTIONS_HINT)
+    return float(value)
 
 
 def _committee(value: Any, where: str) -> list[Member] | None:

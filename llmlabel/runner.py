@@ -185,33 +185,12 @@ class Runner:
 
     async def label(self, record: InputRecord) -> dict[str, Any]:
         """Label one record; only fatal errors escape, everything else becomes the row."""
-        try:
-            messages, example_ids = self.task.messages_for(record.id, record.data)
-        except InputError as exc:  # a record's image cannot be read: bad input, not a failure
-            if not self.skip_bad:
-                hint = f"{exc.hint}; {SKIP_HINT}" if exc.hint else SKIP_HINT
-                raise InputError(exc.message, where=exc.where, hint=hint) from None
-            row = self._row(record, [], Usage(), error=exc.one_line())
-            row.update(status="skipped", where=record.where)
-            return row
-        drawn = _Drawn()
-        try:
-            await self._sample(messages, record.data, drawn)
-        except ContextError as exc:  # the record is too long: bad input, not a failure
-            message = f"record '{record.id}' does not fit: {exc.message}"
-            if not self.skip_bad:
-                hint = f"{exc.hint or 'shorten it'}; {SKIP_HINT}"
-                raise ContextError(message, where=record.where, hint=hint) from exc
-            row = self._row(record, example_ids, drawn.usage, error=f"{record.where}: {message}")
-            row.update(status="skipped", where=record.where)
-            return row
-        except BackendError as exc:
-            if exc.fatal:
-                raise
-            return self._row(record, example_ids, drawn.usage, error=exc.one_line())
+        drawn = await self.draw(record)
+        if isinstance(drawn, dict):
+            return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
         vote = self.task.kind.vote(values, self.task.labels, reasons)
-        row = self._row(record, example_ids, drawn.usage)
+        row = self._row(record, drawn.examples, drawn.usage)
         row.update(
             status="labeled" if vote.label is not None else "abstained",
             label=vote.label,
@@ -233,8 +212,37 @@ class Runner:
             self._router.apply(row)
         return row
 
+    async def draw(self, record: InputRecord) -> Drawn | dict[str, Any]:
+        """The record's samples and their vote values, or the row it ends as without a vote
+        (skipped: it cannot be labeled; failed: its requests failed)."""
+        try:
+            messages, example_ids = self.task.messages_for(record.id, record.data)
+        except InputError as exc:  # a record's image cannot be read: bad input, not a failure
+            if not self.skip_bad:
+                hint = f"{exc.hint}; {SKIP_HINT}" if exc.hint else SKIP_HINT
+                raise InputError(exc.message, where=exc.where, hint=hint) from None
+            row = self._row(record, [], Usage(), error=exc.one_line())
+            row.update(status="skipped", where=record.where)
+            return row
+        drawn = Drawn(examples=example_ids)
+        try:
+            await self._sample(messages, record.data, drawn)
+        except ContextError as exc:  # the record is too long: bad input, not a failure
+            message = f"record '{record.id}' does not fit: {exc.message}"
+            if not self.skip_bad:
+                hint = f"{exc.hint or 'shorten it'}; {SKIP_HINT}"
+                raise ContextError(message, where=record.where, hint=hint) from exc
+            row = self._row(record, example_ids, drawn.usage, error=f"{record.where}: {message}")
+            row.update(status="skipped", where=record.where)
+            return row
+        except BackendError as exc:
+            if exc.fatal:
+                raise
+            return self._row(record, example_ids, drawn.usage, error=exc.one_line())
+        return drawn
+
     async def _sample(
-        self, messages: tuple[Message, ...], data: Mapping[str, Any], drawn: _Drawn
+        self, messages: tuple[Message, ...], data: Mapping[str, Any], drawn: Drawn
     ) -> None:
         """Draw and validate samples into ``drawn``: all ``samples`` at once, or (adaptive) in
         rounds until the kind says the vote is settled. Requests are numbered consecutively
@@ -390,9 +398,11 @@ def duplicate_error(record: InputRecord) -> InputError:
 
 
 @dataclass
-class _Drawn:
-    """One record's samples so far, their vote values, the invalid ones' reasons, and usage."""
+class Drawn:
+    """One record's samples so far, their vote values (``None``: invalid), the invalid ones'
+    reasons, usage, and the few-shot examples shown."""
 
+    examples: list[str] = field(default_factory=list)
     samples: list[Sample] = field(default_factory=list)
     values: list[Hashable | None] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)

@@ -45,7 +45,7 @@ class PreparedTask:
     """The task's ``calibration:`` file, read and validated."""
     base_dir: Path = Path()
     """The task file's folder: where its relative paths (templates, rules) are resolved."""
-    functions: Mapping[str, Callable[[Mapping[str, Any]], str | None]] = field(default_factory=dict)
+    functions: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(default_factory=dict)
     """The task's Python labeling functions by name, loaded (see ``llmlabel.committee``)."""
 
     def messages_for(

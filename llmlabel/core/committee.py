@@ -1,7 +1,10 @@
 """Committee voting: several voters on one record, their votes merged, their disagreement kept.
 
 A voter (a *member*) is a prompt/model pair whose samples vote, or a labeling function (a
-keyword or regex rule, or a Python callable) that votes for one label or abstains. Rules:
+keyword or regex rule, or a Python callable) that votes or abstains. Each kind that committees
+vote on has its ``CommitteeRules``: this module's ``SINGLE`` (classification, relation: one label
+per sample) and ``llmlabel.core.committee_sets`` (multi-label and NER: a set of items per
+sample, each item voted yes or no with the rules below). Rules for one label per sample:
 
 - A member's vote distribution ``p_m``: a model member's shares over its samples, an invalid
   sample voting for the outcome ``INVALID`` (so invalid answers lower confidence, as in
@@ -22,17 +25,19 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmlabel.core.vote import Vote
+from llmlabel.core.vote import Vote, ordered
 
 INVALID = "\0invalid"
 """The outcome an invalid sample votes for (never a label: labels cannot hold NUL)."""
 
-LabelingFunction = Callable[[Mapping[str, Any]], str | None]
-"""A record's fields -> a label, or ``None`` to abstain."""
+LabelingFunction = Callable[[Mapping[str, Any]], Any]
+"""A record's fields -> the rule's answer (its kind's ``CommitteeRules.answer`` checks it), or
+``None`` to abstain."""
 
 
 @dataclass(frozen=True)
@@ -108,21 +113,97 @@ def committee_vote(
         key=lambda t: (-round(t[0], 12), rank.get(t[1], len(rank)), t[1]),
     )
     if not ranked:
-        plural = "s" if len(members) != 1 else ""
-        why = f"no valid vote from {len(members)} committee member{plural}"
-        if reasons:
-            why += f" (first: {reasons[0]})"
-        return Vote(label=None, confidence=0.0, total=total, abstain_reason=why), found
+        return no_valid_vote(len(members), total, reasons), found
     best, label = ranked[0]
     tie = len(ranked) > 1 and round(ranked[1][0], 12) == round(best, 12)
-    ordered = dict(sorted(counts.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))
-    return Vote(label=label, confidence=best, counts=ordered, total=total, tie=tie), found
+    return Vote(label, best, ordered(counts, order), total, tie=tie), found
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One voter's answers on one record: ``values`` the kind's vote value per sample (``None``:
+    an invalid sample; a labeling function has one value). ``partial``: on a set kind, the voter
+    votes on the items it names only (a keyword or regex rule names one label, so it has no
+    say on the others); else on every item."""
+
+    name: str
+    values: tuple[Hashable | None, ...]
+    weight: float = 1.0
+    partial: bool = False
+
+    @property
+    def invalid(self) -> int:
+        return sum(v is None for v in self.values)
+
+
+@dataclass(frozen=True)
+class Merged:
+    """A committee's vote on one record, its disagreement, and ``votes``: each member's valid
+    votes as the row's ``committee.votes`` shows them (``{label or span: count}``)."""
+
+    vote: Vote
+    found: Disagreement
+    votes: dict[str, dict[str, int]]
+
+
+Merge = Callable[[Sequence[Ballot], Sequence[str], Sequence[str]], Merged]
+"""(ballots, the task's labels in order, invalid samples' reasons) -> the merged vote."""
+Answer = Callable[[Any, Sequence[str], Mapping[str, Any]], Hashable]
+"""(a labeling function's answer, the labels, the record) -> its vote value; ``ValueError``
+says what is wrong with the answer."""
+PatternRule = Callable[[str, re.Pattern[str], Sequence[str]], LabelingFunction]
+"""(label, pattern, fields) -> the keyword or regex labeling function."""
+
+
+@dataclass(frozen=True)
+class CommitteeRules:
+    """How committees vote on a kind: ``merge`` the ballots; ``answer`` checks what a labeling
+    function returned; ``pattern`` makes keyword and regex rules; ``returns`` says what a
+    Python labeling function may return (for hints); ``fields``: the record fields rules may
+    read (``None``: any)."""
+
+    merge: Merge
+    answer: Answer
+    pattern: PatternRule
+    returns: Callable[[Sequence[str]], str]
+    fields: tuple[str, ...] | None = None
+
+
+def merge_single(
+    ballots: Sequence[Ballot], order: Sequence[str], reasons: Sequence[str] = ()
+) -> Merged:
+    """``committee_vote`` over ballots of one label per sample."""
+    members = []
+    for b in ballots:
+        counts = ordered(Counter(str(v) for v in b.values if v is not None), order)
+        members.append(Member(b.name, counts, b.invalid, b.weight))
+    vote, found = committee_vote(members, order, reasons)
+    return Merged(vote, found, {m.name: dict(m.votes) for m in members})
+
+
+def single_answer(answer: Any, labels: Sequence[str], record: Mapping[str, Any]) -> str:
+    if not isinstance(answer, str) or answer not in labels:
+        raise ValueError("not a label of the task")
+    return answer
+
+
+def no_valid_vote(members: int, total: int, reasons: Sequence[str]) -> Vote:
+    """The abstention of a committee whose ``members`` gave no valid vote in ``total``."""
+    why = f"no valid vote from {members} committee member{'s' if members != 1 else ''}"
+    if reasons:
+        why += f" (first: {reasons[0]})"
+    return Vote(label=None, confidence=0.0, total=total, abstain_reason=why)
+
+
+def keyword_pattern(keywords: Sequence[str]) -> re.Pattern[str]:
+    """Any of ``keywords`` as whole words, in any case."""
+    alternatives = "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
 def keyword_rule(label: str, keywords: Sequence[str], fields: Sequence[str]) -> LabelingFunction:
     """Votes ``label`` when any keyword occurs as whole words (case-insensitive) in ``fields``."""
-    alternatives = "|".join(re.escape(k) for k in sorted(keywords, key=len, reverse=True))
-    return regex_rule(label, re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE), fields)
+    return regex_rule(label, keyword_pattern(keywords), fields)
 
 
 def regex_rule(label: str, pattern: re.Pattern[str], fields: Sequence[str]) -> LabelingFunction:
@@ -134,3 +215,12 @@ def regex_rule(label: str, pattern: re.Pattern[str], fields: Sequence[str]) -> L
         return label if pattern.search(text) else None
 
     return rule
+
+
+SINGLE = CommitteeRules(
+    merge=merge_single,
+    answer=single_answer,
+    pattern=regex_rule,
+    returns=lambda labels: f"one of {', '.join(labels)}",
+)
+"""Classification and relation committees: one label per sample."""

@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from llmlabel.core import fields, relations, scoring, spans, textsim, triples
+from llmlabel.core import committee_sets, fields, relations, scoring, spans, textsim, triples
 from llmlabel.core.adaptive import per_label_settled, plurality_settled
+from llmlabel.core.committee import SINGLE, CommitteeRules
 from llmlabel.core.schema import (
     MULTI_FIELD,
     TEXT_FIELD,
@@ -64,8 +65,8 @@ class Kind:
     reads: tuple[str, ...] = ()
     needs_labels: bool = True
     shape: Callable[[type[BaseModel]], Any] | None = None
-    committee: bool = False
-    """Whether a committee (``llmlabel.core.committee``) can vote on it: one label per sample."""
+    committee: CommitteeRules | None = None
+    """How a committee (``llmlabel.core.committee``) votes on it; ``None``: it cannot."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""
@@ -83,7 +84,7 @@ CLASSIFICATION = Kind(
     vote=plurality,
     answer_example=lambda labels: " | ".join(labels),
     settled=plurality_settled,
-    committee=True,
+    committee=SINGLE,
     scoring=scoring.CLASSIFICATION,
 )
 
@@ -96,6 +97,7 @@ MULTI_LABEL = Kind(
     vote=per_label_majority,
     answer_example=lambda labels: ["<label>", "..."],
     settled=per_label_settled,
+    committee=committee_sets.MULTI_LABEL,
     scoring=scoring.MULTI_LABEL,
 )
 
@@ -107,6 +109,7 @@ NER = Kind(
     value=spans.answer_value,
     vote=spans.span_vote,
     answer_example=lambda labels: [{"text": "<entity as written>", "label": labels[0]}],
+    committee=committee_sets.SPANS,
     scoring=spans.SCORING,
     reads=("text",),
 )
@@ -145,7 +148,7 @@ RELATION = Kind(
     vote=plurality,
     answer_example=lambda labels: " | ".join(labels),
     settled=plurality_settled,
-    committee=True,
+    committee=SINGLE,
     scoring=relations.SCORING,
     reads=("text", "head", "tail"),
 )

@@ -13,8 +13,9 @@ outcome of its own ("the model could not answer"), so invalid answers raise unce
 - ``committee``: mean KL divergence of each committee member's vote distribution from the
   consensus (their average). Rows of a committee run carry per-member votes (the row's
   ``committee`` object) and are scored with ``llmlabel.core.committee.disagreement``, the
-  value the run recorded as ``committee.disagreement``; otherwise every sample is a member
-  with a one-hot vote, and the mean KL from consensus is then exactly the vote entropy.
+  value the run recorded as ``committee.disagreement`` (multi-label and NER committee rows:
+  that recorded value, as their members vote label by label); otherwise every sample is a
+  member with a one-hot vote, and the mean KL from consensus is then exactly the vote entropy.
 - ``random``: a seeded hash of the id, so the choice does not depend on the order of the rows;
   the baseline that gives unbiased agreement estimates.
 
@@ -55,8 +56,9 @@ class Candidate:
 
     ``votes``: valid samples per label (multi-label: valid samples naming each label; NER:
     valid samples finding each candidate span); ``valid`` / ``invalid``: samples with and
-    without a valid answer; ``committee``: per-member votes when the row carries them (a
-    committee run); ``spans``: an NER row, scored span decision by span decision."""
+    without a valid answer (a committee's: all its members'); ``committee``: per-member votes
+    when the row carries them (a classification committee run); ``spans``: an NER row, scored
+    span decision by span decision."""
 
     id: str
     label: Label | None
@@ -67,6 +69,9 @@ class Candidate:
     multi_label: bool = False
     committee: Sequence[Member] | None = None
     spans: bool = False
+    disagreement: float | None = None
+    """The disagreement a multi-label or NER committee run recorded (its members vote item by
+    item, which the row's per-member counts do not say in full)."""
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,8 @@ def uncertainty(c: Candidate, strategy: Strategy, *, seed: int = 0) -> float:
         return 1.0 - c.confidence
     if c.label is None or c.valid == 0:
         return 1.0 if strategy == "margin" else math.inf
+    if strategy == "committee" and c.disagreement is not None:
+        return c.disagreement
     if c.multi_label or c.spans:
         return _decisions(c, strategy)
     outcomes = {**c.votes, INVALID: c.invalid}
@@ -188,7 +195,9 @@ def choose(
             kept.append(grams)
         chosen.append(Chosen(c.id, score))
     notes = []
-    if strategy == "committee" and not any(c.committee for c in candidates):
+    if strategy == "committee" and not any(
+        c.committee or c.disagreement is not None for c in candidates
+    ):
         notes.append(
             "no row carries per-member votes ('committee'); each sample was scored as a "
             "committee member, so committee disagreement equals vote entropy here"

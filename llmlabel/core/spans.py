@@ -190,9 +190,9 @@ def span_vote(
         return abstain(total, reasons)
     counts = Counter(span for v in valid for span in v.spans)
     majority = [s for s, c in counts.items() if 2 * c > len(valid)]
-    kept = _without_overlaps(majority, counts)
+    kept = without_overlaps(majority, counts)
     tie = any(2 * c == len(valid) for c in counts.values()) or len(kept) < len(majority)
-    ranked = sorted(counts, key=lambda s: (s.start, s.end, _rank(s.label, order)))
+    ranked = sorted(counts, key=lambda s: (s.start, s.end, label_rank(s.label, order)))
     decided = {s: (counts[s] if s in kept else len(valid) - counts[s]) / total for s in ranked}
     entities = [{**s._asdict(), "confidence": round(decided[s], 6)} for s in ranked if s in kept]
     extra: dict[str, Any] = {}
@@ -212,15 +212,18 @@ def span_vote(
     )
 
 
-def _without_overlaps(spans: Sequence[Span], counts: Counter[Span]) -> set[Span]:
+def without_overlaps(spans: Sequence[Span], score: Mapping[Span, float]) -> set[Span]:
+    """The spans that stay when overlapping ones compete: the higher ``score`` (votes, or a
+    committee's consensus), then the longer, then the earlier wins."""
     kept: list[Span] = []
-    for span in sorted(spans, key=lambda s: (-counts[s], s.start - s.end, s.start, s.label)):
+    for span in sorted(spans, key=lambda s: (-score[s], s.start - s.end, s.start, s.label)):
         if all(span.end <= k.start or span.start >= k.end for k in kept):
             kept.append(span)
     return set(kept)
 
 
-def _rank(label: str, order: Sequence[str]) -> int:
+def label_rank(label: str, order: Sequence[str]) -> int:
+    """Where ``label`` is in the task's order (unknown labels last)."""
     return order.index(label) if label in order else len(order)
 
 

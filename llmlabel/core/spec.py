@@ -108,8 +108,9 @@ class AdaptiveSpec(_Strict):
 class LabelingFunctionSpec(_Strict):
     """A rule that votes beside the model (``llmlabel.core.committee``): ``label`` when any of
     ``keywords`` (whole words, any case) or ``regex`` occurs in ``fields`` (default: the
-    task's), else it abstains; or ``python: file.py:function``, called with the record's fields,
-    returning a label or None (abstain)."""
+    task's; NER: each match in ``text`` is an entity), else it abstains; or
+    ``python: file.py:function``, called with the record's fields, returning its answer (a
+    label; multi-label: or a list of labels; NER: a list of entities) or None (abstain)."""
 
     name: str = Field(min_length=1)
     label: str | None = None
@@ -276,9 +277,9 @@ class TaskSpec(_Strict):
     def _check_committee(self) -> None:
         if not (self.committee or self.labeling_functions):
             return
-        if not KINDS[self.kind].committee:
-            able = ", ".join(k.name for k in KINDS.values() if k.committee)
-            raise ValueError(f"committees and labeling functions work on {able} tasks only")
+        rules = KINDS[self.kind].committee
+        if rules is None:
+            raise ValueError(_no_committee(self.kind))
         names = [m.name or f"member-{i + 1}" for i, m in enumerate(self.committee)] or ["model"]
         names += [lf.name for lf in self.labeling_functions]
         twice = sorted({n for n in names if names.count(n) > 1})
@@ -292,6 +293,18 @@ class TaskSpec(_Strict):
         ]
         if unknown:
             raise ValueError(f"labeling functions vote for unknown labels: {', '.join(unknown)}")
+        if rules.fields is not None:
+            outside = [
+                lf.name
+                for lf in self.labeling_functions
+                if lf.fields and not set(lf.fields) <= set(rules.fields)
+            ]
+            if outside:
+                raise ValueError(
+                    f"labeling functions {', '.join(outside)} read fields other than "
+                    f"{', '.join(rules.fields)}, where {self.kind} rules find their answers: "
+                    "remove their `fields:`"
+                )
 
     @property
     def label_names(self) -> list[str]:
@@ -326,10 +339,24 @@ def parse_task(data: Any, source: str = "task") -> TaskSpec:
                 where=source,
                 hint=f"supported now: {', '.join(SUPPORTED_KINDS)}",
             )
+    kind = data.get("kind", "classification")
+    voters = data.get("committee") or data.get("labeling_functions")
+    if voters and kind in SUPPORTED_KINDS and KINDS[kind].committee is None:
+        raise ConfigError(
+            _no_committee(kind),
+            where=source,
+            hint="remove `committee:` and `labeling_functions:`; several `samples:` of one "
+            "prompt still vote",
+        )
     try:
         return TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, data), where=source, hint=_hint(exc, data)) from None
+
+
+def _no_committee(kind: str) -> str:
+    able = ", ".join(k.name for k in KINDS.values() if k.committee is not None)
+    return f"committees and labeling functions do not work on {kind} tasks (only on {able})"
 
 
 def _describe(exc: ValidationError, data: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ Multi-label (``per_label_majority``):
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,7 +56,7 @@ def plurality(
     counter = Counter(v for v in values if v is not None)
     if not counter:
         return abstain(total, reasons)
-    counts = _ordered(counter, order)
+    counts = ordered(counter, order)
     best = max(counts.values())
     leaders = [label for label, c in counts.items() if c == best]
     return Vote(
@@ -76,7 +76,7 @@ def per_label_majority(
     valid = [v for v in values if v is not None]
     if not valid:
         return abstain(total, reasons)
-    counts = _ordered(Counter(label for labels in valid for label in labels), order)
+    counts = ordered(Counter(label for labels in valid for label in labels), order)
     kept = [label for label, c in counts.items() if 2 * c > len(valid)]
     tie = any(2 * c == len(valid) for c in counts.values())
     universe = list(dict.fromkeys([*order, *counts]))
@@ -95,7 +95,7 @@ def per_label_majority(
     )
 
 
-def _ordered(counter: Counter[str], order: Sequence[str]) -> dict[str, int]:
+def ordered(counter: Mapping[str, int], order: Sequence[str]) -> dict[str, int]:
     """Counts in the task's label order (unknown labels last, alphabetically)."""
     rank = {label: i for i, label in enumerate(order)}
     return dict(sorted(counter.items(), key=lambda kv: (rank.get(kv[0], len(rank)), kv[0])))

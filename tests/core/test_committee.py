@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from llmlabel.core.committee import (
     INVALID,
+    Ballot,
     Member,
     committee_vote,
     disagreement,
     keyword_rule,
+    merge_single,
     regex_rule,
 )
 from llmlabel.core.review import Candidate, uncertainty
@@ -151,9 +153,55 @@ BASE = {"name": "t", "labels": ["billing", "bug"]}
             "used twice: model (`model` is the task's own prompt)",
         ),
         ({"committee": [{"weight": 0}]}, "greater than 0"),
-        ({"kind": "multi_label", "committee": [{}]}, "classification, relation tasks only"),
+        (
+            {
+                "kind": "ner",
+                "fields": ["text", "title"],
+                "labeling_functions": [
+                    {"name": "x", "label": "bug", "keywords": ["a"], "fields": ["title"]}
+                ],
+            },
+            "labeling functions x read fields other than text, where ner rules find",
+        ),
     ],
 )
 def test_spec_rejects_bad_committees(extra: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         parse_task({**BASE, **extra})
+
+
+@pytest.mark.parametrize("kind", ["multi_label", "ner"])
+def test_spec_takes_committees_on_set_kinds(kind: str) -> None:
+    lf = {"name": "x", "label": "bug", "keywords": ["crash"]}
+    spec = parse_task({**BASE, "kind": kind, "committee": [{}], "labeling_functions": [lf]})
+    assert spec.committee and spec.labeling_functions
+
+
+@pytest.mark.parametrize(
+    ("kind", "extra"),
+    [
+        ("free_text", {"labels": []}),
+        ("extraction", {"labels": [], "schema": "s.py:S"}),
+        ("relation_triples", {}),
+    ],
+)
+def test_spec_refuses_committees_on_other_kinds_in_one_line(
+    kind: str, extra: dict[str, object]
+) -> None:
+    task = {**BASE, **extra, "kind": kind, "labeling_functions": [{"name": "x", "python": "r:f"}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_task(task)
+    message = caught.value.one_line()
+    assert "\n" not in message
+    assert f"committees and labeling functions do not work on {kind} tasks" in message
+    assert "(only on classification, multi_label, ner, relation)" in message
+    assert caught.value.hint is not None and "remove `committee:`" in caught.value.hint
+
+
+def test_merge_single_is_the_committee_vote_of_the_ballots() -> None:
+    ballots = [Ballot("p", ("a", "a", "a", "b", None)), Ballot("lf", ("b",), weight=2.0)]
+    merged = merge_single(ballots, ["a", "b"])
+    members = [Member("p", {"a": 3, "b": 1}, invalid=1), Member("lf", {"b": 1}, weight=2.0)]
+    vote, found = committee_vote(members, ["a", "b"])
+    assert merged.vote == vote and merged.found == found
+    assert merged.votes == {"p": {"a": 3, "b": 1}, "lf": {"b": 1}}
