@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, TypeVar
 
 from llmlabel.backends.base import Backend
+from llmlabel.core.adaptive import projected_share
 from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
@@ -190,18 +191,28 @@ class Runner:
             return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
         vote = self.task.kind.vote(values, self.task.labels, reasons)
+        confidence, label_confidence = vote.confidence, vote.label_confidence
+        if self.task.spec.adaptive is not None and vote.label is not None:
+            # A record stopped early gets the share expected over its whole budget.
+            drawn_n, budget = len(samples), self.task.spec.samples
+            confidence = projected_share(confidence, drawn_n, budget)
+            if label_confidence is not None:
+                label_confidence = {
+                    k: round(projected_share(v, drawn_n, budget), 6)
+                    for k, v in label_confidence.items()
+                }
         row = self._row(record, drawn.examples, drawn.usage)
         row.update(
             status="labeled" if vote.label is not None else "abstained",
             label=vote.label,
-            confidence=round(vote.confidence, 6),
+            confidence=round(confidence, 6),
             votes=vote.counts,
             tie=vote.tie,
             reason=vote.abstain_reason,
             invalid=reasons,
         )
-        if vote.label_confidence is not None:
-            row["label_confidence"] = vote.label_confidence
+        if label_confidence is not None:
+            row["label_confidence"] = label_confidence
         if vote.extra:
             row.update(vote.extra)
         if self.task.spec.adaptive is not None:

@@ -212,7 +212,9 @@ def test_adaptive_sampling_stops_settled_records_and_spends_the_budget_on_hard_o
     result = api.label(spec, write_input(tmp_path, texts), out, backend=backend, cache=False)
     got = rows(out)
     assert got["easy"]["samples_used"] == 3 and got["easy"]["votes"] == {"positive": 3}
-    assert got["easy"]["confidence"] == 1.0
+    # stopped at 3 of 3 out of 9: 3 votes + 6 expected at 0.8 (core/adaptive.projected_share)
+    assert got["easy"]["confidence"] == pytest.approx((3 + 6 * 0.8) / 9, abs=1e-6)
+    assert got["hard"]["confidence"] == pytest.approx(max(got["hard"]["votes"].values()) / 9)
     assert got["hard"]["samples_used"] == 9 and sum(got["hard"]["votes"].values()) == 9
     assert result.stats.requests == 12
     assert len({(r.seed, record_text(r)) for r in backend.requests}) == 12

@@ -12,6 +12,7 @@ from llmlabel.core.adaptive import (
     decided,
     per_label_settled,
     plurality_settled,
+    projected_share,
 )
 
 
@@ -84,3 +85,21 @@ def test_multi_label_settles_when_every_label_decision_does() -> None:
     assert not per_label_settled(split, remaining=7, level=0.9)  # y is 2 yes / 1 no
     assert per_label_settled(split, remaining=0, level=None)
     assert not per_label_settled([frozenset(), None], remaining=5, level=0.9)
+
+
+def test_projected_share_adds_the_undrawn_votes_at_the_posterior_mean() -> None:
+    # 3 of 3 with a budget of 10: 3 drawn + 7 at (3 + 1) / (3 + 2) = 0.8 -> 8.6 / 10
+    assert projected_share(1.0, 3, 10) == pytest.approx(0.86)
+    # 2 of 3 agree: mean (2 + 1) / 5 = 0.6 -> (2 + 7 * 0.6) / 10
+    assert projected_share(2 / 3, 3, 10) == pytest.approx(0.62)
+    assert projected_share(0.7, 10, 10) == 0.7  # the whole budget drawn: the share itself
+    assert projected_share(0.5, 0, 10) == 0.5
+
+
+@pytest.mark.parametrize("drawn", range(1, 10))
+def test_projected_share_lies_between_the_share_and_the_prior_mean(drawn: int) -> None:
+    for agree in range(drawn + 1):
+        share = agree / drawn
+        projected = projected_share(share, drawn, 10)
+        posterior_mean = (agree + 1) / (drawn + 2)
+        assert min(share, posterior_mean) - 1e-12 <= projected <= max(share, posterior_mean) + 1e-12
