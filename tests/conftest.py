@@ -7,14 +7,21 @@ skipped when it is missing: a test that needs the model fails if it cannot be ha
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+import llmlabel
 from llmlabel import models
 from llmlabel.backends.embedded import serve_http
 from llmlabel.core.spec import BackendSpec
+
+TICKETS = Path(__file__).resolve().parent.parent / "examples" / "tickets" / "tickets.jsonl"
+SMALL = {"backend.model": "smollm2-135m", "backend.parallel": 3, "backend.timeout": 600}
+LabelTickets = Callable[[Path, set[str]], dict[str, dict[str, Any]]]
 
 
 @pytest.fixture(scope="session")
@@ -29,3 +36,20 @@ def embedded_server_url(smollm2_path: Path) -> Iterator[str]:
     spec = BackendSpec(model=str(smollm2_path), parallel=3, n_ctx=2048, threads=2)
     with serve_http(spec, host="127.0.0.1", progress=False) as server:
         yield server.base_url
+
+
+@pytest.fixture
+def label_tickets(tmp_path: Path, smollm2_path: Path) -> LabelTickets:
+    """Label some example tickets with a task on SmolLM2; rows by id.
+
+    The input is ``tmp_path/in.jsonl`` and the output ``tmp_path/out.jsonl``.
+    """
+
+    def run(task: Path, ids: set[str]) -> dict[str, dict[str, Any]]:
+        records = [r for r in map(json.loads, TICKETS.read_text().splitlines()) if r["id"] in ids]
+        (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        out = tmp_path / "out.jsonl"
+        llmlabel.label(task, tmp_path / "in.jsonl", out, overrides=SMALL, cache=tmp_path / "c.db")
+        return {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+
+    return run

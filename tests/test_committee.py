@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,21 +10,18 @@ import llmlabel
 import llmlabel.api
 from llmlabel.core.committee import Member, disagreement
 from llmlabel.errors import ConfigError, InputError
+from tests.conftest import LabelTickets
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples" / "committee" / "task.yaml"
-TICKETS = ROOT / "examples" / "tickets" / "tickets.jsonl"
-SMALL = {"backend.model": "smollm2-135m", "backend.parallel": 3, "backend.timeout": 600}
 SAMPLES = {"plain": 3, "terse": 2}
 
 
-def test_two_prompts_and_rules_vote_on_every_row(tmp_path: Path, smollm2_path: Path) -> None:
-    wanted = {"t07", "t10", "t12"}
-    records = [r for r in map(json.loads, TICKETS.read_text().splitlines()) if r["id"] in wanted]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+def test_two_prompts_and_rules_vote_on_every_row(
+    tmp_path: Path, label_tickets: LabelTickets
+) -> None:
+    rows = label_tickets(TASK, {"t07", "t10", "t12"})
     out = tmp_path / "out.jsonl"
-    llmlabel.label(TASK, tmp_path / "in.jsonl", out, overrides=SMALL, cache=tmp_path / "c.db")
-    rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     fired = {"t07": {}, "t10": {"parcel_words": "shipping"}, "t12": {"money_words": "billing"}}
     fired["t12"]["login_rule"] = "account"
     for record_id, row in rows.items():

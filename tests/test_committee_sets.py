@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,12 +10,11 @@ import pytest
 import llmlabel
 import llmlabel.api
 from llmlabel.errors import InputError
+from tests.conftest import SMALL, LabelTickets
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPICS = ROOT / "examples" / "committee" / "topics.yaml"
-TICKETS = ROOT / "examples" / "tickets" / "tickets.jsonl"
 LABELS = {"billing", "shipping", "product", "account", "refund"}
-SMALL = {"backend.model": "smollm2-135m", "backend.parallel": 3, "backend.timeout": 600}
 
 
 def check_committee(row: dict[str, Any], samples: dict[str, int]) -> None:
@@ -39,14 +37,11 @@ def check_committee(row: dict[str, Any], samples: dict[str, int]) -> None:
 
 
 def test_a_multi_label_committee_of_two_prompts_and_two_rules(
-    tmp_path: Path, smollm2_path: Path
+    tmp_path: Path, label_tickets: LabelTickets
 ) -> None:
     wanted = {"t01", "t06", "t07"}
-    records = [r for r in map(json.loads, TICKETS.read_text().splitlines()) if r["id"] in wanted]
-    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    rows = label_tickets(TOPICS, wanted)
     out = tmp_path / "out.jsonl"
-    llmlabel.label(TOPICS, tmp_path / "in.jsonl", out, overrides=SMALL, cache=tmp_path / "c.db")
-    rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert set(rows) == wanted
     fired = {"t01": {"refund_words": {"refund": 1}}, "t06": {"refund_words": {"refund": 1}}}
     fired["t07"] = {"thanks_rule": {}}  # [] is an answer: no topic applies
