@@ -1,3 +1,6 @@
+from pathlib import Path
+
+from llmlabel.io.taskfile import load_examples, read_task
 from llmlabel.select import Example, ExampleSelector
 
 POOL = [
@@ -30,3 +33,11 @@ def test_a_record_never_gets_itself_as_an_example() -> None:
 
 def test_k_larger_than_the_pool_takes_the_pool() -> None:
     assert len(ExampleSelector(POOL, 50).for_record()) == len(POOL)
+
+
+def test_ner_examples_are_balanced_under_their_first_entity_type() -> None:
+    task = Path(__file__).resolve().parent.parent / "examples" / "ner" / "task.yaml"
+    pool = load_examples(read_task(task), task.parent)
+    by_id = {e.id: e.label for e in pool}
+    assert by_id["ex1"] == "PER" and by_id["ex2"] == "MISC" and by_id["ex3"] == ""
+    assert {e.label for e in pool} <= {"PER", "ORG", "LOC", "MISC", ""}

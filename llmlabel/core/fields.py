@@ -25,7 +25,8 @@ Vote rules (``vote``):
 
 Scoring (``SCORING``): gold rows are ``{"id": ..., "answer": {...}}``. Gold and predicted
 answers are flattened to normalised leaves the same way (dates as ISO strings, numbers as
-numbers); a record is right when every field matches, and each field's exact match is reported.
+numbers: a ``Decimal`` field is written to the row as a JSON number, not pydantic's string);
+a record is right when every field matches, and each field's exact match is reported.
 """
 
 from __future__ import annotations
@@ -116,7 +117,24 @@ def _branch(model: BaseModel, shown: Mapping[str, Any]) -> Branch:
 def _node(value: Any, shown: Any) -> Node:
     if isinstance(value, BaseModel):
         return _branch(value, shown)
-    return Leaf(normalise(value), shown)
+    return Leaf(normalise(value), _decimals_as_numbers(value, shown))
+
+
+def _decimals_as_numbers(value: Any, shown: Any) -> Any:
+    """``shown`` with the finite Decimals of ``value`` as JSON numbers: pydantic's JSON mode
+    writes them as strings, and a string never matches a numeric gold value."""
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            return shown
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, BaseModel) and isinstance(shown, Mapping):
+        return {k: _decimals_as_numbers(getattr(value, k, None), v) for k, v in shown.items()}
+    if isinstance(value, Mapping) and isinstance(shown, Mapping):
+        pairs = zip(value.values(), shown.items(), strict=False)
+        return {k: _decimals_as_numbers(v, s) for v, (k, s) in pairs}
+    if isinstance(value, (list, tuple, set, frozenset)) and isinstance(shown, list):
+        return [_decimals_as_numbers(v, s) for v, s in zip(value, shown, strict=False)]
+    return shown
 
 
 # ---- the vote ------------------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """Named-entity spans: offsets recovered in the record, span-level voting, BIO tags, span metrics.
 
 The model names entities by their text and type, never by offsets (small models count characters
-badly). ``recover`` finds each named text in the record: the k-th mention of a string is its k-th
-occurrence (whole-word occurrences preferred), and a mention that is not in the text is dropped
-with a reason, never guessed. Pure: no I/O.
+badly). ``recover`` finds each named text in the record: each mention takes the first occurrence
+no other mention has taken (longer mentions first, whole-word occurrences preferred), and a
+mention that is not in the text is dropped with a reason, never guessed. Pure: no I/O.
 
 Voting (``span_vote``), rules documented in the README:
 - each valid sample votes for a set of spans ``(start, end, type)``; a span is kept when more
@@ -101,26 +101,30 @@ def answer_value(answer: BaseModel, record: Mapping[str, Any]) -> SpanAnswer:
 def recover(
     mentions: Sequence[tuple[str, str]], text: str
 ) -> tuple[frozenset[Span], tuple[str, ...]]:
-    """Spans for (mention text, type) pairs in order; mentions not found are dropped, said why.
+    """Spans for (mention text, type) pairs; mentions not found are dropped, said why.
 
-    The k-th mention of the same string takes its k-th occurrence in the text, counting only
-    whole-word occurrences when there are any (so "US" is not found inside "USA").
+    Each mention takes the first occurrence in the text that no other mention of the answer
+    has taken, counting only whole-word occurrences when there are any (so "US" is not found
+    inside "USA"). Longer mentions are placed first, so "Obama" after "Barack Obama" is the
+    later "Obama", not the one inside "Barack Obama"; the spans of one answer never overlap.
     """
-    seen: Counter[str] = Counter()
+    taken: list[tuple[int, int]] = []
     spans: set[Span] = set()
-    dropped: list[str] = []
-    for raw, label in mentions:
-        mention = raw.strip()
+    dropped: dict[int, str] = {}
+    longest_first = sorted(range(len(mentions)), key=lambda i: -len(mentions[i][0].strip()))
+    for i in longest_first:
+        mention, label = mentions[i][0].strip(), mentions[i][1]
         starts = _occurrences(mention, text) if mention else []
-        k = seen[mention]
-        seen[mention] += 1
-        if k >= len(starts):
+        free = [s for s in starts if all(s >= e or s + len(mention) <= b for b, e in taken)]
+        if not free:
             where = "is not in the text" if not starts else f"is in the text {len(starts)} time(s)"
-            dropped.append(f"{mention!r} ({label}) {where}")
+            if starts:
+                where += ", each taken by another entity of the answer"
+            dropped[i] = f"{mention!r} ({label}) {where}"
             continue
-        start = starts[k]
-        spans.add(Span(start, start + len(mention), label, mention))
-    return frozenset(spans), tuple(dropped)
+        taken.append((free[0], free[0] + len(mention)))
+        spans.add(Span(free[0], free[0] + len(mention), label, mention))
+    return frozenset(spans), tuple(dropped[i] for i in sorted(dropped))
 
 
 def _occurrences(mention: str, text: str) -> list[int]:
@@ -155,10 +159,11 @@ def bio_tags(
     spans: Sequence[tuple[int, int, str]], offsets: Sequence[tuple[int, int]]
 ) -> list[str]:
     """BIO (IOB2) tags: a token overlapping a span is inside it; the first such token is B.
-    Spans must not overlap (``span_vote`` guarantees it for kept spans)."""
+    Spans must not overlap (``span_vote`` guarantees it for kept spans); when two still share
+    a token (``ABC-DEF`` holding two entities), the token stays with the earlier span."""
     tags = ["O"] * len(offsets)
     for start, end, label in sorted(spans):
-        inside = [i for i, (s, e) in enumerate(offsets) if s < end and e > start]
+        inside = [i for i, (s, e) in enumerate(offsets) if s < end and e > start and tags[i] == "O"]
         for n, i in enumerate(inside):
             tags[i] = f"{'B' if n == 0 else 'I'}-{label}"
     return tags

@@ -135,11 +135,18 @@ class LabelingFunctionSpec(_Strict):
                 f"labeling function '{self.name}': a python function returns its label; "
                 "remove `label:`"
             )
+        if any(not k.strip() for k in self.keywords):
+            raise ValueError(f"labeling function '{self.name}': a keyword is blank")
         if self.regex is not None:
             try:
-                re.compile(self.regex)
+                pattern = re.compile(self.regex)
             except re.error as exc:
                 raise ValueError(f"labeling function '{self.name}': bad regex: {exc}") from None
+            if pattern.search(""):
+                raise ValueError(
+                    f"labeling function '{self.name}': the regex matches empty text, so it "
+                    "would vote on every record"
+                )
         return self
 
 

@@ -197,7 +197,10 @@ def load_examples(spec: TaskSpec, base_dir: Path) -> list[Example]:
 
 
 def _first_label(value: Any) -> str:
-    """The label an example is balanced under: its label, or the first of its labels."""
+    """The label an example is balanced under: its label, the first of its labels, or the
+    type of its first entity (NER)."""
     if isinstance(value, list):
-        return str(value[0]) if value else ""
+        value = value[0] if value else None
+    if isinstance(value, dict):
+        value = value.get("label")
     return "" if value is None else str(value)

@@ -135,6 +135,14 @@ BASE = {"name": "t", "labels": ["billing", "bug"]}
             "bad regex",
         ),
         (
+            {"labeling_functions": [{"name": "x", "label": "bug", "keywords": ["refund", " "]}]},
+            "labeling function 'x': a keyword is blank",
+        ),
+        (
+            {"labeling_functions": [{"name": "x", "label": "bug", "regex": "refund|"}]},
+            "the regex matches empty text, so it would vote on every record",
+        ),
+        (
             {
                 "labeling_functions": [
                     {"name": "x", "label": "bug", "keywords": ["a"], "regex": "a"}

@@ -6,12 +6,13 @@ from __future__ import annotations
 import enum
 import random
 from datetime import date
+from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from pydantic import BaseModel, model_validator
+from pydantic import BaseModel, Field, model_validator
 
 from llmlabel.core.fields import (
     SCORING,
@@ -90,6 +91,32 @@ def test_values_the_schema_parses_vote_together() -> None:
         total=12.5, issued=date(2025, 3, 1), vendor={"name": "ACME  GmbH", "country": "germany"}
     )
     assert a == b and hash(a) == hash(b)
+
+
+class Bill(BaseModel):
+    amount: Decimal
+    lines: list[Decimal] = []
+    rate: dict[str, Decimal] = {}
+    note: Decimal | None = None
+
+
+def test_decimal_fields_are_written_and_scored_as_numbers() -> None:
+    spellings = ["12.50", "12.5", "12.50"]
+    values = [
+        extracted(Bill.model_validate({"amount": a, "lines": ["3", "0.25"], "rate": {"x": "2.0"}}))
+        for a in spellings
+    ]
+    result = vote(values)
+    assert result.label == {"amount": 12.5, "lines": [3, 0.25], "rate": {"x": 2}, "note": None}
+    predicted = SCORING.predicted(result.label)
+    gold = {"amount": 12.5, "lines": [3, 0.25], "rate": {"x": 2.0}, "note": None}
+    assert SCORING.correct(flatten_json(gold), predicted)
+
+    class Unbounded(BaseModel):  # JSON has no Infinity: that stays pydantic's string
+        amount: Decimal = Field(allow_inf_nan=True)
+
+    infinite = vote([extracted(Unbounded.model_validate({"amount": "Infinity"}))])
+    assert infinite.label == {"amount": "Infinity"}
 
 
 def test_each_field_is_voted_on_its_own() -> None:

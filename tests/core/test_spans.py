@@ -49,7 +49,39 @@ def test_mentions_not_in_the_text_are_dropped_with_the_reason() -> None:
     assert len(spans) == 2  # "Parisian" is not a whole-word occurrence of "Paris"
     assert dropped == (
         "'Berlin' (LOC) is not in the text",
-        "'Paris' (LOC) is in the text 2 time(s)",
+        "'Paris' (LOC) is in the text 2 time(s), each taken by another entity of the answer",
+    )
+
+
+def test_a_short_mention_is_never_found_inside_a_longer_one() -> None:
+    text = "Barack Obama met Merkel. Obama left."
+    mentions = [("Barack Obama", "PER"), ("Merkel", "PER"), ("Obama", "PER")]
+    spans, dropped = recover(mentions, text)
+    assert sorted(spans) == [
+        Span(0, 12, "PER", "Barack Obama"),
+        Span(17, 23, "PER", "Merkel"),
+        Span(25, 30, "PER", "Obama"),
+    ]
+    assert not dropped
+    # the order the model names them in does not matter
+    assert recover(mentions[::-1], text) == (spans, ())
+    # three samples that agree are unanimous: every span kept at confidence 1
+    vote = span_vote([SpanAnswer(spans)] * 3, ["PER"])
+    assert not vote.tie and vote.confidence == 1.0 and len(vote.label or []) == 3
+
+
+def test_two_entities_in_one_token_leave_the_token_to_the_first() -> None:
+    offsets = token_offsets(["ABC-DEF", "x"], "ABC-DEF x")
+    assert offsets is not None
+    assert bio_tags([(0, 3, "A"), (4, 7, "B")], offsets) == ["B-A", "O"]
+    assert bio_tags([(0, 3, "A"), (4, 9, "B")], offsets) == ["B-A", "B-B"]
+
+
+def test_repeats_of_one_string_never_overlap() -> None:
+    spans, dropped = recover([("ha ha", "X")] * 2, "ha ha ha")
+    assert spans == {Span(0, 5, "X", "ha ha")}
+    assert dropped == (
+        "'ha ha' (X) is in the text 2 time(s), each taken by another entity of the answer",
     )
 
 
