@@ -79,13 +79,14 @@ def main(argv: list[str] | None = None) -> None:
         "--strategy", choices=get_args(Strategy), help="few-shot selection (default: task's)"
     )
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
+    parser.add_argument("--template", help="a prompt other than the task's (name or .jinja path)")
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per request")
     parser.add_argument("--workdir", type=Path)
     parser.add_argument(
         "--out",
         type=Path,
-        help="default eval/results/<suite>.md (0-shot), <suite>-<K>shot-<strategy>.md",
+        help="default eval/results/<suite>[-<template>][-<K>shot-<strategy>].md",
     )
     args = parser.parse_args(argv)
     if args.shots < 0:
@@ -102,7 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     workdir = args.workdir or RESULTS / "raw" / args.suite
     workdir.mkdir(parents=True, exist_ok=True)
     model = re.sub(r"[^A-Za-z0-9._-]", "_", Path(args.model).name) if args.model else "task"
-    tag = f"{model}-{shots}-{args.samples}s-{args.limit}-seed{args.sample_seed}"
+    prompt = f"-{Path(args.template).name.removesuffix('.jinja')}" if args.template else ""
+    tag = f"{model}{prompt}-{shots}-{args.samples}s-{args.limit}-seed{args.sample_seed}"
     output = workdir / f"{tag}.jsonl"
     overrides: dict[str, Any] = {
         "samples": args.samples,
@@ -112,6 +114,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     if args.model:
         overrides["backend.model"] = args.model
+    if args.template:
+        overrides["template"] = args.template
     pool = ""
     with tempfile.TemporaryDirectory(prefix="llmlabel-gold-") as tmp:
         rows = harness.scored_records(test, args.limit, args.sample_seed)
@@ -139,7 +143,9 @@ def main(argv: list[str] | None = None) -> None:
     lines = [
         f"# {args.suite}: {summary.kind} against gold, {shown}",
         "",
-        f"Task `eval/tasks/{args.suite}.yaml`, model {args.model or 'of the task file'}, "
+        f"Task `eval/tasks/{args.suite}.yaml`"
+        + (f" with template `{args.template}`" if args.template else "")
+        + f", model {args.model or 'of the task file'}, "
         f"{shown}, {args.samples} sample(s); {len(rows)} records of `{args.suite}/test.jsonl` "
         f"drawn at random (seed {args.sample_seed}).{pool} Abstained and failed records count "
         f"as wrong ({summary.abstained} abstained, {summary.failed} failed). "
@@ -161,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
     command = "python eval/gold_kinds.py " + shlex.join(sys.argv[1:] if argv is None else argv)
     date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     lines += ["", f"Command: `{command}`", "", f"Date: {date}", ""]
-    out = args.out or RESULTS / (f"{args.suite}-{shots}.md" if args.shots else f"{args.suite}.md")
+    name = args.suite + prompt + (f"-{shots}" if args.shots else "")
+    out = args.out or RESULTS / f"{name}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines), encoding="utf-8")
     print("\n".join(lines))

@@ -66,6 +66,50 @@ def test_gold_script_runs(tmp_path: Path, smollm2_path: Path) -> None:
     assert "Command: `python eval/gold.py --suite sst2" in text and "Date: " in text
 
 
+def test_gold_kinds_script_scores_relations_with_a_template_and_a_pool(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    suite = tmp_path / "gold" / "semeval2010_task8"
+    suite.mkdir(parents=True)
+    sentences = [
+        ("The fire was caused by a cigarette.", "fire", "cigarette", "Cause-Effect(e2,e1)"),
+        ("The keys are in the drawer.", "keys", "drawer", "Content-Container(e1,e2)"),
+        ("The author wrote a novel.", "author", "novel", "Product-Producer(e2,e1)"),
+        ("A dog barked at the mailman.", "dog", "mailman", "Other"),
+    ]
+    rows = []
+    for i, (text, head, tail, label) in enumerate(sentences):
+        span = [
+            {"start": text.index(w), "end": text.index(w) + len(w), "text": w} for w in (head, tail)
+        ]
+        rows.append(
+            {
+                "id": f"s{i}",
+                "text": text,
+                "head": span[0],
+                "tail": span[1],
+                "relation_directed": label,
+            }
+        )
+    (suite / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    report = tmp_path / "semeval.md"
+    args = ["--suite", "semeval2010_task8", "--model", str(smollm2_path), "--limit", "2"]
+    args += ["--shots", "2", "--strategy", "random", "--template", "relation.v1"]
+    args += ["--workdir", str(tmp_path / "raw"), "--out", str(report)]
+    env = {"LLMLABEL_GOLD_DIR": str(tmp_path / "gold")}
+    result = _run([str(EVAL / "gold_kinds.py"), *args], env=env)
+
+    text = report.read_text(encoding="utf-8")
+    assert "macro-F1 excluding Other" in result.stdout
+    assert "with template `relation.v1`" in text and "2-shot random" in text
+    assert "2 records of `semeval2010_task8/test.jsonl`" in text
+    assert "Few-shot examples from the 2 test.jsonl records not scored" in text
+    assert "2.0 examples shown per record on average" in text
+    assert re.search(r"^\| macro-F1 excluding Other \| \d\.\d{3} \|", text, re.M), text
+    [output] = (tmp_path / "raw").glob("*-relation.v1-2shot-random-1s-2-seed0.jsonl")
+    assert len(output.read_text(encoding="utf-8").splitlines()) == 2
+
+
 def test_adaptive_bench_reuses_the_fixed_runs_samples(tmp_path: Path, smollm2_path: Path) -> None:
     suite = tmp_path / "gold" / "sst2"
     suite.mkdir(parents=True)
