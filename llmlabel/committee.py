@@ -138,21 +138,8 @@ class CommitteeRunner(Runner):
             Ballot(r.name, (value,), r.weight, r.partial) for r, value in fired if value is not None
         ]
         merged = self.voting.merge(ballots, self.task.labels, reasons)
-        vote, found = merged.vote, merged.found
-        row = self._row(record, example_ids, usage)
-        row.update(
-            status="labeled" if vote.label is not None else "abstained",
-            label=vote.label,
-            confidence=round(vote.confidence, 6),
-            votes=vote.counts,
-            tie=vote.tie,
-            reason=vote.abstain_reason,
-            invalid=reasons,
-        )
-        if vote.label_confidence is not None:
-            row["label_confidence"] = vote.label_confidence
-        if vote.extra:
-            row.update(vote.extra)
+        found = merged.found
+        row = self._voted_row(record, example_ids, usage, merged.vote, reasons)
         row["committee"] = {
             "votes": merged.votes,
             "samples": {b.name: len(b.values) for b in ballots},
@@ -168,12 +155,16 @@ class CommitteeRunner(Runner):
             self._router.apply(row)
         return row
 
+    @property
+    def _returns(self) -> str:
+        """What a Python labeling function may return, for hints."""
+        return self.voting.returns(self.task.labels)
+
     def _apply(self, rule: _Rule, record: InputRecord) -> Any:
         """The rule's vote value on the record (``None``: it abstains); a rule that breaks or
         answers something the kind cannot take is bad input that names the rule and the
         record."""
         where = f"labeling function '{rule.name}' on record '{record.id}'"
-        returns = self.voting.returns(self.task.labels)
         try:
             answer = rule.vote(record.data)
         except KeyError as exc:
@@ -186,7 +177,7 @@ class CommitteeRunner(Runner):
             raise InputError(
                 f"{where} failed: {type(exc).__name__}: {exc}",
                 where=record.where,
-                hint=f"fix the function; it returns {returns}, or None to abstain",
+                hint=f"fix the function; it returns {self._returns}, or None to abstain",
             ) from None
         if answer is None:
             return None
@@ -196,7 +187,7 @@ class CommitteeRunner(Runner):
             raise InputError(
                 f"{where} returned {answer!r}: {exc}",
                 where=record.where,
-                hint=f"return {returns}, or None to abstain",
+                hint=f"return {self._returns}, or None to abstain",
             ) from None
 
 

@@ -473,8 +473,7 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         raise InputError(
             "'votes' is not a {label: count} object", where=where, hint=_PREDICTIONS_HINT
         )
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
-        raise InputError(f"confidence {confidence!r} is not a number", where=where)
+    _number(confidence, "confidence", where)
     label = _label_of(row.get("label"), prepared, where) if status == "labeled" else None
     invalid = len(row.get("invalid") or [])
     multi = prepared.spec.kind == "multi_label"

@@ -14,7 +14,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from llmlabel.backends.base import Backend
@@ -22,6 +22,7 @@ from llmlabel.core.adaptive import projected_share
 from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError
 from llmlabel.io.readers import InputRecord, check_fields
 from llmlabel.task import PreparedTask
@@ -191,30 +192,21 @@ class Runner:
             return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
         vote = self.task.kind.vote(values, self.task.labels, reasons)
-        confidence, label_confidence = vote.confidence, vote.label_confidence
         if self.task.spec.adaptive is not None and vote.label is not None:
             # A record stopped early gets the share expected over its whole budget.
             drawn_n, budget = len(samples), self.task.spec.samples
-            confidence = projected_share(confidence, drawn_n, budget)
+            label_confidence = vote.label_confidence
             if label_confidence is not None:
                 label_confidence = {
                     k: round(projected_share(v, drawn_n, budget), 6)
                     for k, v in label_confidence.items()
                 }
-        row = self._row(record, drawn.examples, drawn.usage)
-        row.update(
-            status="labeled" if vote.label is not None else "abstained",
-            label=vote.label,
-            confidence=round(confidence, 6),
-            votes=vote.counts,
-            tie=vote.tie,
-            reason=vote.abstain_reason,
-            invalid=reasons,
-        )
-        if label_confidence is not None:
-            row["label_confidence"] = label_confidence
-        if vote.extra:
-            row.update(vote.extra)
+            vote = replace(
+                vote,
+                confidence=projected_share(vote.confidence, drawn_n, budget),
+                label_confidence=label_confidence,
+            )
+        row = self._voted_row(record, drawn.examples, drawn.usage, vote, reasons)
         if self.task.spec.adaptive is not None:
             row["samples_used"] = len(samples)
         if self.task.spec.logprobs:
@@ -370,6 +362,31 @@ class Runner:
         }
         if self._router is not None:  # a labeled row is routed again by ``label``
             row.update(confidence_raw=0.0, route="review")
+        return row
+
+    def _voted_row(
+        self,
+        record: InputRecord,
+        example_ids: list[str],
+        usage: Usage,
+        vote: Vote,
+        reasons: list[str],
+    ) -> dict[str, Any]:
+        """The row of a record whose samples were voted (labeled or abstained)."""
+        row = self._row(record, example_ids, usage)
+        row.update(
+            status="labeled" if vote.label is not None else "abstained",
+            label=vote.label,
+            confidence=round(vote.confidence, 6),
+            votes=vote.counts,
+            tie=vote.tie,
+            reason=vote.abstain_reason,
+            invalid=reasons,
+        )
+        if vote.label_confidence is not None:
+            row["label_confidence"] = vote.label_confidence
+        if vote.extra:
+            row.update(vote.extra)
         return row
 
     def _count(self, row: dict[str, Any]) -> None:
