@@ -385,7 +385,10 @@ def count_records(source: str | Path, limit: int | None = None) -> int | None:
     elif path.suffix == ".parquet" and path.is_file():
         import pyarrow.parquet as pq
 
-        total = int(pq.ParquetFile(path).metadata.num_rows)
+        try:
+            total = int(pq.ParquetFile(path).metadata.num_rows)
+        except (OSError, ValueError):  # not Parquet, or too deep: the reader says so in one line
+            total = None
     if total is not None and limit is not None:
         return min(total, limit)
     return limit if total is None else total

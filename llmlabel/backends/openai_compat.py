@@ -170,7 +170,7 @@ class OpenAICompatBackend:
             with attempt:
                 try:
                     response = await post("/chat/completions", cast_to=ChatCompletion, body=body)
-                except ValueError as exc:  # JSON that does not parse (a cut-off body)
+                except (ValueError, RecursionError) as exc:  # cut off, or nested past the stack
                     raise _BadAnswer(f"the answer is not valid JSON: {exc}") from None
                 if not isinstance(response, ChatCompletion):  # the SDK returns other bodies as-is
                     raise _BadAnswer(f"the answer is not JSON: {str(response)[:60]!r}")

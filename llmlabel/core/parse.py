@@ -56,14 +56,14 @@ def _extract_json(text: str) -> Any:
         stripped = fenced.group(1)
     try:
         return json.loads(stripped)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # also: nested past the stack, ints past 4300 digits
         pass
     start = stripped.find("{")
     if start < 0:
         return None
     try:
         value, _ = json.JSONDecoder().raw_decode(stripped[start:])
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return None
     return value
 

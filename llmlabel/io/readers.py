@@ -9,6 +9,8 @@ from __future__ import annotations
 import csv
 import gzip
 import json
+import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +25,10 @@ FORMATS = (
 _JSONL = (".jsonl", ".ndjson")
 _DELIMITERS = {".csv": ",", ".tsv": "\t"}
 _BATCH = 1024
+MAX_DEPTH = 64
+"""Deepest nesting of lists/objects a record may have: deeper ones are bad records, not a
+RecursionError somewhere downstream."""
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 @dataclass(frozen=True)
@@ -118,9 +124,11 @@ def _record_id(data: dict[str, Any], id_field: str, row: int, where: str) -> str
     if id_field not in data:
         return str(row)
     value = data[id_field]
-    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+    finite = not isinstance(value, float) or math.isfinite(value)
+    what = repr(value) if isinstance(value, float) else type(value).__name__
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)) or not finite:
         raise InputError(
-            f"id field '{id_field}' is {type(value).__name__}, not a string or number",
+            f"id field '{id_field}' is {what}, not a string or number",
             where=where,
             hint="give every record a string or integer id, or set `id_field:` in the task file",
         )
@@ -219,13 +227,58 @@ def _json_object(line: str, where: str) -> dict[str, Any] | InputError:
             where=where,
             hint="each line must be one complete JSON object",
         )
+    except RecursionError:
+        return _too_deep(where)
+    except ValueError as exc:  # an integer literal longer than Python's int-str limit
+        return InputError(
+            f"unreadable JSON: {str(exc).split(';')[0]}",
+            where=where,
+            hint="write huge numbers as strings",
+        )
     if not isinstance(data, dict):
         return InputError(
             f"line is a JSON {_json_kind(data)}, not an object",
             where=where,
             hint='each line must be one JSON object, like {"id": "1", "text": "..."}',
         )
+    if line.count("[") + line.count("{") > MAX_DEPTH and _depth(data) > MAX_DEPTH:
+        return _too_deep(where)
+    if _SURROGATE.search(line) and _has_lone_surrogate(data):
+        return InputError(
+            "a string holds a lone UTF-16 surrogate escape (like \\ud800)",
+            where=where,
+            hint="such text is not valid Unicode; fix or drop the record",
+        )
     return data
+
+
+def _too_deep(where: str) -> InputError:
+    return InputError(
+        f"values nested deeper than {MAX_DEPTH} levels",
+        where=where,
+        hint="flatten the record; a record's fields are text for the prompt",
+    )
+
+
+def _depth(value: Any) -> int:
+    """How deep lists and objects nest in ``value`` (iterative: no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict | list | tuple):
+            deepest = max(deepest, level)
+            if level <= MAX_DEPTH:
+                values = item.values() if isinstance(item, dict) else item
+                stack += [(v, level + 1) for v in values]
+    return deepest
+
+
+def _has_lone_surrogate(data: dict[str, Any]) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def _json_kind(value: Any) -> str:
