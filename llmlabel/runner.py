@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from llmlabel.backends.base import Backend
+from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
 from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import parse_answer
@@ -32,6 +33,11 @@ REASK = "That answer was invalid: {error}. Reply again with only a JSON object o
 OnError = Literal["fail", "skip"]
 SKIPPED_LISTED = 10
 SKIP_HINT = "or rerun with --on-error skip to label the other records"
+PROBE_ROUNDS = 3
+PROBES_PER_ROUND = 8
+"""A label distribution asks for at most this many branch points per round (labels sharing
+their first tokens); deeper or smaller branches are left out and the rest renormalised."""
+NO_LOGPROBS = "no token logprobs from the backend: confidence is the vote share"
 
 
 class Cache(Protocol):
@@ -206,7 +212,17 @@ class Runner:
                 confidence=projected_share(vote.confidence, drawn_n, budget),
                 label_confidence=label_confidence,
             )
+        probs, method = await self._distribution(drawn, vote)
+        if method != "vote" and vote.label is not None:
+            best = labelprobs.argmax(probs, self.task.labels)
+            tie = sum(p == probs[best] for p in probs.values()) > 1
+            vote = replace(vote, label=best, confidence=probs[best], tie=tie)
         row = self._voted_row(record, drawn.examples, drawn.usage, vote, reasons)
+        if probs and vote.label is not None:
+            row["probs"] = {label: round(p, 6) for label, p in probs.items()}
+            row["confidence_method"] = method
+        if self.task.scores_labels and method == "vote":
+            row["confidence_note"] = NO_LOGPROBS
         if self.task.spec.adaptive is not None:
             row["samples_used"] = len(samples)
         if self.task.spec.logprobs:
@@ -227,7 +243,7 @@ class Runner:
             row = self._row(record, [], Usage(), error=exc.one_line())
             row.update(status="skipped", where=record.where)
             return row
-        drawn = Drawn(examples=example_ids)
+        drawn = Drawn(examples=example_ids, messages=messages)
         try:
             await self._sample(messages, record.data, drawn)
         except ContextError as exc:  # the record is too long: bad input, not a failure
@@ -248,13 +264,14 @@ class Runner:
         self, messages: tuple[Message, ...], data: Mapping[str, Any], drawn: Drawn
     ) -> None:
         """Draw and validate samples into ``drawn``: all ``samples`` at once, or (adaptive) in
-        rounds until the kind says the vote is settled. Requests are numbered consecutively
-        (``round``), so a run's requests are a prefix of a fixed run's with the same ``max_n``."""
+        rounds until the kind says the vote is settled. A request is numbered by its first sample,
+        which seeds it (``PreparedTask.request``): every sample of a record has its own seed,
+        and an adaptive run's requests are a prefix of a fixed run's with the same ``max_n``."""
         spec, settled = self.task.spec, self.task.kind.settled
         total, adaptive = spec.samples, spec.adaptive
         want = total if adaptive is None else min(total, adaptive.min)
         while want:
-            rounds = self._rounds(want, first=drawn.requests)
+            rounds = self._rounds(want, first=len(drawn.samples))
             completions = await _all(
                 [self._complete(self.task.request(messages, n, r)) for r, n in rounds]
             )
@@ -273,14 +290,68 @@ class Runner:
                 return
             want = min(left, adaptive.batch)
 
+    async def _distribution(self, drawn: Drawn, vote: Vote) -> tuple[dict[str, float], str]:
+        """The label distribution of a voted record and the method that gave it: the vote
+        shares, or (``confidence: logprob | combined``) label probabilities from the token
+        logprobs, alone or averaged with the shares. Kinds without one label per answer get
+        ``{}``; a backend that gives no logprobs falls back to the vote, said in the row."""
+        labels = self.task.labels
+        if not labels or not self.task.kind.scores_labels or not vote.total:
+            return {}, "vote"
+        shares = {label: vote.counts.get(label, 0) / vote.total for label in labels}
+        if not self.task.scores_labels or vote.label is None:
+            return shares, "vote"
+        probs = await self._logprob_distribution(drawn)
+        if not probs:
+            return shares, "vote"
+        if self.task.spec.confidence == "combined":
+            probs = labelprobs.mean([probs, shares], labels)
+        return probs, self.task.spec.confidence
+
+    async def _logprob_distribution(self, drawn: Drawn) -> dict[str, float]:
+        """Walk the label trie (``llmlabel.core.labelprobs``) from the samples' own token
+        alternatives, asking the backend for the few branch points they do not cover."""
+        nodes: dict[str, labelprobs.Alternatives] = {}
+        start: tuple[str, str] | None = None  # (text before the label, node to walk from)
+        for sample in drawn.samples:
+            if not sample.tokens:
+                continue
+            nodes = {**labelprobs.path_nodes(sample.tokens), **nodes}
+            at = labelprobs.value_start(sample.text, self.task.kind.field)
+            root = None if at is None else labelprobs.root_of(sample.tokens, at)
+            if start is None and at is not None and root is not None:
+                start = (sample.text[:at], root)
+        if start is None:
+            return {}
+        prefix, root = start
+        for _ in range(PROBE_ROUNDS):
+            walk = labelprobs.walk(self.task.labels, prefix, root, nodes)
+            if not walk.missing:
+                break
+            missing = walk.missing[:PROBES_PER_ROUND]
+            found = await _all([self._probe(drawn, node) for node in missing])
+            nodes.update(zip(missing, found))
+        return labelprobs.walk(self.task.labels, prefix, root, nodes).probs
+
+    async def _probe(self, drawn: Drawn, node: str) -> dict[str, float]:
+        """The model's alternatives for the token after ``node`` (the answer so far)."""
+        try:
+            completion = await self._complete(self.task.request(drawn.messages, 1, 0, node))
+        except BackendError as exc:
+            if exc.fatal:
+                raise
+            return {}  # that branch's mass is left out
+        drawn.usage = drawn.usage + completion.usage
+        tokens = completion.samples[0].tokens
+        if not tokens:
+            return {}
+        return {**dict(tokens[0].top), tokens[0].text: tokens[0].logprob}
+
     def _rounds(self, samples: int, first: int = 0) -> list[tuple[int, int]]:
-        """(round, n) pairs covering ``samples`` with at most ``backend.max_n`` per request,
-        numbered from ``first``."""
+        """(first sample, n) pairs covering samples ``first .. first + samples - 1`` with at
+        most ``backend.max_n`` per request."""
         step = max(1, self.backend.max_n)
-        return [
-            (first + i, min(step, samples - start))
-            for i, start in enumerate(range(0, samples, step))
-        ]
+        return [(first + start, min(step, samples - start)) for start in range(0, samples, step)]
 
     async def _complete(self, request: LabelRequest) -> Completion:
         if not self.cache.enabled:
@@ -329,8 +400,7 @@ class Runner:
                     content=REASK.format(error=parsed.error, form=self.task.answer_format),
                 ),
             )
-            # A distinct round per (sample, attempt) keeps seeds and cache keys apart.
-            round_ = 1000 + index * 100 + attempt
+            round_ = reask_round(self.task.spec.samples, self.task.spec.retries.reask, index, attempt)
             completion = await self._complete(self.task.request(retry, 1, round_))
             usage = usage + completion.usage
             text = completion.samples[0].text
@@ -417,6 +487,13 @@ def count_row(stats: RunStats, row: dict[str, Any], *, label_totals: bool) -> No
         stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
 
 
+def reask_round(samples: int, reasks: int, index: int, attempt: int) -> int:
+    """The request number (and seed offset) of re-ask ``attempt`` of sample ``index``: past
+    every sample's own (``0 .. samples - 1``), one apart per (sample, attempt), so no re-ask
+    replays a sample or another re-ask."""
+    return samples + index * reasks + attempt
+
+
 def duplicate_error(record: InputRecord) -> InputError:
     return InputError(
         f"duplicate id '{record.id}'",
@@ -431,6 +508,7 @@ class Drawn:
     reasons, usage, and the few-shot examples shown."""
 
     examples: list[str] = field(default_factory=list)
+    messages: tuple[Message, ...] = ()
     samples: list[Sample] = field(default_factory=list)
     values: list[Hashable | None] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)

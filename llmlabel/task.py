@@ -28,6 +28,8 @@ from llmlabel.io.taskfile import (
 from llmlabel.select import Example, ExampleSelector, make_selector
 
 DEFAULT_SHOTS = 8
+TOP_LOGPROBS = 20
+"""Alternatives per token asked for when labels are scored (the most OpenAI allows)."""
 
 
 @dataclass(frozen=True)
@@ -61,19 +63,37 @@ class PreparedTask:
             messages = with_images(messages, [*images, image_urls(record_id, data, fields)])
         return messages, [e.id for e in examples]
 
-    def request(self, messages: tuple[Message, ...], n: int, round_: int) -> LabelRequest:
+    def request(
+        self, messages: tuple[Message, ...], n: int, first: int, prefill: str = ""
+    ) -> LabelRequest:
+        """A request for samples ``first .. first + n - 1`` of a record. Its seed is
+        ``seed + first``: servers seed the i-th choice ``seed + i`` (llama.cpp, vLLM), so every
+        sample of a record gets its own seed however the samples are split into requests.
+        ``prefill``: a probe of the label distribution (one token, its alternatives)."""
         spec = self.spec
+        sampler = spec.sampler
+        scored = self.scores_labels
         return LabelRequest(
             messages=messages,
             json_schema=self.schema,
             schema_name=self.answer_model.__name__,
             n=n,
             temperature=spec.effective_temperature,
-            seed=spec.seed + round_,
-            max_tokens=spec.max_tokens,
-            logprobs=spec.logprobs,
-            round=round_,
+            seed=spec.seed + first,
+            max_tokens=1 if prefill else spec.max_tokens,
+            logprobs=spec.logprobs or scored,
+            top_logprobs=TOP_LOGPROBS if scored else 0,
+            round=first,
+            top_p=sampler.top_p,
+            top_k=sampler.top_k,
+            min_p=sampler.min_p,
+            prefill=prefill,
         )
+
+    @property
+    def scores_labels(self) -> bool:
+        """Whether rows get label probabilities from token logprobs (``confidence:``)."""
+        return self.spec.confidence != "vote" and self.kind.scores_labels
 
     def provenance(self) -> dict[str, Any]:
         spec = self.spec
@@ -88,6 +108,8 @@ class PreparedTask:
             "samples": spec.samples,
             "temperature": spec.effective_temperature,
             "seed": spec.seed,
+            "sampler": spec.sampler.model_dump(),
+            "confidence": spec.confidence if self.scores_labels else "vote",
             "examples": {
                 "strategy": spec.examples.strategy,
                 "k": self.selector.k,

@@ -12,7 +12,7 @@ from llmlabel import api
 from llmlabel.core.request import LabelRequest
 from llmlabel.core.spec import parse_task
 from llmlabel.errors import BackendError, ConfigError, InputError, OutputError
-from tests.fakes import FakeBackend, record_text
+from tests.fakes import FakeBackend, is_reask, record_text
 
 TEXTS = {"1": "great", "2": "awful", "3": "fine I guess", "4": "great again"}
 
@@ -64,7 +64,7 @@ def test_samples_above_max_n_are_split_into_rounds_with_distinct_seeds(tmp_path:
 
 def test_invalid_answers_are_reasked_with_the_error(tmp_path: Path) -> None:
     def script(request: LabelRequest, i: int) -> str:
-        return '{"label": "positive"}' if request.round >= 1000 else '{"label": "meh"}'
+        return '{"label": "positive"}' if is_reask(request) else '{"label": "meh"}'
 
     backend = FakeBackend(script)
     out = tmp_path / "out.jsonl"

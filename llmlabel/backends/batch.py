@@ -46,9 +46,6 @@ __all__ = [
 
 # Loop turns a drain waits for requests still on their way (workers wake one turn apart).
 _SETTLE_TURNS = 16
-# Seeds of a request's samples: seed, seed + stride, ...; far from the per-round offsets
-# (seed + round) the task uses, as in openai_compat's top-up requests.
-_SEED_STRIDE = 1_000_003
 _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".gguf"}
 _EDGE = 1 << 20
 
@@ -110,8 +107,9 @@ def chat_token_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
 
 
 def sample_seeds(seed: int, n: int) -> list[int]:
-    """One seed per sample of a request, so each sample's draws depend on nothing else."""
-    return [seed + j * _SEED_STRIDE for j in range(n)]
+    """One seed per sample of a request, ``seed + j`` as llama.cpp and vLLM servers seed their
+    choices: a record's requests are seeded by their first sample, so no two samples share."""
+    return [seed + j for j in range(n)]
 
 
 @dataclass

@@ -22,7 +22,7 @@ from types import ModuleType, TracebackType
 from typing import Any
 
 from llmlabel import models
-from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
+from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
 from llmlabel.core.schema import GUIDANCE
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import BackendError, ContextError, LLMLabelError, ModelError
@@ -212,12 +212,16 @@ class EmbeddedBackend:
             "n": request.n,
             "temperature": request.temperature,
             "max_tokens": request.max_tokens,
+            **request.sampler(),
         }
         if request.seed is not None:
             body["seed"] = request.seed
         if request.logprobs:
             body["logprobs"] = True
-            body["top_logprobs"] = 1  # 0 drops the logprobs; the default sends 20 per token
+            # 0 drops the logprobs; the default sends 20 per token
+            body["top_logprobs"] = request.top_logprobs or 1
+        if request.prefill:  # llama.cpp continues a final assistant turn; no grammar for it
+            return body
         grammar = self._grammar(request)
         if grammar is not None:
             body["grammar"] = grammar
@@ -242,7 +246,9 @@ class EmbeddedBackend:
                 where=self.model_id,
                 retryable=True,
             )
-        samples = tuple(_sample(choice, request.logprobs) for choice in choices)
+        samples = tuple(
+            _sample(choice, request.logprobs, request.top_logprobs > 0) for choice in choices
+        )
         usage = response.get("usage") or {}
         counted = [_token_count(choice) for choice in choices]
         completion_tokens = (
@@ -298,16 +304,29 @@ class _Slots:
                 waiter.set_result(None)
 
 
-def _sample(choice: dict[str, Any], with_logprob: bool) -> Sample:
+def _sample(choice: dict[str, Any], with_logprob: bool, with_tokens: bool = False) -> Sample:
     message = choice.get("message") or {}
     logprob = None
+    content = (choice.get("logprobs") or {}).get("content") or []
     if with_logprob:
-        tokens = (choice.get("logprobs") or {}).get("content") or []
-        logprob = float(sum(t["logprob"] for t in tokens)) if tokens else None
+        logprob = float(sum(t["logprob"] for t in content)) if content else None
     return Sample(
         text=str(message.get("content") or ""),
         finish_reason=choice.get("finish_reason"),
         logprob=logprob,
+        tokens=token_logprobs(content) if with_tokens and content else None,
+    )
+
+
+def token_logprobs(content: list[dict[str, Any]]) -> tuple[TokenLogprob, ...]:
+    """OpenAI-style ``logprobs.content`` entries as ``TokenLogprob``s."""
+    return tuple(
+        TokenLogprob(
+            text=str(t["token"]),
+            logprob=float(t["logprob"]),
+            top=tuple((str(a["token"]), float(a["logprob"])) for a in t.get("top_logprobs") or ()),
+        )
+        for t in content
     )
 
 

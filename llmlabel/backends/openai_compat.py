@@ -19,20 +19,19 @@ from email.utils import parsedate_to_datetime
 from typing import Any, cast
 from urllib.parse import urlparse
 
+import httpx
 import openai
 from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from llmlabel.core.request import Completion, LabelRequest, Sample, Usage
+from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import BackendError, ConfigError, ContextError
 
 # n per request when the task does not say: small enough for most servers (OpenAI allows 128,
 # vLLM has no fixed cap, llama.cpp allows its slot count and we learn that from its 400).
 DEFAULT_MAX_N = 8
-# Seeds of top-up requests, far from the per-round offsets (seed + round) the task uses.
-_SEED_STRIDE = 1_000_003
 _RETRY_STATUS = {408, 409, 429}
 _CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
 _CONTEXT_TEXT = re.compile(r"context (length|size|window)|maximum context", re.I)
@@ -84,11 +83,10 @@ class OpenAICompatBackend:
     async def complete(self, request: LabelRequest) -> Completion:
         samples: list[Sample] = []
         usage = Usage()
-        calls = 0
         while len(samples) < request.n:
             k = min(request.n - len(samples), self.max_n)
             try:
-                response = await self._create(self._body(request, k, calls))
+                response = await self._create(self._body(request, k, len(samples)))
             except _BadAnswer as exc:
                 raise BackendError(
                     f"bad answer from {self._url} ({self._attempts} attempts): {exc}",
@@ -101,7 +99,6 @@ class OpenAICompatBackend:
                     raise self._error(exc) from exc
                 self.max_n = min(self.max_n, cap)
                 continue
-            calls += 1
             if not response.choices:
                 raise BackendError(f"{self._url} answered with no choices", retryable=False)
             for choice in sorted(response.choices, key=lambda c: c.index)[:k]:
@@ -110,6 +107,7 @@ class OpenAICompatBackend:
                         text=choice.message.content or "",
                         finish_reason=choice.finish_reason,
                         logprob=_logprob(choice) if request.logprobs else None,
+                        tokens=_tokens(choice) if request.top_logprobs else None,
                     )
                 )
             if response.usage is not None:
@@ -122,7 +120,16 @@ class OpenAICompatBackend:
     async def aclose(self) -> None:
         await self._client.close()
 
-    def _body(self, request: LabelRequest, n: int, call: int) -> dict[str, Any]:
+    def _sampler(self, request: LabelRequest) -> dict[str, float | int]:
+        """``top_p`` always; ``top_k`` and ``min_p`` (vLLM, llama.cpp) only where the server is
+        not a hosted API that refuses unknown parameters (``backend.sampler_extras``)."""
+        chosen = request.sampler()
+        extras = self._spec.sampler_extras
+        if extras is None:
+            extras = _is_local(self._url)
+        return chosen if extras else {k: v for k, v in chosen.items() if k == "top_p"}
+
+    def _body(self, request: LabelRequest, n: int, done: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.model_id,
             "messages": request.messages_as_dicts(),
@@ -132,9 +139,19 @@ class OpenAICompatBackend:
             "max_tokens": request.max_tokens,
         }
         if request.seed is not None:
-            body["seed"] = request.seed + call * _SEED_STRIDE
+            # The server seeds choice i ``seed + i``: a top-up continues the numbering.
+            body["seed"] = request.seed + done
+        body.update(self._sampler(request))
         if request.logprobs:
             body["logprobs"] = True
+            if request.top_logprobs:
+                body["top_logprobs"] = request.top_logprobs
+        if request.prefill:
+            # llama.cpp continues a final assistant turn by itself; vLLM is told to. The
+            # schema's grammar starts at ``{``, so a prefilled probe goes without it.
+            body["continue_final_message"] = True
+            body["add_generation_prompt"] = False
+            return body
         schema = request.json_schema
         mode = self._spec.structured_output
         if mode == "json_schema":
@@ -169,7 +186,14 @@ class OpenAICompatBackend:
         async for attempt in retrying:
             with attempt:
                 try:
-                    response = await post("/chat/completions", cast_to=ChatCompletion, body=body)
+                    # The client's timeout bounds each read, so a server dripping one byte a
+                    # second never trips it; this bounds the whole attempt.
+                    response = await asyncio.wait_for(
+                        post("/chat/completions", cast_to=ChatCompletion, body=body),
+                        self._spec.timeout,
+                    )
+                except asyncio.TimeoutError:
+                    raise openai.APITimeoutError(httpx.Request("POST", self._url)) from None
                 except (ValueError, RecursionError) as exc:  # cut off, or nested past the stack
                     raise _BadAnswer(f"the answer is not valid JSON: {exc}") from None
                 if not isinstance(response, ChatCompletion):  # the SDK returns other bodies as-is
@@ -296,6 +320,20 @@ def _logprob(choice: Any) -> float | None:
     if not content:
         return None
     return float(sum(token.logprob for token in content))
+
+
+def _tokens(choice: Any) -> tuple[TokenLogprob, ...] | None:
+    content = choice.logprobs.content if choice.logprobs is not None else None
+    if not content:
+        return None
+    return tuple(
+        TokenLogprob(
+            text=t.token,
+            logprob=float(t.logprob),
+            top=tuple((a.token, float(a.logprob)) for a in (t.top_logprobs or ())),
+        )
+        for t in content
+    )
 
 
 def _is_local(url: str) -> bool:

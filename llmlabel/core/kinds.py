@@ -67,6 +67,9 @@ class Kind:
     shape: Callable[[type[BaseModel]], Any] | None = None
     committee: CommitteeRules | None = None
     """How a committee (``llmlabel.core.committee``) votes on it; ``None``: it cannot."""
+    scores_labels: bool = False
+    """One label per answer, in ``field``: token logprobs give each label a probability
+    (``llmlabel.core.labelprobs``)."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""
@@ -86,6 +89,7 @@ CLASSIFICATION = Kind(
     settled=plurality_settled,
     committee=SINGLE,
     scoring=scoring.CLASSIFICATION,
+    scores_labels=True,
 )
 
 MULTI_LABEL = Kind(
@@ -151,6 +155,7 @@ RELATION = Kind(
     committee=SINGLE,
     scoring=relations.SCORING,
     reads=("text", "head", "tail"),
+    scores_labels=True,
 )
 
 RELATION_TRIPLES = Kind(

@@ -47,11 +47,25 @@ class LabelRequest(BaseModel):
     seed: int | None = None
     max_tokens: int = Field(256, ge=1)
     logprobs: bool = False
+    top_logprobs: int = Field(0, ge=0, le=20)
+    """Alternatives per token to report with ``logprobs`` (0: the backend's least)."""
     round: int = Field(0, ge=0)
+    top_p: float | None = Field(None, gt=0.0, le=1.0)
+    top_k: int | None = Field(None, ge=0)
+    min_p: float | None = Field(None, ge=0.0, le=1.0)
+    """The sampler's truncation (``None``: the server's default; 0 / 1.0: none)."""
+    prefill: str = ""
+    """Text the answer must start with: the backend continues it (a probe of the label
+    distribution at that point; sent without the schema, whose grammar starts at ``{``)."""
 
     def cache_key(self, model: str) -> str:
-        """Stable hash of everything that can change the answer, plus the model identity."""
+        """Stable hash of everything that can change the answer, plus the model identity.
+        Fields added later leave the key of a request that does not use them unchanged, so
+        existing caches stay valid."""
         payload = self.model_dump(mode="json")
+        for name in _LATER_FIELDS:
+            if payload[name] == LabelRequest.model_fields[name].default:
+                del payload[name]
         payload["model"] = model
         for message in payload["messages"]:  # text-only keys stay what they were before images
             if not message["images"]:
@@ -60,7 +74,30 @@ class LabelRequest(BaseModel):
         return hashlib.sha256(blob.encode()).hexdigest()
 
     def messages_as_dicts(self) -> list[dict[str, Any]]:
-        return [m.as_dict() for m in self.messages]
+        """The chat messages, then the ``prefill`` as an unfinished assistant turn."""
+        messages = [m.as_dict() for m in self.messages]
+        if self.prefill:
+            messages.append({"role": "assistant", "content": self.prefill})
+        return messages
+
+    def sampler(self) -> dict[str, float | int]:
+        """The sampler settings that are set, as request body fields."""
+        chosen = {"top_p": self.top_p, "top_k": self.top_k, "min_p": self.min_p}
+        return {k: v for k, v in chosen.items() if v is not None}
+
+
+_LATER_FIELDS = ("top_logprobs", "top_p", "top_k", "min_p", "prefill")
+
+
+class TokenLogprob(BaseModel):
+    """One generated token: its text, logprob and the top alternatives at its position
+    (``(text, logprob)`` pairs, as the backend reports them: before any grammar)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: str
+    logprob: float
+    top: tuple[tuple[str, float], ...] = ()
 
 
 class Sample(BaseModel):
@@ -71,6 +108,8 @@ class Sample(BaseModel):
     text: str
     finish_reason: str | None = None
     logprob: float | None = None
+    tokens: tuple[TokenLogprob, ...] | None = None
+    """Per-token logprobs and alternatives, when asked for with ``top_logprobs``."""
 
 
 class Usage(BaseModel):

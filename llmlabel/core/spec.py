@@ -74,8 +74,14 @@ class BackendSpec(_Strict):
     base_url: str | None = None
     api_key_env: str = "OPENAI_API_KEY"
     structured_output: StructuredOutput = "json_schema"
-    timeout: float = Field(120.0, gt=0)
+    timeout: float = Field(
+        120.0, gt=0, description="seconds one request attempt may take in all, not per read"
+    )
     max_n: int | None = Field(None, ge=1)
+    sampler_extras: bool | None = Field(
+        None,
+        description="send top_k and min_p (vLLM, llama.cpp); default: only to local servers",
+    )
     n_ctx: int = Field(4096, ge=256)
     parallel: int = Field(4, ge=1)
     threads: int | None = Field(None, ge=1)
@@ -84,6 +90,20 @@ class BackendSpec(_Strict):
     batch_size: int | None = Field(
         None, ge=1, description="offline engines: samples per engine call (16 / 256)"
     )
+
+
+class SamplerSpec(_Strict):
+    """The sampler's truncation, sent with every request and recorded in provenance. The
+    defaults truncate nothing: a label the model gives 3% must be drawable 3% of the time, or
+    votes look unanimous (llama.cpp's own defaults, top_k 40 / top_p 0.95 / min_p 0.05, would
+    cut it). ``null`` leaves a setting to the server (hosted APIs without ``top_k``/``min_p``)."""
+
+    top_p: float | None = Field(1.0, gt=0.0, le=1.0)
+    top_k: int | None = Field(0, ge=0, description="0: no limit")
+    min_p: float | None = Field(0.0, ge=0.0, le=1.0)
+
+
+ConfidenceMethod = Literal["vote", "logprob", "combined"]
 
 
 class RetrySpec(_Strict):
@@ -185,6 +205,12 @@ class TaskSpec(_Strict):
     seed: int = 0
     max_tokens: int = Field(64, ge=1)
     logprobs: bool = False
+    sampler: SamplerSpec = SamplerSpec()
+    confidence: ConfidenceMethod = Field(
+        "vote",
+        description="vote: share of the samples; logprob: each label's probability from the "
+        "token logprobs; combined: the mean of the two distributions",
+    )
     concurrency: int = Field(4, ge=1)
     retries: RetrySpec = RetrySpec()
     calibration: str | None = Field(

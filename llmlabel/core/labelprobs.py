@@ -1,0 +1,144 @@
+"""The probability of every label from the model's token logprobs. Pure.
+
+A constrained answer ``{"label": "card_arrival"}`` is decoded token by token; at each position
+the backend reports the model's top alternatives (before the grammar, so some of them fit no
+label). The probability of a label is the product, along its tokens, of each token's
+probability renormalised over the alternatives that keep *some* label possible: exactly the
+distribution constrained decoding samples from at temperature 1 (up to the top-k cut).
+
+Labels often share their first tokens (``card_arrival`` / ``card_linking``), so the first
+token's probability is not the label's. The walk follows the label trie in text space: a
+*node* is the answer text so far; an alternative token either settles one label (the grammar
+forces the rest of it), or leads to a node shared by several labels, whose alternatives are
+needed in turn. The sampled answer itself gives the alternatives along its own path for free;
+the walk asks for the other nodes it needs (``missing``), which the runner gets by continuing
+the answer from that text (one cheap request per node, the prompt prefix cached).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from llmlabel.core.request import TokenLogprob as Token
+
+Alternatives = Mapping[str, float]
+"""Token text -> logprob at one position."""
+
+MIN_MASS = 1e-3
+"""Branches with less probability than this are not explored (their mass is dropped and the
+rest renormalised), so a walk costs at most a few requests."""
+
+
+@dataclass
+class Walk:
+    """A walk's result: ``probs`` over the labels (summing to 1, or empty when nothing could be
+    scored) and the nodes (answer prefixes) whose alternatives are still ``missing``; until
+    they are known, ``probs`` leaves their mass out and renormalises the rest."""
+
+    probs: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+
+def value_start(text: str, field_name: str) -> int | None:
+    """Where the label's value starts in a JSON answer: just after ``"field": "``."""
+    key = json.dumps(field_name)
+    at = text.find(key)
+    if at < 0:
+        return None
+    quote = text.find('"', at + len(key))
+    return None if quote < 0 else quote + 1
+
+
+def path_nodes(tokens: Sequence[Token]) -> dict[str, dict[str, float]]:
+    """The alternatives known along a sampled answer: node text -> {token: logprob}."""
+    nodes: dict[str, dict[str, float]] = {}
+    text = ""
+    for token in tokens:
+        alternatives = dict(token.top)
+        alternatives.setdefault(token.text, token.logprob)
+        nodes.setdefault(text, alternatives)
+        text += token.text
+    return nodes
+
+
+def root_of(tokens: Sequence[Token], start: int) -> str | None:
+    """The node where the label begins: the text before the token holding offset ``start``."""
+    text = ""
+    for token in tokens:
+        if len(text) + len(token.text) > start:
+            return text
+        text += token.text
+    return None
+
+
+def walk(
+    labels: Sequence[str],
+    prefix: str,
+    root: str,
+    nodes: Mapping[str, Alternatives],
+    min_mass: float = MIN_MASS,
+) -> Walk:
+    """Label probabilities from the alternatives at ``nodes``.
+
+    ``prefix`` is the answer text before the label's value (``{"label": "``); ``root`` the node
+    to start from (a prefix of it, at a token boundary). Labels are JSON-escaped as the answer
+    writes them, and a label ends at its closing quote, so ``no`` and ``none`` stay apart.
+    """
+    ends = {label: prefix + json.dumps(label, ensure_ascii=False)[1:] for label in labels}
+    mass = dict.fromkeys(labels, 0.0)
+    result = Walk()
+    stack = [(root, 1.0)]
+    while stack:
+        node, weight = stack.pop()
+        alternatives = nodes.get(node)
+        if alternatives is None:
+            result.missing.append(node)
+            continue
+        fits = _fitting(node, alternatives, ends)
+        total = sum(math.exp(lp) for lp, _ in fits.values())
+        if total <= 0:
+            continue  # nothing there fits a label: that mass is left out
+        for text, (logprob, owners) in fits.items():
+            share = weight * math.exp(logprob) / total
+            if len(owners) == 1:
+                mass[owners[0]] += share
+            elif share >= min_mass:
+                stack.append((text, share))
+    found = sum(mass.values())
+    if found > 0:
+        result.probs = {label: m / found for label, m in mass.items()}
+    return result
+
+
+def _fitting(
+    node: str, alternatives: Alternatives, ends: Mapping[str, str]
+) -> dict[str, tuple[float, list[str]]]:
+    """The alternatives that keep some label possible: next text -> (logprob, its labels).
+    Tokens that spell the same text (a rare tokenizer duplicate) are pooled."""
+    fits: dict[str, tuple[float, list[str]]] = {}
+    for token, logprob in alternatives.items():
+        text = node + token
+        owners = [
+            label for label, end in ends.items() if end.startswith(text) or text.startswith(end)
+        ]
+        if owners and token:
+            if text in fits:
+                logprob = float(math.log(math.exp(fits[text][0]) + math.exp(logprob)))
+            fits[text] = (logprob, owners)
+    return fits
+
+
+def mean(distributions: Sequence[Mapping[str, float]], labels: Sequence[str]) -> dict[str, float]:
+    """The average of several label distributions (samples, prompts), over ``labels``."""
+    if not distributions:
+        return {}
+    n = len(distributions)
+    return {label: sum(d.get(label, 0.0) for d in distributions) / n for label in labels}
+
+
+def argmax(probs: Mapping[str, float], order: Sequence[str]) -> str:
+    """The most probable label; a tie goes to the label listed first."""
+    return max(order, key=lambda label: (probs.get(label, 0.0), -order.index(label)))
