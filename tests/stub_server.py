@@ -29,7 +29,7 @@ from typing import Any
 class Reply:
     """One scripted answer. ``body=None`` means the default answer (with ``choices`` of them,
     default the request's ``n``); ``delay`` sleeps first; ``drop`` closes the connection
-    without answering."""
+    without answering; ``trickle`` sends the body one byte per that many seconds."""
 
     status: int = 200
     body: dict[str, Any] | str | None = None
@@ -37,6 +37,7 @@ class Reply:
     choices: int | None = None
     delay: float = 0.0
     drop: bool = False
+    trickle: float = 0.0
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -177,7 +178,13 @@ class StubServer:
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
-                self.wfile.write(blob)
+                if not reply.trickle:
+                    self.wfile.write(blob)
+                    return
+                for i in range(len(blob)):
+                    self.wfile.write(blob[i : i + 1])
+                    self.wfile.flush()
+                    time.sleep(reply.trickle)
 
         return Handler
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -193,6 +194,15 @@ def test_a_timeout_is_retried() -> None:
         done = complete(stub.url, timeout=0.2)
         assert stub.calls == 2
     assert len(done.samples) == 1
+
+
+def test_the_timeout_bounds_the_whole_request_not_each_read() -> None:
+    with StubServer([Reply(trickle=0.1)]) as stub:  # a byte every 0.1 s: about 30 s in all
+        started = time.monotonic()
+        with pytest.raises(BackendError) as caught:
+            complete(stub.url, timeout=1.0, attempts=1)
+        assert time.monotonic() - started < 5
+    assert "timed out after 1s" in caught.value.message and caught.value.retryable
 
 
 def test_context_length_is_not_retried_and_says_what_to_do() -> None:
