@@ -20,6 +20,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from llmlabel.backends.base import Backend
 from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
+from llmlabel.core.breaker import Breaker
 from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
@@ -127,6 +128,7 @@ class Runner:
         self._failure: BaseException | None = None
         self._provenance = {**task.provenance(), "model_id": backend.model_id}
         self._router = task.calibration.file.router() if task.calibration is not None else None
+        self._breaker = Breaker(task.spec.retries.stop_after)
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         queue: asyncio.Queue[InputRecord | None] = asyncio.Queue(self.task.spec.concurrency * 2)
@@ -190,6 +192,8 @@ class Runner:
                 self._failure = self._failure or exc
                 continue
             self._count(row)
+            if self._breaker.trips(row["status"], row["error"]):
+                self._failure = self._failure or stopped(self._breaker.limit, row["error"])
 
     async def label(self, record: InputRecord) -> dict[str, Any]:
         """Label one record; only fatal errors escape, everything else becomes the row."""
@@ -492,6 +496,15 @@ def reask_round(samples: int, reasks: int, index: int, attempt: int) -> int:
     every sample's own (``0 .. samples - 1``), one apart per (sample, attempt), so no re-ask
     replays a sample or another re-ask."""
     return samples + index * reasks + attempt
+
+
+def stopped(limit: int, error: str) -> BackendError:
+    return BackendError(
+        f"stopped after {limit} records in a row failed the same way: {error}",
+        hint="rows written so far are kept; fix the cause and continue with --resume "
+        "(retries.stop_after in the task file sets how many; 0: never stop)",
+        fatal=True,
+    )
 
 
 def duplicate_error(record: InputRecord) -> InputError:

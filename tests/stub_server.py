@@ -173,7 +173,8 @@ class StubServer:
                 data = payload if isinstance(payload, str) else json.dumps(payload)
                 blob = data.encode()
                 self.send_response(reply.status)
-                self.send_header("Content-Type", "application/json")
+                if "Content-Type" not in reply.headers:
+                    self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(blob)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)

@@ -19,7 +19,6 @@ from email.utils import parsedate_to_datetime
 from typing import Any, cast
 from urllib.parse import urlparse
 
-import httpx
 import openai
 from openai.types.chat import ChatCompletion
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
@@ -193,7 +192,7 @@ class OpenAICompatBackend:
                         self._spec.timeout,
                     )
                 except asyncio.TimeoutError:
-                    raise openai.APITimeoutError(httpx.Request("POST", self._url)) from None
+                    raise _Deadline() from None
                 except (ValueError, RecursionError) as exc:  # cut off, or nested past the stack
                     raise _BadAnswer(f"the answer is not valid JSON: {exc}") from None
                 if not isinstance(response, ChatCompletion):  # the SDK returns other bodies as-is
@@ -259,6 +258,15 @@ class OpenAICompatBackend:
             f"{url} rejected the request (HTTP {status}): {said}",
             hint=f"does this server support structured_output '{mode}'?",
         )
+
+
+class _Deadline(openai.APITimeoutError):
+    """An attempt ran past ``backend.timeout`` in all; retried and reported as any timeout."""
+
+    def __init__(self) -> None:
+        Exception.__init__(self, "Request timed out.")  # no httpx request to hand the SDK's
+        self.message, self.body = "Request timed out.", None
+        self.code = self.param = self.type = None
 
 
 class _BadAnswer(Exception):

@@ -109,6 +109,9 @@ ConfidenceMethod = Literal["vote", "logprob", "combined"]
 class RetrySpec(_Strict):
     attempts: int = Field(6, ge=1, description="tries per request on retryable errors")
     reask: int = Field(2, ge=0, description="re-asks per invalid sample, with the error shown")
+    stop_after: int = Field(
+        5, ge=0, description="stop the run once this many records in a row failed the same way"
+    )
 
 
 class AdaptiveSpec(_Strict):
