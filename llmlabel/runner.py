@@ -22,7 +22,7 @@ from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
 from llmlabel.core.breaker import Breaker
 from llmlabel.core.idset import IdSet
-from llmlabel.core.parse import parse_answer
+from llmlabel.core.parse import cut_off, parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError
@@ -283,7 +283,7 @@ class Runner:
             drawn.requests += len(rounds)
             drawn.usage = sum((c.usage for c in completions), drawn.usage)
             values, reasons, extra = await self._validate(
-                messages, [s.text for s in new], data, first=len(drawn.samples)
+                messages, new, data, first=len(drawn.samples)
             )
             drawn.samples += new
             drawn.values += values
@@ -374,23 +374,24 @@ class Runner:
     async def _validate(
         self,
         messages: tuple[Message, ...],
-        texts: list[str],
+        samples: list[Sample],
         data: Mapping[str, Any],
         first: int = 0,
     ) -> tuple[list[Hashable | None], list[str], Usage]:
         """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons;
         samples are numbered from ``first``."""
         results = await _all(
-            [self._settle(messages, t, first + i, data) for i, t in enumerate(texts)]
+            [self._settle(messages, s, first + i, data) for i, s in enumerate(samples)]
         )
         values = [value for value, _, _ in results]
         reasons = [f"sample {first + i}: {why}" for i, (_, why, _) in enumerate(results) if why]
         return values, reasons, sum((u for _, _, u in results), Usage())
 
     async def _settle(
-        self, messages: tuple[Message, ...], text: str, index: int, data: Mapping[str, Any]
+        self, messages: tuple[Message, ...], sample: Sample, index: int, data: Mapping[str, Any]
     ) -> tuple[Hashable | None, str | None, Usage]:
         model, labels, field = self.task.answer_model, self.task.labels, self.task.kind.field
+        text = sample.text
         parsed, usage = parse_answer(text, model, labels, field), Usage()
         for attempt in range(self.task.spec.retries.reask):
             if parsed.answer is not None:
@@ -407,8 +408,11 @@ class Runner:
             round_ = reask_round(self.task.spec.samples, self.task.spec.retries.reask, index, attempt)
             completion = await self._complete(self.task.request(retry, 1, round_))
             usage = usage + completion.usage
-            text = completion.samples[0].text
+            sample = completion.samples[0]
+            text = sample.text
             parsed = parse_answer(text, model, labels, field)
+        if parsed.answer is None and sample.finish_reason == "length":
+            return None, cut_off(str(parsed.error), self.task.spec.max_tokens), usage
         if parsed.answer is None:
             return None, parsed.error, usage
         return self.task.kind.value(parsed.answer, data), None, usage

@@ -49,6 +49,11 @@ def parse_answer(
         return Parsed(None, _validation_message(exc))
 
 
+def cut_off(error: str, max_tokens: int) -> str:
+    """The reason of an invalid answer whose generation stopped at ``max_tokens``."""
+    return f"cut off by max_tokens ({max_tokens}); raise max_tokens in the task file: {error}"
+
+
 def _extract_json(text: str) -> Any:
     stripped = text.strip()
     fenced = _FENCE.match(stripped)
