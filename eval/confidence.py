@@ -203,9 +203,7 @@ def measure(
     fitted = calibration.fit(
         "isotonic", [o.confidence for o in select], [o.correct for o in select]
     )
-    mapped = [
-        Outcome(o.id, o.gold, o.predicted, fitted(o.confidence), o.status) for o in report
-    ]
+    mapped = [Outcome(o.id, o.gold, o.predicted, fitted(o.confidence), o.status) for o in report]
     chosen = guarantee.select_threshold(select, target=0.95, delta=0.1)
     coverage = kept_accuracy = None
     if chosen.threshold is not None:
@@ -233,7 +231,9 @@ def suite_results(suite: str, args: argparse.Namespace, tmp: Path) -> list[Resul
     gold = harness.scored_records(
         harness.gold_dir() / suite / "test.jsonl", args.limit, args.sample_seed
     )
-    free = [{"id": f"content-free-{i}", **dict.fromkeys(fields, t)} for i, t in enumerate(CONTENT_FREE)]
+    free = [
+        {"id": f"content-free-{i}", **dict.fromkeys(fields, t)} for i, t in enumerate(CONTENT_FREE)
+    ]
     inputs = harness.write_jsonl(tmp / f"{suite}.jsonl", [*free, *gold])
     one, one_seconds = run(suite, 1, inputs, args, len(gold))
     three, three_seconds = run(suite, 3, inputs, args, len(gold))
@@ -296,7 +296,7 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
             f"| {_num(min(aurocs) if aurocs else None)} "
             f"| {_num(sum(select) / len(select) if select else None)} "
             f"| {sum(r.ece_calibrated for r in rows) / len(rows):.3f} "
-            f"| {sum(1 for r in rows if r.coverage) } of {len(rows)} |"
+            f"| {sum(1 for r in rows if r.coverage)} of {len(rows)} |"
         )
     lines += ["", f"Command: `{command}`", "", f"Date: {date}", ""]
     return "\n".join(lines)

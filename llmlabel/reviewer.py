@@ -38,6 +38,7 @@ from llmlabel.core.spans import Span, bio_tags, token_offsets
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io import argilla, labelstudio
 from llmlabel.io.handoff import append_jsonl, check_new, write_folder, write_jsonl
+from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
 from llmlabel.io.sink import iter_numbered_rows
 from llmlabel.task import PreparedTask, load
@@ -102,6 +103,8 @@ def review(
     prepared = _prepared(task)
     question = question_for(prepared)
     target = Path(output)
+    reads = {"PREDICTIONS": predictions, "--input": input, "--task": task}
+    check_apart({"--output": target}, reads, folders=True)
     check_new(target, force, folder=True)
     rows = _read_rows(predictions, prepared)
     candidates = [_candidate(row, where, prepared) for row, where in rows.values()]
@@ -184,10 +187,10 @@ def merge(
     prepared = _prepared(task)
     question = question_for(prepared)
     target = Path(output)
-    if target.resolve() == Path(predictions).resolve():
-        raise ConfigError(
-            "the output would replace the predictions", where=str(target), hint="write a new file"
-        )
+    check_apart(
+        {"--output": target, "--append-examples": append_examples},
+        {"PREDICTIONS": predictions, "--corrections": corrections, "--task": task},
+    )
     check_new(target, force, folder=False)
     answers, notes = read_corrections(corrections, question)
     rows = _read_rows(predictions, prepared)
@@ -501,7 +504,18 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         committee=committee,
         spans=spans,
         disagreement=recorded,
+        probs=_probs(row, where),
     )
+
+
+def _probs(row: Mapping[str, Any], where: str) -> dict[str, float] | None:
+    """The row's label distribution if it came from token logprobs (see ``core.review``)."""
+    probs = row.get("probs")
+    if probs is None or row.get("confidence_method", "vote") == "vote":
+        return None
+    if not isinstance(probs, dict):
+        raise InputError("'probs' is not a {label: probability} object", where=where)
+    return {str(k): _number(v, "probs", where) for k, v in probs.items()}
 
 
 def _samples(row: Mapping[str, Any], where: str) -> int:

@@ -321,10 +321,12 @@ class Runner:
             if not sample.tokens:
                 continue
             nodes = {**labelprobs.path_nodes(sample.tokens), **nodes}
-            at = labelprobs.value_start(sample.text, self.task.kind.field)
+            # The tokens, not the text: a server may strip a code fence from the text.
+            text = "".join(token.text for token in sample.tokens)
+            at = labelprobs.value_start(text, self.task.kind.field)
             root = None if at is None else labelprobs.root_of(sample.tokens, at)
             if start is None and at is not None and root is not None:
-                start = (sample.text[:at], root)
+                start = (text[:at], root)
         if start is None:
             return {}
         prefix, root = start
@@ -334,7 +336,7 @@ class Runner:
                 break
             missing = walk.missing[:PROBES_PER_ROUND]
             found = await _all([self._probe(drawn, node) for node in missing])
-            nodes.update(zip(missing, found))
+            nodes.update(zip(missing, found, strict=True))
         return labelprobs.walk(self.task.labels, prefix, root, nodes).probs
 
     async def _probe(self, drawn: Drawn, node: str) -> dict[str, float]:
@@ -405,7 +407,9 @@ class Runner:
                     content=REASK.format(error=parsed.error, form=self.task.answer_format),
                 ),
             )
-            round_ = reask_round(self.task.spec.samples, self.task.spec.retries.reask, index, attempt)
+            round_ = reask_round(
+                self.task.spec.samples, self.task.spec.retries.reask, index, attempt
+            )
             completion = await self._complete(self.task.request(retry, 1, round_))
             usage = usage + completion.usage
             sample = completion.samples[0]

@@ -28,7 +28,9 @@ def _run(tmp: Path, backend: FakeBackend, **task: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     samples=st.integers(1, 12),
     max_n=st.integers(1, 5),

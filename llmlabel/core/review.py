@@ -19,6 +19,10 @@ outcome of its own ("the model could not answer"), so invalid answers raise unce
 - ``random``: a seeded hash of the id, so the choice does not depend on the order of the rows;
   the baseline that gives unbiased agreement estimates.
 
+Rows that carry a label distribution (``probs``: token logprobs, or logprobs averaged with the
+vote, ``confidence: logprob | combined``) are scored on it instead of the vote shares: margin is
+1 − (p of the winner − p of the runner-up), entropy −Σ p·ln p over the labels.
+
 Rows with no valid vote (abstained, failed) are maximally uncertain under every strategy.
 """
 
@@ -72,6 +76,9 @@ class Candidate:
     disagreement: float | None = None
     """The disagreement a multi-label or NER committee run recorded (its members vote item by
     item, which the row's per-member counts do not say in full)."""
+    probs: Mapping[str, float] | None = None
+    """The row's label distribution, when it came from token logprobs (``confidence_method``
+    logprob or combined); vote shares otherwise, so this stays ``None``."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +133,11 @@ def uncertainty(c: Candidate, strategy: Strategy, *, seed: int = 0) -> float:
         return c.disagreement
     if c.multi_label or c.spans:
         return _decisions(c, strategy)
+    if c.probs and strategy in ("margin", "entropy"):
+        ranked = [*sorted(c.probs.values(), reverse=True), 0.0, 0.0]
+        if strategy == "margin":
+            return 1.0 - (ranked[0] - ranked[1])
+        return entropy(p for p in c.probs.values() if p > 0)
     outcomes = {**c.votes, INVALID: c.invalid}
     if strategy == "margin":
         total = c.valid + c.invalid
