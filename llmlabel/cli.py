@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from enum import Enum
 from pathlib import Path
+from types import FrameType
 from typing import Annotated, Any
 
 import click
@@ -30,7 +32,7 @@ from rich.table import Column, Table
 from rich.text import Text
 
 from llmlabel import api
-from llmlabel.errors import LLMLabelError
+from llmlabel.errors import LLMLabelError, clean
 from llmlabel.runner import RunStats
 
 
@@ -89,10 +91,19 @@ def run(
         str | None, Opt(help="Few-shot examples: fixed, random, label_balanced, semantic, mmr.")
     ] = None,
     temperature: Annotated[float | None, Opt(help="Sampling temperature.")] = None,
+    confidence: Annotated[
+        str | None, Opt(help="vote | logprob | combined: where confidence comes from.")
+    ] = None,
     concurrency: Annotated[int | None, Opt(help="Records in flight.")] = None,
     limit: Annotated[int | None, Opt(help="Label only the first N records.")] = None,
     resume: Annotated[bool, Opt(help="Continue a stopped run into OUTPUT.")] = False,
-    overwrite: Annotated[bool, Opt(help="Replace OUTPUT.")] = False,
+    retry_failed: Annotated[
+        bool,
+        Opt("--retry-failed/--no-retry-failed", help="With --resume: label failed records again."),
+    ] = True,
+    overwrite: Annotated[
+        bool, Opt(help="Replace OUTPUT, once the run has started (its first row).")
+    ] = False,
     dry_run: Annotated[bool, Opt(help="Show the plan; call no model.")] = False,
     cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
     no_cache: Annotated[bool, Opt(help="Do not read or write the request cache.")] = False,
@@ -122,6 +133,7 @@ def run(
         "adaptive": True if adaptive else None,
         "examples.strategy": strategy,
         "temperature": temperature,
+        "confidence": confidence,
         "concurrency": concurrency,
         "calibration": str(calibration.resolve()) if calibration else None,
     }
@@ -152,18 +164,24 @@ def run(
             "on_row": on_row,
             "on_error": on_error.value,
         }
-        if runner is RunnerChoice.ray:
-            urls = [u.strip() for u in (endpoints or "").split(",") if u.strip()]
-            options.update(address=address, endpoints=urls, actors=actors)
-            result = api.label_on_ray(task, input, output, **options)
-        else:
-            result = api.label(task, input, output, **options)
+        try:
+            if runner is RunnerChoice.ray:
+                urls = [u.strip() for u in (endpoints or "").split(",") if u.strip()]
+                options.update(address=address, endpoints=urls, actors=actors)
+                result = api.label_on_ray(task, input, output, **options)
+            else:
+                result = api.label(task, input, output, retry_failed=retry_failed, **options)
+        except KeyboardInterrupt as exc:
+            rows = exc.rows if isinstance(exc, api.Interrupted) else 0
+            err.print(f"interrupted: {rows} rows written, rerun with --resume", highlight=False)
+            raise
     _show_summary(result)
-    if result.stats.failed:
+    if result.failed:
+        first = result.stats.first_failure or "kept from the run this one resumed"
         raise LLMLabelError(
-            f"{result.stats.failed} record(s) failed (first: {result.stats.first_failure})",
-            hint=f"their rows in {output} say why; fix the cause and rerun with --overwrite "
-            "(cached answers are reused)",
+            f"{result.failed} record(s) failed (first: {first})",
+            hint=f"their rows in {output} say why; fix the cause and rerun with --resume "
+            "to label them again (cached answers are reused)",
         )
 
 
@@ -776,12 +794,29 @@ def _one_line(text: str) -> str:
     return text.replace("\r", "\\r").replace("\n", "\\n")
 
 
+class _Stop:
+    """The signal that interrupted the command: its exit status is 128 + its number."""
+
+    received = signal.SIGINT
+
+    @classmethod
+    def on_sigterm(cls, signum: int, frame: FrameType | None) -> None:
+        """Stop as Ctrl-C does (in a run: in-flight rows are written, the manifest says
+        ``interrupted``), but exit with 143."""
+        cls.received = signal.Signals(signum)
+        handler = signal.getsignal(signal.SIGINT)
+        if not callable(handler):  # SIGINT ignored (a background job): stop here
+            raise KeyboardInterrupt
+        handler(signal.SIGINT, frame)  # Python's raises; asyncio's cancels the run cleanly
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("LLMLABEL_DEBUG") == "1"
     args = [a for a in args if a != "--debug"]
+    signal.signal(signal.SIGTERM, _Stop.on_sigterm)
     try:
-        app(args=args, prog_name="llmlabel", standalone_mode=False)
+        code = app(args=args, prog_name="llmlabel", standalone_mode=False)
     except LLMLabelError as exc:
         if debug:
             raise
@@ -793,15 +828,15 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()  # type: ignore[attr-defined]
         sys.exit(exc.exit_code)  # type: ignore[attr-defined]
     except (*_ABORT, KeyboardInterrupt):
-        err.print("interrupted: rows written so far are kept; continue with --resume")
-        sys.exit(130)
+        err.print("interrupted")
+        sys.exit(128 + _Stop.received)
     except Exception as exc:
         if debug:
             raise
-        err.print(
-            f"[red]error:[/red] unexpected {type(exc).__name__}: {exc}",
-            highlight=False,
-            soft_wrap=True,
-        )
+        said = _one_line(clean(f"unexpected {type(exc).__name__}: {exc}"))
+        err.print(Text("error:", style="red").append(" " + said), highlight=False, soft_wrap=True)
         err.print("hint: rerun with --debug for the traceback, and please report it")
         sys.exit(2)
+    if code == 130:  # typer's status for a KeyboardInterrupt, whichever signal raised it
+        code = 128 + _Stop.received
+    sys.exit(code if isinstance(code, int) else 0)

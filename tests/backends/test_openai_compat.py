@@ -356,3 +356,33 @@ def test_a_remote_url_without_a_key_is_a_config_error(monkeypatch: pytest.Monkey
     assert "LLMLABEL_TEST_KEY" in (caught.value.hint or "")
     with pytest.raises(ConfigError):
         OpenAICompatBackend(BackendSpec.model_validate({"type": "openai_compat"}))  # no base_url
+
+
+# --- sampler, seeds and label probes in the request body --------------------------------------
+
+
+def test_sampler_seeds_and_probes_reach_the_body() -> None:
+    request = label_request(n=3, seed=10, top_p=1.0, top_k=0, min_p=0.0, logprobs=True)
+    with StubServer([Reply(choices=2), Reply(choices=1)]) as stub:
+        done = complete(stub.url, request, max_n=2)
+        assert len(done.samples) == 3
+        first, second = stub.bodies
+        assert (first["top_p"], first["top_k"], first["min_p"]) == (1.0, 0, 0.0)
+        # choice i is seeded seed + i by the server: the second request continues at seed + 2
+        assert (first["seed"], first["n"], second["seed"], second["n"]) == (10, 2, 12, 1)
+    probe = label_request(prefill='{"label": "pos', logprobs=True, top_logprobs=20, max_tokens=1)
+    with StubServer([Reply()]) as stub:
+        complete(stub.url, probe)
+        (body,) = stub.bodies
+        assert body["messages"][-1] == {"role": "assistant", "content": '{"label": "pos'}
+        assert body["continue_final_message"] is True and body["top_logprobs"] == 20
+        assert "response_format" not in body  # the schema's grammar starts at '{'
+
+
+def test_hosted_apis_get_only_top_p(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = BackendSpec(type="openai_compat", base_url="https://api.example.com/v1", model="m")
+    monkeypatch.setenv(spec.api_key_env, "sk-test")
+    backend = OpenAICompatBackend(spec)
+    body = backend._body(label_request(top_p=1.0, top_k=0, min_p=0.0), 1, 0)
+    assert body["top_p"] == 1.0 and "top_k" not in body and "min_p" not in body
+    asyncio.run(backend.aclose())
