@@ -6,6 +6,34 @@ unless ``--debug``.
 
 from __future__ import annotations
 
+import re
+
+_SECRETS: set[str] = set()
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+# C0 controls but tab and line breaks (the CLI escapes those), DEL, C1 controls and the bidi
+# overrides: an error quoting a server or a record must not drive the terminal.
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def hide_secret(value: str | None) -> None:
+    """Mask ``value`` (an API key read from the environment) in every error from now on."""
+    if value and len(value) >= 8:
+        _SECRETS.add(value)
+
+
+def mask(text: str) -> str:
+    """``text`` with every registered secret replaced by ``***``."""
+    for secret in _SECRETS:
+        text = text.replace(secret, "***")
+    return text
+
+
+def clean(text: str) -> str:
+    """``text`` with registered secrets and ``Bearer`` tokens masked and control characters
+    escaped (``\\x1b``): what every error message, hint and location goes through."""
+    text = _BEARER.sub(r"\1***", mask(text))
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
 
 class LLMLabelError(Exception):
     """Root of every error llmlabel raises on purpose."""
@@ -15,9 +43,9 @@ class LLMLabelError(Exception):
     """The CLI's exit status: 2 for bad input (task, template, schema, records), else 1."""
 
     def __init__(self, message: str, *, hint: str | None = None, where: str | None = None):
-        self.message = message
-        self.hint = hint
-        self.where = where
+        self.message = clean(message)
+        self.hint = clean(hint) if hint is not None else None
+        self.where = clean(where) if where is not None else None
         super().__init__(self.one_line())
 
     def one_line(self) -> str:

@@ -25,7 +25,7 @@ from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import cut_off, parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
 from llmlabel.core.vote import Vote
-from llmlabel.errors import BackendError, ContextError, InputError
+from llmlabel.errors import BackendError, ContextError, InputError, mask
 from llmlabel.io.readers import InputRecord, check_fields
 from llmlabel.task import PreparedTask
 
@@ -362,14 +362,14 @@ class Runner:
     async def _complete(self, request: LabelRequest) -> Completion:
         if not self.cache.enabled:
             self.stats.requests += 1
-            return await self.backend.complete(request)
+            return _masked(await self.backend.complete(request))
         key = request.cache_key(self.backend.model_id)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
         self.stats.requests += 1
-        completion = await self.backend.complete(request)
+        completion = _masked(await self.backend.complete(request))
         self.cache.put(key, completion)
         return completion
 
@@ -544,6 +544,17 @@ def _names(labels: list[Any]) -> list[str]:
         str(item.get("label", item.get("relation"))) if isinstance(item, dict) else item
         for item in labels
     ]
+
+
+def _masked(completion: Completion) -> Completion:
+    """``completion`` with any API key a server echoed into an answer masked, before it is
+    cached, shown or written."""
+    texts = [mask(s.text) for s in completion.samples]
+    if texts == [s.text for s in completion.samples]:
+        return completion
+    pairs = zip(completion.samples, texts, strict=True)
+    samples = tuple(s.model_copy(update={"text": text}) for s, text in pairs)
+    return completion.model_copy(update={"samples": samples})
 
 
 async def _all(awaitables: list[Awaitable[T]]) -> list[T]:

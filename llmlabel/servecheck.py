@@ -17,7 +17,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmlabel.errors import ConfigError
+from llmlabel.errors import ConfigError, hide_secret
 
 N_PROBE = 8
 """``n`` asked for; llmlabel's default cap per request (openai_compat.DEFAULT_MAX_N)."""
@@ -83,7 +83,9 @@ def check(
     timeout: float = 60.0,
 ) -> ServeReport:
     """Probe ``base_url`` (a ``/v1`` URL); an unreachable server is a ``ConfigError``."""
-    client = _Client(base_url.rstrip("/"), os.environ.get(api_key_env), timeout)
+    key = os.environ.get(api_key_env)
+    hide_secret(key)  # a server may echo it back in an error body
+    client = _Client(base_url.rstrip("/"), key, timeout)
     status, listing = client.get("/models")
     if status != 200 or not isinstance(listing, dict):
         raise ConfigError(

@@ -26,7 +26,7 @@ from tenacity.wait import wait_random_exponential
 
 from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
 from llmlabel.core.spec import BackendSpec
-from llmlabel.errors import BackendError, ConfigError, ContextError
+from llmlabel.errors import BackendError, ConfigError, ContextError, hide_secret
 
 # n per request when the task does not say: small enough for most servers (OpenAI allows 128,
 # vLLM has no fixed cap, llama.cpp allows its slot count and we learn that from its 400).
@@ -67,6 +67,7 @@ class OpenAICompatBackend:
         self._max_delay = max_delay
         self._sleep = sleep
         key = os.environ.get(spec.api_key_env)
+        hide_secret(key)  # a server may echo it back in an error body
         if not key and not _is_local(self._url):
             raise ConfigError(
                 f"no API key for {self._url}: ${spec.api_key_env} is not set",

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from llmlabel.core.schema import VOTE_FIELD
+from llmlabel.errors import clean
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
 
@@ -40,7 +41,7 @@ def parse_answer(
     data = _extract_json(text)
     if data is None:
         snippet = text.strip().replace("\n", " ")[:80]
-        return Parsed(None, f"not valid JSON: {snippet!r}")
+        return Parsed(None, clean(f"not valid JSON: {snippet!r}"))  # no key a server echoed
     if labels and isinstance(data, dict):
         data = _normalise_labels(data, labels, field)
     try:
