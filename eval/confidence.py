@@ -46,13 +46,13 @@ from typing import Any
 import gold as harness  # eval/gold.py: suites, seeded samples
 
 import llmlabel
-from llmlabel.core import calibration, guarantee, reliability
+from llmlabel.core import calibration, guarantee, labelprobs, reliability
 from llmlabel.core.metrics import Outcome
 from llmlabel.task import load
 
 RESULTS = harness.RESULTS
 SUITES = "sst2,ag_news,trec,sms_spam,tweet_eval_emotion,financial_phrasebank"
-CONTENT_FREE = ("N/A", "[MASK]", "…")
+CONTENT_FREE = labelprobs.CONTENT_FREE
 METHODS = ("vote@3", "logprob@1", "logprob+bc", "vote@3+logprob", "vote@3+logprob+bc")
 Probs = dict[str, float]
 
@@ -143,13 +143,8 @@ def shares(row: Mapping[str, Any], labels: Sequence[str]) -> Probs:
 
 
 def corrected(probs: Probs, prior: Probs) -> Probs:
-    """Contextual calibration: divide out the content-free prior, renormalise. The prior is
-    mixed half and half with the uniform one (fixed before any measurement), so a label the
-    content-free inputs never name is not divided by zero."""
-    uniform = 1 / len(probs) if probs else 0.0
-    raw = {label: p / (prior.get(label, 0.0) + uniform) for label, p in probs.items()}
-    total = sum(raw.values())
-    return {label: p / total for label, p in raw.items()} if total else probs
+    """Contextual calibration as ``bias_correction: content_free`` does it."""
+    return labelprobs.debias(probs, prior)
 
 
 def mean(a: Probs, b: Probs) -> Probs:

@@ -110,6 +110,7 @@ class PreparedTask:
             "seed": spec.seed,
             "sampler": spec.sampler.model_dump(),
             "confidence": spec.confidence if self.scores_labels else "vote",
+            **({"bias_correction": spec.bias_correction} if self.scores_labels else {}),
             "examples": {
                 "strategy": spec.examples.strategy,
                 "k": self.selector.k,

@@ -155,3 +155,19 @@ def test_a_vote_task_keeps_vote_shares_as_its_distribution(
     for row in rows.values():
         shares = {k: row["votes"].get(k, 0) / 3 for k in LABELS}
         assert row["probs"] == pytest.approx(shares) and row["confidence_method"] == "vote"
+
+
+def test_bias_correction_divides_out_the_content_free_prior(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    raw = label(tmp_path, {"model": str(smollm2_path)})
+    task = write_task(tmp_path, {"model": str(smollm2_path)}, bias_correction="content_free")
+    out = tmp_path / "debiased.jsonl"
+    result = llmlabel.label(task, tmp_path / "in.jsonl", out, cache=tmp_path / "c.db")
+    prior = result.stats.label_prior
+    assert prior is not None and set(prior) == set(LABELS)
+    assert json.loads(result.manifest.read_text())["totals"]["label_prior"] == prior
+    for row in map(json.loads, out.read_text().splitlines()):
+        expected = labelprobs.debias(raw[row["id"]]["probs"], prior)
+        assert row["probs"] == pytest.approx(expected, abs=1e-4)
+        assert row["provenance"]["bias_correction"] == "content_free"

@@ -139,6 +139,22 @@ def mean(distributions: Sequence[Mapping[str, float]], labels: Sequence[str]) ->
     return {label: sum(d.get(label, 0.0) for d in distributions) / n for label in labels}
 
 
+CONTENT_FREE = ("N/A", "[MASK]", "…")
+"""Inputs with no content (Zhao et al. 2021): what the model answers for them is its bias."""
+
+
+def debias(probs: Mapping[str, float], prior: Mapping[str, float]) -> dict[str, float]:
+    """Contextual calibration: divide out the label prior the model shows on content-free
+    inputs, renormalise. The prior is mixed half and half with the uniform one first, so a
+    label the content-free inputs never name is not divided by (nearly) zero."""
+    if not probs:
+        return {}
+    uniform = 1 / len(probs)
+    raw = {label: p / (prior.get(label, uniform) / 2 + uniform / 2) for label, p in probs.items()}
+    total = sum(raw.values())
+    return {label: p / total for label, p in raw.items()} if total > 0 else dict(probs)
+
+
 def argmax(probs: Mapping[str, float], order: Sequence[str]) -> str:
     """The most probable label; a tie goes to the label listed first."""
     return max(order, key=lambda label: (probs.get(label, 0.0), -order.index(label)))

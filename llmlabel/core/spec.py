@@ -214,6 +214,11 @@ class TaskSpec(_Strict):
         description="vote: share of the samples; logprob: each label's probability from the "
         "token logprobs; combined: the mean of the two distributions",
     )
+    bias_correction: Literal["none", "content_free"] = Field(
+        "none",
+        description="content_free: divide out the label prior the model shows on content-free "
+        "inputs (N/A, [MASK], …); needs confidence logprob or combined",
+    )
     concurrency: int = Field(4, ge=1)
     retries: RetrySpec = RetrySpec()
     calibration: str | None = Field(
@@ -288,6 +293,11 @@ class TaskSpec(_Strict):
             raise ValueError(
                 f"examples.strategy label_balanced needs labels, which {self.kind} tasks do not "
                 "have: use fixed or random"
+            )
+        if self.bias_correction != "none" and self.confidence == "vote":
+            raise ValueError(
+                "bias_correction needs label probabilities: set `confidence: logprob` "
+                "(or combined)"
             )
         self._check_committee()
         self._check_images()

@@ -101,3 +101,12 @@ def test_probabilities_sum_to_one_over_the_labels(alternatives: dict[str, float]
 def test_argmax_breaks_ties_by_label_order() -> None:
     assert labelprobs.argmax({"b": 0.5, "a": 0.5}, ["b", "a"]) == "b"
     assert labelprobs.mean([{"a": 1.0}, {"b": 1.0}], ["a", "b"]) == {"a": 0.5, "b": 0.5}
+
+
+def test_debias_divides_by_the_prior_mixed_with_uniform() -> None:
+    probs = {"a": 0.8, "b": 0.2}
+    assert labelprobs.debias(probs, {"a": 0.5, "b": 0.5}) == pytest.approx(probs)
+    # prior a 0.9 -> mixed 0.7 / 0.3: 0.8/0.7 vs 0.2/0.3
+    got = labelprobs.debias(probs, {"a": 0.9, "b": 0.1})
+    assert got["a"] == pytest.approx((0.8 / 0.7) / (0.8 / 0.7 + 0.2 / 0.3))
+    assert labelprobs.debias({}, {"a": 1.0}) == {}
