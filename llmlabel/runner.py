@@ -77,6 +77,8 @@ class RunStats:
     labels: Counter[str] = field(default_factory=Counter)
     confidence_sum: float = 0.0
     first_failure: str | None = None
+    label_prior: dict[str, float] | None = None
+    """The content-free label prior (``bias_correction: content_free``), once asked."""
     started: float = field(default_factory=time.monotonic)
     seconds: float = 0.0
 
@@ -104,6 +106,7 @@ class RunStats:
             "completion_tokens": self.usage.completion_tokens,
             "labels": dict(self.labels),
             "mean_confidence": self.mean_confidence,
+            **({} if self.label_prior is None else {"label_prior": self.label_prior}),
             "seconds": round(self.seconds, 3),
         }
 
@@ -128,6 +131,7 @@ class Runner:
         self._failure: BaseException | None = None
         self._provenance = {**task.provenance(), "model_id": backend.model_id}
         self._router = task.calibration.file.router() if task.calibration is not None else None
+        self._prior_lock = asyncio.Lock()
         self._breaker = Breaker(task.spec.retries.stop_after)
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
@@ -308,9 +312,37 @@ class Runner:
         probs = await self._logprob_distribution(drawn)
         if not probs:
             return shares, "vote"
+        if self.task.spec.bias_correction == "content_free":
+            probs = labelprobs.debias(probs, await self._prior())
         if self.task.spec.confidence == "combined":
             probs = labelprobs.mean([probs, shares], labels)
         return probs, self.task.spec.confidence
+
+    async def _prior(self) -> dict[str, float]:
+        """The label distribution the model gives content-free inputs (``N/A``, ...), the bias
+        ``bias_correction: content_free`` divides out; asked once per run, cached like any
+        request, and written to the manifest's totals (``label_prior``)."""
+        async with self._prior_lock:
+            if self.stats.label_prior is None:
+                found = []
+                for i, text in enumerate(labelprobs.CONTENT_FREE):
+                    data = dict.fromkeys(self.task.spec.fields, text)
+                    messages, examples = self.task.messages_for(f"content-free-{i}", data)
+                    drawn = Drawn(examples=examples, messages=messages)
+                    try:
+                        completion = await self._complete(self.task.request(messages, 1, 0))
+                    except BackendError as exc:
+                        if exc.fatal:
+                            raise
+                        continue
+                    drawn.samples = list(completion.samples)
+                    found.append(await self._logprob_distribution(drawn))
+                found = [f for f in found if f]
+                labels = self.task.labels
+                self.stats.label_prior = labelprobs.mean(found, labels) or dict.fromkeys(
+                    labels, 1 / len(labels)
+                )
+        return self.stats.label_prior
 
     async def _logprob_distribution(self, drawn: Drawn) -> dict[str, float]:
         """Walk the label trie (``llmlabel.core.labelprobs``) from the samples' own token
