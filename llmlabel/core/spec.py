@@ -296,8 +296,7 @@ class TaskSpec(_Strict):
             )
         if self.bias_correction != "none" and self.confidence == "vote":
             raise ValueError(
-                "bias_correction needs label probabilities: set `confidence: logprob` "
-                "(or combined)"
+                "bias_correction needs label probabilities: set `confidence: logprob` (or combined)"
             )
         self._check_committee()
         self._check_images()
