@@ -20,6 +20,7 @@ from llmlabel.core.calibration import CalibrationMap
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.calibfile import read_calibration
 from llmlabel.io.handoff import check_new, write_jsonl
+from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
 from llmlabel.io.sink import iter_numbered_rows
 
@@ -41,6 +42,8 @@ class _Votes:
     votes: dict[str, int]
     invalid: int
     where: str
+    probs: dict[str, float] | None = None
+    """The row's label distribution from token logprobs (``confidence: logprob | combined``)."""
 
 
 def audit(
@@ -62,6 +65,10 @@ def audit(
         raise ConfigError(f"--threshold must lie in (0, 1] (got {threshold})")
     mapping = _calibration_map(calibration)
     target = Path(output)
+    check_apart(
+        {"--output": target},
+        {"PREDICTIONS": predictions, "--gold": gold, "--calibration": calibration},
+    )
     check_new(target, force, folder=False)
     votes = _read_votes(predictions)
     records: list[Audited] = []
@@ -139,7 +146,12 @@ def _read_votes(path: str | Path) -> dict[str, _Votes]:
             )
         label = row.get("label") if status == "labeled" else None
         invalid = len(row.get("invalid") or [])
-        found[key] = _Votes(label if isinstance(label, str) else None, votes, invalid, where)
+        probs = row.get("probs") if row.get("confidence_method", "vote") != "vote" else None
+        if probs is not None and not (
+            isinstance(probs, dict) and all(isinstance(p, (int, float)) for p in probs.values())
+        ):
+            raise InputError("'probs' is not a {label: probability} object", where=where)
+        found[key] = _Votes(label if isinstance(label, str) else None, votes, invalid, where, probs)
     if not found:
         raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
     return found
@@ -148,6 +160,15 @@ def _read_votes(path: str | Path) -> dict[str, _Votes]:
 def _audited(record_id: str, given: str, row: _Votes, mapping: CalibrationMap | None) -> Audited:
     if row.label is None:
         return Audited(record_id, given, {}, row.votes)
+    if row.probs:  # the model's own label distribution, calibrated on the leader like votes
+        probs = dict(row.probs)
+        if mapping is not None:
+            top, rest = mapping(probs[row.label]), 1.0 - probs[row.label]
+            probs = {
+                k: top if k == row.label else (1.0 - top) * p / rest if rest else 0.0
+                for k, p in probs.items()
+            }
+        return Audited(record_id, given, probs, row.votes)
     calibrated = None
     if mapping is not None:
         total = sum(row.votes.values()) + row.invalid

@@ -132,3 +132,34 @@ def test_bad_options(tmp_path: Path) -> None:
     )
     assert_one_line_error(result, "missing.jsonl")
     assert result.returncode == 2
+
+
+def test_rows_with_logprob_distributions_are_audited_on_them(tmp_path: Path) -> None:
+    """One sample each (votes say 1.0 everywhere); the logprob distribution ranks the flips."""
+
+    def row(i: str, label: str, p: float) -> dict[str, Any]:
+        other = "negative" if label == "positive" else "positive"
+        return {
+            "id": i,
+            "status": "labeled",
+            "label": label,
+            "confidence": p,
+            "votes": {label: 1},
+            "probs": {label: p, other: 1 - p},
+            "confidence_method": "logprob",
+        }
+
+    predictions = write(
+        tmp_path / "p.jsonl",
+        [row("a", "positive", 0.99), row("b", "positive", 0.55), row("c", "negative", 0.98)]
+        + [row(f"x{i}", "positive", 0.97) for i in range(5)],
+    )
+    gold = write(
+        tmp_path / "g.jsonl",
+        [{"id": "a", "label": "negative"}, {"id": "b", "label": "negative"}]
+        + [{"id": "c", "label": "negative"}]
+        + [{"id": f"x{i}", "label": "positive"} for i in range(5)],
+    )
+    result = api.audit(predictions, gold, tmp_path / "flagged.jsonl")
+    # 'a' contradicts gold at 0.99; 'b' at 0.55 is below the positive class's mean self-confidence
+    assert [f.id for f in result.audit.flags] == ["a"]
