@@ -43,7 +43,7 @@ from llmlabel.reviewer import review as review
 from llmlabel.runner import OnError, Runner, RunStats
 from llmlabel.servecheck import ServeReport as ServeReport
 from llmlabel.servecheck import check as _serve_check
-from llmlabel.task import PreparedTask, load
+from llmlabel.task import PreparedTask, for_input, load
 
 TaskRef = str | Path | TaskSpec
 CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
@@ -100,7 +100,7 @@ def label(
     ``on_error``: a bad record (unreadable line, repeated id, missing or empty field, too long
     for the model) stops the run (``"fail"``) or is written as a ``skipped`` row (``"skip"``).
     """
-    prepared = load(task, overrides)
+    prepared = for_input(load(task, overrides), input)
     output = Path(output)
     records = read_records(input, id_field=prepared.spec.id_field, limit=limit, keep_bad=True)
     manifest = manifest_path_for(output)
@@ -149,7 +149,7 @@ def label_on_ray(
     from llmlabel.io.sink import iter_rows
 
     base_dir = Path.cwd() if isinstance(task, TaskSpec) else Path(task).resolve().parent
-    prepared = load(task, overrides)
+    prepared = for_input(load(task, overrides), input)
     output = Path(output)
     options = ray_runner.RayOptions(address, tuple(endpoints), actors, partition_rows)
     manifest = manifest_path_for(output)
@@ -230,7 +230,7 @@ def plan(
     overrides: Mapping[str, Any] | None = None,
 ) -> Plan:
     """Render every record (catching bad input before any spending) and count the work."""
-    prepared = load(task, overrides)
+    prepared = for_input(load(task, overrides), input)
     spec = prepared.spec
     members = [member_task(spec, m) for m in spec.committee] or [spec]  # committee: each
     rounds = sum(-(-s.samples // max(1, s.backend.max_n or s.samples)) for s in members)

@@ -113,6 +113,9 @@ def run(
     calibration: Annotated[
         Path | None, Opt(help="calib.json: calibrate confidence and route keep/review.")
     ] = None,
+    image_root: Annotated[
+        Path | None, Opt(help="Folder record images may be read from (default: the input's).")
+    ] = None,
     runner: Annotated[
         RunnerChoice, Opt(help="local (asyncio, one process) or ray (Ray Data, llmlabel[ray]).")
     ] = RunnerChoice.local,
@@ -136,6 +139,7 @@ def run(
         "confidence": confidence,
         "concurrency": concurrency,
         "calibration": str(calibration.resolve()) if calibration else None,
+        "image_root": str(image_root.resolve()) if image_root else None,
     }
     if dry_run:
         _show_plan(api.plan(task, input, limit=limit, overrides=overrides))

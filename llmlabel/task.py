@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +58,10 @@ class PreparedTask:
         shots = [(e.data, self.answers[e.id]) for e in examples]
         messages = self.renderer.render(data, shots)
         if self.spec.image_fields:  # each user turn (shots, then the record) gets its images
-            fields = self.spec.image_fields
-            images = [image_urls(e.id, e.data, fields) for e in examples]
-            messages = with_images(messages, [*images, image_urls(record_id, data, fields)])
+            fields, root = self.spec.image_fields, self.base_dir / (self.spec.image_root or "")
+            images = [image_urls(e.id, e.data, fields) for e in examples]  # the task's own
+            record = image_urls(record_id, data, fields, root.resolve())
+            messages = with_images(messages, [*images, record])
         return messages, [e.id for e in examples]
 
     def request(
@@ -129,6 +130,18 @@ def load(task: str | Path | TaskSpec, overrides: Mapping[str, Any] | None = None
     if overrides:
         spec = apply_overrides(spec, overrides, source)
     return prepare(spec, base_dir)
+
+
+def for_input(prepared: PreparedTask, input: str | Path) -> PreparedTask:
+    """``prepared`` reading record images only from the folder of ``input`` (a file, or a
+    dataset folder) unless the task or the command line set ``image_root``."""
+    if prepared.spec.image_root is not None or not prepared.spec.image_fields:
+        return prepared
+    path = Path(input).resolve()
+    if str(input).startswith("hf:") or not path.exists():
+        return prepared
+    root = str(path if path.is_dir() else path.parent)
+    return replace(prepared, spec=prepared.spec.model_copy(update={"image_root": root}))
 
 
 def apply_overrides(spec: TaskSpec, overrides: Mapping[str, Any], source: str) -> TaskSpec:

@@ -88,7 +88,11 @@ def test_the_checker_refuses_wrong_bytes_and_mime(tmp_path: Path) -> None:
             [row] = llmlabel.label_records(
                 TASK,
                 [{"id": "x", "image": image}],
-                overrides={"backend.base_url": server.url, "retries.attempts": 1},
+                overrides={
+                    "backend.base_url": server.url,
+                    "retries.attempts": 1,
+                    "image_root": str(tmp_path),
+                },
                 cache=False,
             )
             assert row["status"] == "failed" and "bad image request" in row["error"]
@@ -99,21 +103,19 @@ def test_the_checker_refuses_wrong_bytes_and_mime(tmp_path: Path) -> None:
 
 
 def test_missing_image_is_one_line_naming_the_record(tmp_path: Path) -> None:
+    overrides = {"backend.base_url": "http://127.0.0.1:9/v1", "image_root": str(tmp_path)}
     with pytest.raises(InputError, match="record 'gone' field 'image': cannot read image"):
         llmlabel.label_records(
             TASK,
             [{"id": "gone", "image": str(tmp_path / "nope.png")}],
-            overrides={"backend.base_url": "http://127.0.0.1:9/v1"},
+            overrides=overrides,
             cache=False,
         )
     text = tmp_path / "notes.png"
     text.write_text("not an image")
     with pytest.raises(InputError, match=r"record 'n' field 'image': .* is not a PNG, JPEG"):
         llmlabel.label_records(
-            TASK,
-            [{"id": "n", "image": str(text)}],
-            overrides={"backend.base_url": "http://127.0.0.1:9/v1"},
-            cache=False,
+            TASK, [{"id": "n", "image": str(text)}], overrides=overrides, cache=False
         )
 
 
@@ -188,8 +190,48 @@ def test_on_error_skip_writes_a_skipped_row_for_a_missing_image(
     server, _ = vision_server(FILES)
     out = tmp_path / "out.jsonl"
     with server:
-        overrides = {"backend.base_url": server.url}
+        overrides = {"backend.base_url": server.url, "image_root": str(ROOT)}
         llmlabel.label(TASK, records, out, overrides=overrides, cache=False, on_error="skip")
     rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert rows["ok"]["status"] == "labeled" and rows["bad"]["status"] == "skipped"
     assert "record 'bad' field 'image': cannot read image no.png" in rows["bad"]["error"]
+
+
+def test_record_images_are_read_only_under_the_image_root(tmp_path: Path) -> None:
+    data, outside = tmp_path / "data", tmp_path / "private"
+    data.mkdir(), outside.mkdir()
+    for folder in (data, outside):
+        (folder / "shape1.png").write_bytes((FOLDER / "shape1.png").read_bytes())
+    (data / "link.png").symlink_to(outside / "shape1.png")
+    lines = [
+        {"id": "inside", "image": str(data / "shape1.png")},
+        {"id": "absolute", "image": str(outside / "shape1.png")},
+        {"id": "dotdot", "image": str(data / ".." / "private" / "shape1.png")},
+        {"id": "symlink", "image": str(data / "link.png")},
+    ]
+    records = data / "in.jsonl"
+    records.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    known = {data / "shape1.png": "red", outside / "shape1.png": "red"}
+    server, _ = vision_server(known)
+
+    def run(*extra: str | Path) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "llmlabel", "run", str(TASK), "-i", str(records)]
+        command += ["--base-url", server.url, "--no-cache", "--overwrite", *map(str, extra)]
+        return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+    out = tmp_path / "out.jsonl"
+    with server:
+        stopped = run("-o", out)
+        skipped = run("-o", out, "--on-error", "skip")
+        rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+        widened = run("-o", out, "--image-root", tmp_path)
+        wide = {r["id"]: r["status"] for r in map(json.loads, out.read_text().splitlines())}
+    assert stopped.returncode == 2 and len(stopped.stderr.splitlines()) == 1, stopped.stderr
+    assert "record 'absolute' field 'image': image" in stopped.stderr
+    assert "outside the image folder" in stopped.stderr and "--image-root" in stopped.stderr
+    assert skipped.returncode == 0, skipped.stderr
+    assert rows["inside"]["status"] == "labeled"
+    for name in ("absolute", "dotdot", "symlink"):
+        assert rows[name]["status"] == "skipped", rows[name]
+        assert "outside the image folder" in rows[name]["error"]
+    assert widened.returncode == 0 and set(wide.values()) == {"labeled"}, widened.stderr

@@ -197,6 +197,11 @@ class TaskSpec(_Strict):
         description="record fields holding an image path or URL, sent as image content parts "
         "to a vision model (openai_compat backends)",
     )
+    image_root: str | None = Field(
+        None,
+        description="folder the image files records name must lie in (relative to the task "
+        "file); default: the input file's folder",
+    )
     id_field: str = "id"
     template: str | None = Field(None, description="default: the kind's built-in template")
     label_schema: str | None = Field(None, alias="schema")

@@ -2,7 +2,9 @@
 
 A URL (``http(s)://`` or an existing ``data:`` URL) is sent as is; a local file is read and
 sent as a base64 ``data:`` URL whose MIME type comes from the file's bytes (PNG, JPEG, GIF,
-WebP, BMP), not from its name. Relative paths are relative to the current directory.
+WebP, BMP), not from its name. Relative paths are relative to the current directory. A record
+names files, so it may name any file: a file is read only if it lies under ``root`` (symlinks
+resolved), else the record is bad input.
 """
 
 from __future__ import annotations
@@ -36,9 +38,9 @@ def data_url(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def image_url(value: Any, what: str) -> str:
+def image_url(value: Any, what: str, root: Path | None = None) -> str:
     """The URL to send for one image field value; ``what`` names the record and field in
-    errors (``record 'r1' field 'image'``)."""
+    errors (``record 'r1' field 'image'``); a file must lie under ``root`` (if given)."""
     if not isinstance(value, str) or not value.strip():
         raise InputError(
             f"{what} is {value!r}, not an image path or URL",
@@ -47,6 +49,13 @@ def image_url(value: Any, what: str) -> str:
     if value.startswith(_URL_PREFIXES):
         return value
     path = Path(value).expanduser()
+    if root is not None and not path.resolve().is_relative_to(root.resolve()):
+        raise InputError(
+            f"{what}: image {value} is outside the image folder {root}",
+            where=str(path.resolve()),
+            hint="images are read only under image_root (default: the input file's folder); "
+            "widen it with --image-root DIR or `image_root:` in the task file",
+        )
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -65,8 +74,11 @@ def image_url(value: Any, what: str) -> str:
     return data_url(data, mime)
 
 
-def image_urls(record_id: str, data: Mapping[str, Any], fields: Sequence[str]) -> tuple[str, ...]:
-    """The URLs of a record's image ``fields``, in order (a list value is several images)."""
+def image_urls(
+    record_id: str, data: Mapping[str, Any], fields: Sequence[str], root: Path | None = None
+) -> tuple[str, ...]:
+    """The URLs of a record's image ``fields``, in order (a list value is several images);
+    files must lie under ``root`` (if given)."""
     urls: list[str] = []
     for field in fields:
         what = f"record '{record_id}' field '{field}'"
@@ -77,7 +89,7 @@ def image_urls(record_id: str, data: Mapping[str, Any], fields: Sequence[str]) -
             )
         value = data[field]
         for item in value if isinstance(value, list) else [value]:
-            urls.append(image_url(item, what))
+            urls.append(image_url(item, what, root))
     return tuple(urls)
 
 
