@@ -779,6 +779,8 @@ def _show_summary(result: api.RunResult) -> None:
         f"{stats.usage.completion_tokens:,} completion · {stats.seconds:.1f} s "
         f"({rate:.2f} rec/s)\nmanifest: {result.manifest}"
     )
+    for warning in stats.warnings():
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if stats.skipped_bad:
         out.print(f"skipped {stats.skipped_bad} bad record(s) (rows with status 'skipped'):")
         for reason in stats.skipped_where:

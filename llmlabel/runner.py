@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, 
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
-from llmlabel.backends.base import Backend
+from llmlabel.backends.base import Backend, cache_identity
 from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
 from llmlabel.core.breaker import Breaker
@@ -76,6 +76,10 @@ class RunStats:
     usage: Usage = field(default_factory=Usage)
     labels: Counter[str] = field(default_factory=Counter)
     confidence_sum: float = 0.0
+    confidence_range: tuple[float, float] | None = None
+    """Lowest and highest confidence of a labeled row: equal means it ranks nothing."""
+    vote_fallbacks: int = 0
+    """Rows that asked for logprob confidence and got the vote (no token logprobs)."""
     first_failure: str | None = None
     label_prior: dict[str, float] | None = None
     """The content-free label prior (``bias_correction: content_free``), once asked."""
@@ -89,6 +93,26 @@ class RunStats:
     @property
     def mean_confidence(self) -> float | None:
         return self.confidence_sum / self.labeled if self.labeled else None
+
+    def warnings(self) -> list[str]:
+        """What a run summary should point out: a confidence that ranks nothing, labels that
+        collapsed onto one class, rows that got the vote instead of logprobs."""
+        found = []
+        low, high = self.confidence_range or (0.0, 1.0)
+        if self.labeled >= 5 and low == high:
+            found.append(
+                f"every labeled row has confidence {low:.3f}: it cannot tell right labels from "
+                "wrong ones; try `confidence: logprob` (or more samples at a higher temperature)"
+            )
+        top = self.labels.most_common(1)
+        if self.labeled >= 10 and top and top[0][1] >= 0.95 * self.labeled:
+            found.append(
+                f"{top[0][1]} of {self.labeled} labeled rows are '{top[0][0]}': check the "
+                "prompt and labels on a few records (`--dry-run`), or try a larger model"
+            )
+        if self.vote_fallbacks:
+            found.append(f"{self.vote_fallbacks} rows: {NO_LOGPROBS}")
+        return found
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -395,7 +419,7 @@ class Runner:
         if not self.cache.enabled:
             self.stats.requests += 1
             return _masked(await self.backend.complete(request))
-        key = request.cache_key(self.backend.model_id)
+        key = request.cache_key(cache_identity(self.backend))
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
@@ -518,7 +542,11 @@ def count_row(stats: RunStats, row: dict[str, Any], *, label_totals: bool) -> No
         label = row["label"]
         if label_totals:
             stats.labels.update(_names(label if isinstance(label, list) else [label]))
-        stats.confidence_sum += row["confidence"]
+        confidence = row["confidence"]
+        stats.confidence_sum += confidence
+        low, high = stats.confidence_range or (confidence, confidence)
+        stats.confidence_range = (min(low, confidence), max(high, confidence))
+        stats.vote_fallbacks += row.get("confidence_note") == NO_LOGPROBS
         stats.ties += int(row["tie"])
     elif row["status"] == "abstained":
         stats.abstained += 1

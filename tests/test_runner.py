@@ -236,3 +236,18 @@ def test_adaptive_requests_are_a_prefix_of_the_fixed_run_so_the_cache_serves_the
 def test_adaptive_is_refused_for_kinds_without_a_stopping_rule() -> None:
     with pytest.raises(ConfigError, match="adaptive"):
         parse_task({"name": "t", "kind": "free_text", "samples": {"max": 5, "adaptive": True}})
+
+
+def test_a_constant_confidence_and_collapsed_labels_are_warned_about(tmp_path: Path) -> None:
+    texts = {str(i): f"text {i}" for i in range(12)}
+    backend = FakeBackend(lambda r, i: '{"label": "positive"}')
+    out = tmp_path / "out.jsonl"
+    result = api.label(task(), write_input(tmp_path, texts), out, backend=backend, cache=False)
+    constant, collapsed = result.stats.warnings()
+    assert "every labeled row has confidence 1.000" in constant
+    assert "12 of 12 labeled rows are 'positive'" in collapsed
+    mixed = FakeBackend(by_word)
+    result = api.label(
+        task(samples=3), write_input(tmp_path), out, backend=mixed, cache=False, overwrite=True
+    )
+    assert result.stats.warnings() == []
