@@ -25,17 +25,23 @@ from llmlabel.core import evaluation
 from llmlabel.core.crossfit import BeforeAfter as BeforeAfter
 from llmlabel.core.crossfit import CalibrationCheck as CalibrationCheck
 from llmlabel.core.evaluation import EvalSummary
+from llmlabel.core.fingerprint import changed as fingerprint_changed
+from llmlabel.core.fingerprint import digest as fingerprint_digest
+from llmlabel.core.fingerprint import parts as fingerprint_parts
+from llmlabel.core.idset import IdSet
 from llmlabel.core.review import SpanAgreement as SpanAgreement
 from llmlabel.core.spec import TaskSpec
 from llmlabel.distiller import DistillResult as DistillResult
 from llmlabel.distiller import distill as distill
+from llmlabel.errors import ConfigError
 from llmlabel.exporter import ExportResult as ExportResult
 from llmlabel.exporter import export as export
 from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
 from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
+from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.report import write_report
-from llmlabel.io.sink import JsonlSink, ListSink
+from llmlabel.io.sink import JsonlSink, ListSink, check_output
 from llmlabel.reviewer import MergeResult as MergeResult
 from llmlabel.reviewer import ReviewResult as ReviewResult
 from llmlabel.reviewer import merge as merge
@@ -55,6 +61,13 @@ class RunResult:
     manifest: Path
     stats: RunStats
     model_id: str = ""
+    failed_kept: int = 0
+    """Failed rows of the resumed run kept in the output (``retry_failed=False``)."""
+
+    @property
+    def failed(self) -> int:
+        """Failed rows in the output: this run's and those kept from the one it resumed."""
+        return self.stats.failed + self.failed_kept
 
 
 @dataclass
@@ -79,6 +92,16 @@ class Plan:
         return self.prefix_tokens + self.record_tokens
 
 
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by Ctrl-C or SIGTERM: ``rows`` rows are in ``output`` (its manifest says
+    ``interrupted``); ``--resume`` continues it."""
+
+    def __init__(self, output: Path, rows: int):
+        super().__init__(f"{output}: interrupted with {rows} rows written")
+        self.output = output
+        self.rows = rows
+
+
 def label(
     task: TaskRef,
     input: str | Path,
@@ -86,6 +109,7 @@ def label(
     *,
     resume: bool = False,
     overwrite: bool = False,
+    retry_failed: bool = True,
     limit: int | None = None,
     cache: str | Path | bool = True,
     overrides: Mapping[str, Any] | None = None,
@@ -99,29 +123,128 @@ def label(
     ``cache``: True for the default SQLite cache, a path, or False for none.
     ``on_error``: a bad record (unreadable line, repeated id, missing or empty field, too long
     for the model) stops the run (``"fail"``) or is written as a ``skipped`` row (``"skip"``).
+    ``resume`` continues ``output`` if its manifest has this run's fingerprint, labeling its
+    failed records again unless ``retry_failed`` is False. An existing output (and its
+    manifest) is changed only once the run starts: its first row, or its end.
     """
     prepared = for_input(load(task, overrides), input)
     output = Path(output)
-    records = read_records(input, id_field=prepared.spec.id_field, limit=limit, keep_bad=True)
     manifest = manifest_path_for(output)
-    with JsonlSink.open(output, resume=resume, overwrite=overwrite) as sink:
-        own_backend = backend is None
-        live = backend or make_backend(prepared.spec)
+    store_path = None if cache is False else default_cache_path() if cache is True else Path(cache)
+    check_apart(
+        {"--output": output, "the manifest": manifest, "--cache": store_path},
+        _reads(task, input, prepared),
+    )
+    existing = check_output(output, resume=resume, overwrite=overwrite)
+    records = read_records(input, id_field=prepared.spec.id_field, limit=limit, keep_bad=True)
+    live = backend or make_backend(prepared.spec)
+    owned = live if backend is None else None  # closed by ``_run`` once the run is under way
+    try:
         info = _run_info(prepared, input, output, resume, model_id=live.model_id)
-        write_manifest(manifest, info)
-        store = _open_cache(cache)
-        runner = make_runner(prepared, live, store, sink, on_row=on_row, on_error=on_error)
+        info["fingerprint"] = _fingerprint(prepared, live.model_id)
+        known = None
+        if existing and resume:
+            check_fingerprint(manifest, info["fingerprint"])
+            known = _input_ids(input, prepared.spec.id_field)
+        sink = JsonlSink.open(
+            output, resume=resume, overwrite=overwrite, retry_failed=retry_failed, known_ids=known
+        )
         try:
-            stats = asyncio.run(_run(runner, records, live if own_backend else None))
+            store = _open_cache(cache)
+            runner = make_runner(prepared, live, store, sink, on_row=on_row, on_error=on_error)
+        except BaseException:
+            sink.discard()
+            raise
+    except BaseException:
+        if owned is not None:
+            asyncio.run(owned.aclose())
+        raise
+    sink.on_start = lambda: write_manifest(manifest, info)
+    with sink:
+        try:
+            stats = asyncio.run(_run(runner, records, owned))
+            sink.start()
         except BaseException as exc:
-            info.update(status="stopped", error=str(exc), finished_at=_now(), **_totals(runner))
-            write_manifest(manifest, info)
+            _stopped(manifest, info, runner, sink.started, exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise Interrupted(output, sink.rows if sink.started else 0) from exc
             raise
         finally:
             store.close()
         info.update(status="completed", finished_at=_now(), **_totals(runner))
         write_manifest(manifest, info)
-    return RunResult(output=output, manifest=manifest, stats=stats, model_id=live.model_id)
+    return RunResult(
+        output=output,
+        manifest=manifest,
+        stats=stats,
+        model_id=live.model_id,
+        failed_kept=sink.failed_kept,
+    )
+
+
+def check_fingerprint(manifest: Path, fingerprint: dict[str, Any]) -> None:
+    """Refuse to resume an output whose manifest has another run's fingerprint (a manifest
+    without one, from llmlabel before fingerprints, is not checked)."""
+    earlier = (_read_json(manifest) or {}).get("fingerprint")
+    if not isinstance(earlier, dict) or earlier.get("sha256") == fingerprint["sha256"]:
+        return
+    keys = fingerprint_changed(earlier.get("parts") or {}, fingerprint["parts"])
+    shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
+    raise ConfigError(
+        f"cannot resume: the output was labeled with other settings (changed: {shown})",
+        where=str(manifest),
+        hint="resume with the same task and options, or start again with --overwrite "
+        "or a new --output",
+    )
+
+
+def _fingerprint(prepared: PreparedTask, model_id: str) -> dict[str, Any]:
+    """What decides a run's labels (``core.fingerprint``); settings that change only speed
+    (concurrency, timeouts, threads, the API key's variable) are left out."""
+    backend_ops = {"timeout", "parallel", "threads", "api_key_env", "device", "batch_size"}
+    ops: dict[str, Any] = {
+        "concurrency": True,
+        "image_root": True,
+        "backend": backend_ops,
+        "retries": {"attempts", "stop_after"},
+        "committee": {"__all__": {"backend": backend_ops}},
+    }
+    settings = {
+        "task": prepared.spec.model_dump(mode="json", by_alias=True, exclude=ops),
+        "provenance": prepared.provenance(),
+        "schema": prepared.schema,
+        "examples": prepared.answers,
+        "model_id": model_id,
+    }
+    flat = fingerprint_parts(settings)
+    return {"sha256": fingerprint_digest(flat), "parts": flat}
+
+
+def _reads(task: TaskRef, input: str | Path, prepared: PreparedTask) -> dict[str, Path | None]:
+    """The files a run reads that its outputs must never be."""
+    calibration = prepared.spec.calibration
+    return {
+        "--input": Path(input),
+        "the task file": None if isinstance(task, TaskSpec) else Path(task),
+        "the calibration file": None if calibration is None else prepared.base_dir / calibration,
+    }
+
+
+def _input_ids(input: str | Path, id_field: str) -> IdSet:
+    """The ids of ``input`` (all of it, whatever ``limit``): a resumed output may hold no other."""
+    return IdSet(r.id for r in read_records(input, id_field=id_field, keep_bad=True) if not r.error)
+
+
+def _stopped(
+    manifest: Path, info: dict[str, Any], runner: Runner, started: bool, exc: BaseException
+) -> None:
+    """Record why a started run stopped; a run that never started leaves the manifest as
+    it was (as its output)."""
+    if not started:
+        return
+    status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
+    info.update(status=status, error=str(exc) or status, finished_at=_now(), **_totals(runner))
+    write_manifest(manifest, info)
 
 
 def label_on_ray(
@@ -153,6 +276,7 @@ def label_on_ray(
     output = Path(output)
     options = ray_runner.RayOptions(address, tuple(endpoints), actors, partition_rows)
     manifest = manifest_path_for(output)
+    check_apart({"--output": output, "the manifest": manifest}, _reads(task, input, prepared))
     info = _run_info(
         prepared,
         input,
@@ -336,7 +460,10 @@ async def _run(runner: Runner, records: Iterable[InputRecord], owned: Backend | 
 def _read_manifest(predictions: str | Path) -> dict[str, Any] | None:
     """The manifest ``label`` wrote beside ``predictions``, or None if there is none (or it
     cannot be read: cost is extra information, never a reason to fail an evaluation)."""
-    path = manifest_path_for(predictions)
+    return _read_json(manifest_path_for(predictions))
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -22,6 +22,7 @@ from llmlabel.core.crossfit import CalibrationCheck
 from llmlabel.core.metrics import Outcome
 from llmlabel.errors import ConfigError
 from llmlabel.io.calibfile import CalibrationFile, file_source, read_calibration, write_calibration
+from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
 from llmlabel.io.sink import iter_rows
 
@@ -60,6 +61,7 @@ def calibrate(
             f"holdout must lie strictly between 0 and 1, not {holdout}",
             hint="the held-out share measures the map and chooses the threshold; 0.5 is usual",
         )
+    check_apart({"--output": output}, {"PREDICTIONS": predictions, "--gold": gold})
     kind, outcomes = read_outcomes(predictions, gold, kind, allow_missing)
     try:
         fitted = crossfit.cross_fit(

@@ -24,6 +24,7 @@ from llmlabel.core.metrics import Interval, Outcome, accuracy, bootstrap, macro_
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.exporter import read_predictions
 from llmlabel.io import plots
+from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.models import cache_dir
 from llmlabel.select.embed import Embedder, EmbedderName, Matrix, cached_embeddings, make_embedder
@@ -97,6 +98,8 @@ def distill(
         raise ConfigError(f"--min-confidence must lie in [0, 1] (got {min_confidence})")
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2 (got {folds})")
+    reads = {"PREDICTIONS": predictions, "--input": input, "--gold": gold, "--task": task}
+    check_apart({"--save": save}, reads)
     plots.require()
     _sklearn()
     prepared = load(task) if task is not None else None

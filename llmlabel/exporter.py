@@ -34,6 +34,7 @@ from llmlabel.core.silverspans import (
 )
 from llmlabel.errors import ConfigError, ExportError, InputError
 from llmlabel.io.export import FORMATS, ClassNames, check_output, layout, write_export
+from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import iter_numbered_rows
 from llmlabel.task import PreparedTask, load
@@ -90,6 +91,11 @@ def export(
     options = _options(min_confidence, drop_abstained, per_class_max, balance, split, seed)
     prepared = _prepared(task, format, options)
     target = layout(output, format, split is not None)
+    check_apart(
+        {"--output": target.output, "the card": target.card},
+        {"PREDICTIONS": predictions, "--input": input, "--task": task},
+        folders=target.folder,
+    )
     check_output(target, overwrite)
     read = read_predictions(predictions, prepared, EXPORT_KINDS)
     if read.kind == "ner" and (per_class_max is not None or balance):

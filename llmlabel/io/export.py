@@ -69,20 +69,24 @@ def layout(output: str | Path, fmt: str, split: bool) -> Layout:
 
 
 def check_output(target: Layout, overwrite: bool) -> None:
-    """Fail before any work if the output exists without ``overwrite``, or is not ours."""
-    for path in (target.output, target.card):
-        if not path.exists():
-            continue
-        if not overwrite:
-            raise OutputError(
-                "output exists", where=str(path), hint="use --overwrite to replace it"
-            )
-        if path.is_dir() and not _is_export_folder(path):
-            raise OutputError(
-                "output is a folder that llmlabel export did not write; refusing to replace it",
-                where=str(path),
-                hint="choose a new output path, or delete the folder yourself",
-            )
+    """Fail before any work if the output exists without ``overwrite``, or is not an earlier
+    export: a folder with the export card in it, or a file with the export card beside it."""
+    existing = [path for path in (target.output, target.card) if path.exists()]
+    if not existing:
+        return
+    if not overwrite:
+        raise OutputError(
+            "output exists", where=str(existing[0]), hint="use --overwrite to replace it"
+        )
+    output = target.output
+    if not (_is_export_folder(output) if output.is_dir() else _is_export_file(output)):
+        what = "folder" if output.is_dir() else "file"
+        raise OutputError(
+            f"output is a {what} that llmlabel export did not write; refusing to replace it",
+            where=str(output),
+            hint="--overwrite replaces only an earlier export; choose a new output path, "
+            "or delete it yourself",
+        )
 
 
 def write_export(target: Layout, splits: Splits, card: str, classes: ClassNames) -> None:
@@ -261,9 +265,15 @@ def _replace(source: Path, target: Path) -> None:
 
 
 def _is_export_folder(path: Path) -> bool:
-    card = path / CARD
-    if not any(path.iterdir()):
-        return True
+    return not any(path.iterdir()) or _has_marker(path / CARD)
+
+
+def _is_export_file(path: Path) -> bool:
+    """An export file, or the card of one whose data file is gone: its card is beside it."""
+    return _has_marker(path.with_suffix(".card.md"))
+
+
+def _has_marker(card: Path) -> bool:
     try:
         return card.is_file() and MARKER in card.read_text(encoding="utf-8", errors="replace")
     except OSError:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Container, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -34,26 +34,47 @@ class JsonlSink:
     was opened (what ``--resume`` skips; an ``IdSet``, ~20 bytes per id, so resuming millions
     of rows stays small; ids written since are the runner's to track), and
     ``done_where`` the ``where`` of rows without one (``"id": null``: an input line that could
-    not be read, or a repeated id, skipped with ``--on-error skip``)."""
+    not be read, or a repeated id, skipped with ``--on-error skip``).
+
+    An existing output is left as it was until the run *starts* (``start``: called by the
+    first ``write``, or by ``close`` for a run with nothing to write): ``overwrite`` writes a
+    temporary file beside the output and a resume that retries failed rows copies the other
+    rows into one; either is moved over the output (``os.replace``) at the start, and removed
+    if the sink is left with an error before it (``__exit__``), so the output is unchanged.
+    """
 
     def __init__(
         self,
         path: Path,
         fd: int,
-        done: tuple[IdSet, set[str]],
-        dropped_bytes: int,
+        scan: _Scan,
         fsync_every: int,
+        *,
+        staged: Path | None = None,
+        held: int | None = None,
+        created: bool = False,
     ):
         self.path = path
-        self.done_ids, self.done_where = done
+        self.done_ids, self.done_where = scan.ids, scan.wheres
         self.resumed_rows = len(self.done_ids) + len(self.done_where)
-        self.dropped_bytes = dropped_bytes
+        """Rows kept from the run this one resumes."""
+        self.retried = len(scan.retry)
+        """Failed rows of that run left out, so their records are labeled again."""
+        self.failed_kept = scan.failed_kept
+        """Failed rows of that run kept (``retry_failed=False``)."""
+        self.dropped_bytes = scan.dropped
         """Bytes of a partial last line cut off when resuming (0 if the file was whole)."""
         self.rows_written = 0
+        self.started = False
+        self.on_start: Callable[[], None] | None = None
+        """Called once the output is this run's (the run manifest is written then)."""
         self._fd: int | None = fd
         self._fsync_every = max(1, fsync_every)
         self._size = os.fstat(fd).st_size
         self._unsynced = 0
+        self._staged = staged
+        self._held = held  # the output's own fd, locked until the staged file replaces it
+        self._created = created
 
     @classmethod
     def open(
@@ -62,43 +83,72 @@ class JsonlSink:
         *,
         resume: bool = False,
         overwrite: bool = False,
+        retry_failed: bool = True,
+        known_ids: Container[str] | None = None,
         fsync_every: int = FSYNC_EVERY,
     ) -> JsonlSink:
+        """``retry_failed``: on resume, leave the ``failed`` rows out so their records are
+        labeled again (one row per id stays true). ``known_ids``: on resume, the input's ids;
+        a row with another id is refused, as is a repeated id."""
         path = Path(path)
         where = str(path)
-        if resume and overwrite:
-            raise OutputError(
-                "--resume and --overwrite exclude each other", where=where, hint="choose one"
-            )
-        if path.is_dir():
-            raise OutputError("output is a folder", where=where, hint="give a .jsonl file path")
-        if _has_content(path) and not (resume or overwrite):
-            raise OutputError(
-                "output exists",
-                where=where,
-                hint="use --resume to continue it or --overwrite to replace it",
-            )
+        existing = check_output(path, resume=resume, overwrite=overwrite)
+        created = not path.exists()
         fd = _open_for_append(path)
+        staged: Path | None = None
         try:
             _lock(fd, where)
-            done: tuple[IdSet, set[str]] = (IdSet(), set())
-            dropped = 0
-            if overwrite:
-                os.ftruncate(fd, 0)
-            elif resume:
-                done, good_end = _scan_for_resume(path)
-                dropped = os.fstat(fd).st_size - good_end
-                if dropped:
-                    os.ftruncate(fd, good_end)
+            scan = _Scan()
+            if existing and resume:
+                scan = _scan_for_resume(path, known_ids, retry_failed)
+                scan.dropped = os.fstat(fd).st_size - scan.good_end
+                if scan.retry:
+                    staged = _stage(path, scan)
+                elif scan.dropped:
+                    os.ftruncate(fd, scan.good_end)
+            elif existing and overwrite:
+                staged = _stage(path, None)
         except OSError as exc:
-            os.close(fd)
+            _discard(fd, staged, path if created else None)
             raise OutputError(
                 f"cannot prepare output: {exc.strerror or exc}", where=where
             ) from None
         except BaseException:
-            os.close(fd)
+            _discard(fd, staged, path if created else None)
             raise
-        return cls(path, fd, done, dropped, fsync_every)
+        if staged is None:
+            return cls(path, fd, scan, fsync_every, created=created)
+        try:
+            staged_fd = os.open(staged, os.O_WRONLY | os.O_APPEND)
+            _lock(staged_fd, where)  # the output's lock passes to it when it is moved in
+        except BaseException:
+            _discard(fd, staged, None)
+            raise
+        return cls(path, staged_fd, scan, fsync_every, staged=staged, held=fd)
+
+    def start(self) -> None:
+        """Make this run's file the output (see the class doc); then call ``on_start``."""
+        if self.started:
+            return
+        if self._staged is not None:
+            try:
+                os.replace(self._staged, self.path)
+            except OSError as exc:
+                raise OutputError(
+                    f"cannot replace the output: {exc.strerror or exc}", where=str(self.path)
+                ) from None
+            self._staged = None
+            if self._held is not None:
+                os.close(self._held)
+                self._held = None
+        self.started = True
+        if self.on_start is not None:
+            self.on_start()
+
+    @property
+    def rows(self) -> int:
+        """Rows the output holds: kept from an earlier run and written by this one."""
+        return self.resumed_rows + self.rows_written
 
     def write(self, row: dict[str, Any]) -> None:
         """Append ``row`` (which must have an ``id``) as one line."""
@@ -107,6 +157,7 @@ class JsonlSink:
         if "id" not in row:
             raise ValueError("an output row needs an 'id'")
         data = encode_row(row)
+        self.start()
         try:
             _write_all(self._fd, data)
         except OSError as exc:
@@ -119,8 +170,14 @@ class JsonlSink:
             self._sync()
 
     def close(self) -> None:
+        """Start (if no row did) and close: the output is this run's."""
         if self._fd is None:
             return
+        try:
+            self.start()
+        except BaseException:
+            self.discard()
+            raise
         fd, self._fd = self._fd, None
         try:
             if self._unsynced:
@@ -130,6 +187,20 @@ class JsonlSink:
             raise _write_error(self.path, exc) from None
         finally:
             os.close(fd)  # also releases the lock
+
+    def discard(self) -> None:
+        """Close without starting, if the run has not started: the output stays as it was
+        (an empty output this sink created is removed)."""
+        if self.started:
+            self.close()
+            return
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        if self._held is not None:
+            os.close(self._held)
+            self._held = None
+        _discard(fd, self._staged, self.path if self._created else None)
 
     @property
     def closed(self) -> bool:
@@ -144,7 +215,10 @@ class JsonlSink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        if exc is None:
+            self.close()
+        else:
+            self.discard()
 
     def _sync(self) -> None:
         assert self._fd is not None
@@ -159,6 +233,26 @@ class JsonlSink:
         assert self._fd is not None
         with contextlib.suppress(OSError):  # if this fails too, resume cuts the line off
             os.ftruncate(self._fd, self._size)
+
+
+def check_output(path: Path, *, resume: bool, overwrite: bool) -> bool:
+    """Refuse an output that cannot be used with these flags, before any work; return whether
+    it holds rows already."""
+    where = str(path)
+    if resume and overwrite:
+        raise OutputError(
+            "--resume and --overwrite exclude each other", where=where, hint="choose one"
+        )
+    if path.is_dir():
+        raise OutputError("output is a folder", where=where, hint="give a .jsonl file path")
+    existing = _has_content(path)
+    if existing and not (resume or overwrite):
+        raise OutputError(
+            "output exists",
+            where=where,
+            hint="use --resume to continue it or --overwrite to replace it",
+        )
+    return existing
 
 
 class ListSink:
@@ -259,31 +353,109 @@ class _Tail:
     """Offset just past the last complete, valid line."""
 
 
-def _mark_done(row: dict[str, Any], ids: IdSet, wheres: set[str]) -> None:
-    if row["id"] is not None:
-        ids.add(str(row["id"]))
-    elif isinstance(row.get("where"), str):
-        wheres.add(row["where"])
+@dataclass
+class _Scan:
+    """What resuming an output found in it."""
+
+    ids: IdSet = field(default_factory=IdSet)
+    wheres: set[str] = field(default_factory=set)
+    retry: IdSet = field(default_factory=IdSet)
+    """Ids of failed rows left out to be labeled again."""
+    retry_lines: set[int] = field(default_factory=set)
+    failed_kept: int = 0
+    good_end: int = 0
+    dropped: int = 0
 
 
-def _scan_for_resume(path: Path) -> tuple[tuple[IdSet, set[str]], int]:
-    done: tuple[IdSet, set[str]] = (IdSet(), set())
+def _scan_for_resume(path: Path, known: Container[str] | None, retry_failed: bool) -> _Scan:
+    scan = _Scan()
     tail = _Tail()
     try:
         with path.open("rb") as fh:
             for lineno, row in _complete_rows(fh, str(path), OutputError, tail):
-                if "id" not in row:
-                    raise OutputError(
-                        f"line {lineno} has no 'id'",
-                        where=f"{path}:{lineno}",
-                        hint="this is not an llmlabel output file; use --overwrite or another path",
-                    )
-                _mark_done(row, *done)
+                _check_resumed(row, lineno, path, scan, known)
+                row_id, failed = row["id"], row.get("status") == "failed"
+                if row_id is None:
+                    if isinstance(row.get("where"), str):
+                        scan.wheres.add(row["where"])
+                elif failed and retry_failed:
+                    scan.retry.add(str(row_id))
+                    scan.retry_lines.add(lineno)
+                else:
+                    scan.ids.add(str(row_id))
+                    scan.failed_kept += failed
     except OSError as exc:
         raise OutputError(
             f"cannot read output to resume: {exc.strerror}", where=str(path)
         ) from None
-    return done, tail.good_end
+    scan.good_end = tail.good_end
+    return scan
+
+
+def _check_resumed(
+    row: dict[str, Any], lineno: int, path: Path, scan: _Scan, known: Container[str] | None
+) -> None:
+    where = f"{path}:{lineno}"
+    if "id" not in row:
+        raise OutputError(
+            f"line {lineno} has no 'id'",
+            where=where,
+            hint="this is not an llmlabel output file; use --overwrite or another path",
+        )
+    if row["id"] is None:
+        return
+    row_id = str(row["id"])
+    if row_id in scan.ids or row_id in scan.retry:
+        raise OutputError(
+            f"line {lineno} repeats id '{row_id}'",
+            where=where,
+            hint="one run writes one row per id; start again with --overwrite or a new output",
+        )
+    if known is not None and row_id not in known:
+        raise OutputError(
+            f"line {lineno} has id '{row_id}', which is not in the input",
+            where=where,
+            hint="resume with the input this output was labeled from; else use --overwrite "
+            "or a new output",
+        )
+
+
+def _stage(path: Path, scan: _Scan | None) -> Path:
+    """A temporary file beside ``path`` holding its complete rows but the failed ones to
+    retry (``scan``), or nothing (``None``: overwrite)."""
+    staged = path.with_name(f".{path.name}.llmlabel-{os.getpid()}.tmp")
+    try:
+        with staged.open("wb") as out:
+            if scan is not None:
+                _copy_rows(path, out, scan)
+            out.flush()
+            os.fsync(out.fileno())
+    except BaseException:
+        with contextlib.suppress(OSError):
+            staged.unlink()
+        raise
+    return staged
+
+
+def _copy_rows(path: Path, out: IO[bytes], scan: _Scan) -> None:
+    offset = 0
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            offset += len(raw)
+            if offset > scan.good_end:
+                return
+            if lineno not in scan.retry_lines:
+                out.write(raw)
+
+
+def _discard(fd: int, staged: Path | None, created: Path | None) -> None:
+    """Close ``fd`` and remove what was made for a run that never started."""
+    with contextlib.suppress(OSError):
+        if staged is not None:
+            staged.unlink()
+        if created is not None and os.fstat(fd).st_size == 0:
+            created.unlink()
+    os.close(fd)
 
 
 def _complete_rows(

@@ -384,7 +384,7 @@ row_strategy = st.builds(
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(row_strategy, max_size=12))
+@given(st.lists(row_strategy, max_size=12, unique_by=lambda r: str(r["id"])))
 def test_rows_round_trip(data: list[dict[str, Any]]) -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "out.jsonl"
@@ -396,7 +396,7 @@ def test_rows_round_trip(data: list[dict[str, Any]]) -> None:
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(row_strategy, min_size=1, max_size=10), st.data())
+@given(st.lists(row_strategy, min_size=1, max_size=10, unique_by=lambda r: str(r["id"])), st.data())
 def test_resume_after_a_cut_at_any_byte(data: list[dict[str, Any]], draw: st.DataObject) -> None:
     """Whatever byte a kill stops at, resume keeps exactly the rows written in full."""
     with tempfile.TemporaryDirectory() as folder:
