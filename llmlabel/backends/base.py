@@ -11,7 +11,8 @@ from llmlabel.core.request import Completion, LabelRequest
 class Backend(Protocol):
     """An async source of completions.
 
-    ``model_id`` names the model for provenance and cache keys. ``max_n`` is the most samples
+    ``model_id`` names the model for provenance and cache keys (a backend that talks to a server
+    also has an ``identity``, see ``cache_identity``). ``max_n`` is the most samples
     one request may ask for (the runner splits larger counts into rounds). ``complete`` returns
     exactly ``request.n`` samples or raises ``BackendError``.
     """
@@ -23,3 +24,10 @@ class Backend(Protocol):
     async def complete(self, request: LabelRequest) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+def cache_identity(backend: Backend) -> str:
+    """What cached answers are keyed under: the backend's ``identity`` where it has one (a
+    server: its URL and model, so that two servers never share answers), else ``model_id``
+    (in-process models, whose keys stay what they were)."""
+    return getattr(backend, "identity", None) or backend.model_id

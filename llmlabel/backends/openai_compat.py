@@ -62,6 +62,7 @@ class OpenAICompatBackend:
         self.max_n = spec.max_n or DEFAULT_MAX_N
         self._spec = spec
         self._url = spec.base_url.rstrip("/")
+        self.identity = f"openai_compat:{self._url}:{spec.model}"  # cache keys: per server
         self._attempts = max(1, attempts)
         self._base_delay = base_delay
         self._max_delay = max_delay

@@ -3,9 +3,9 @@
 For a fleet of OpenAI-compatible servers that serve the same model (``vllm serve`` replicas,
 llama.cpp servers): each ``complete()`` goes to the next replica, so a runner with
 ``concurrency`` records in flight keeps every replica busy. The replicas must serve the same
-model: the pool's ``model_id`` (provenance, cache keys) is the first one's, and its ``max_n``
-the smallest. A replica that fails is not skipped: its error is the request's error, as with
-one server (retries happen inside each replica's backend).
+model: the pool's ``model_id`` (provenance) is the first one's, its cache ``identity`` names
+every replica, and its ``max_n`` is the smallest. A replica that fails is not skipped: its error
+is the request's error, as with one server (retries happen inside each replica's backend).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 
-from llmlabel.backends.base import Backend
+from llmlabel.backends.base import Backend, cache_identity
 from llmlabel.core.request import Completion, LabelRequest
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import ConfigError
@@ -30,6 +30,7 @@ class EndpointPool:
             raise ConfigError("an endpoint pool needs at least one endpoint")
         self.backends = list(backends)
         self.model_id = self.backends[0].model_id
+        self.identity = "pool:" + ",".join(sorted(cache_identity(b) for b in self.backends))
         first = start % len(self.backends)
         self._order = itertools.cycle(self.backends[first:] + self.backends[:first])
 
