@@ -115,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.model:
         overrides["backend.model"] = args.model
     if args.template:
-        overrides["template"] = args.template
+        jinja = args.template.endswith(".jinja")  # a path from here; the task resolves its own
+        overrides["template"] = str(Path(args.template).resolve()) if jinja else args.template
     pool = ""
     with tempfile.TemporaryDirectory(prefix="llmlabel-gold-") as tmp:
         rows = harness.scored_records(test, args.limit, args.sample_seed)

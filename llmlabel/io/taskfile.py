@@ -44,13 +44,15 @@ def read_task(path: str | Path) -> TaskSpec:
 
 
 def load_template(name: str, base_dir: Path) -> tuple[str, str]:
-    """(name, source) of a template: a ``.jinja`` path, or a versioned name like ``classify.v1``
-    looked up in the task's folder, its ``prompts/``, ``./prompts`` and the built-in prompts."""
+    """(name, source) of a template: a ``.jinja`` path relative to the task file, or a versioned
+    name like ``classify.v1`` looked up in the task's folder, its ``prompts/`` and the built-in
+    prompts. Never the current directory: a ``prompts/`` folder wherever llmlabel happens to
+    run must not replace the prompt the task names."""
     if name.endswith(".jinja"):
-        candidates = [base_dir / name, Path(name)]
+        candidates = [base_dir / name]
     else:
         file = f"{name}.jinja"
-        folders = [base_dir, base_dir / "prompts", Path("prompts"), data_dir("prompts")]
+        folders = [base_dir, base_dir / "prompts", data_dir("prompts")]
         candidates = [folder / file for folder in folders]
     for candidate in candidates:
         if candidate.is_file():
@@ -60,7 +62,8 @@ def load_template(name: str, base_dir: Path) -> tuple[str, str]:
     built_in = sorted(p.stem for p in data_dir("prompts").glob("*.jinja"))
     raise TemplateError(
         f"template '{name}' not found",
-        hint=f"built-in templates: {', '.join(built_in)}; or give a path ending in .jinja",
+        hint=f"built-in templates: {', '.join(built_in)}; or give a path ending in .jinja "
+        "(relative to the task file)",
     )
 
 
@@ -92,7 +95,7 @@ def _import_schema_module(target: str, base_dir: Path, ref: str) -> Any:
                 where=ref,
                 hint="a module must be importable here; a file is given as path.py:Class",
             ) from None
-    candidates = [base_dir / target, Path(target), data_dir("schemas").parent / target]
+    candidates = [base_dir / target, data_dir("schemas").parent / target]  # never the cwd
     file = next((c for c in candidates if c.is_file()), None)
     if file is None:
         raise SchemaError(
@@ -132,7 +135,7 @@ def load_function(ref: str, base_dir: Path) -> Callable[[Mapping[str, Any]], str
             hint="for example python: rules.py:refund_rule",
         )
     if target.endswith(".py"):
-        file = next((p for p in (base_dir / target, Path(target)) if p.is_file()), None)
+        file = base_dir / target if (base_dir / target).is_file() else None  # never the cwd
         if file is None:
             raise ConfigError(
                 "labeling function file not found",
