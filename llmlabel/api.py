@@ -434,8 +434,10 @@ def evaluate(
     outcomes, pairing = evaluation.pair(
         rows, labels, allow_missing=allow_missing, names=(str(predictions), str(gold)), kind=kind
     )
-    summary = evaluation.evaluate(outcomes, pairing, options, kind)
     manifest = _read_manifest(predictions)
+    outcomes, warnings = evaluation.check_gold(outcomes, _task_labels(manifest), kind)
+    summary = evaluation.evaluate(outcomes, pairing, options, kind)
+    summary = summary.model_copy(update={"warnings": warnings})
     if manifest is not None and isinstance(manifest.get("totals"), dict):
         cost = evaluation.run_cost(
             manifest["totals"],
@@ -461,6 +463,15 @@ def _read_manifest(predictions: str | Path) -> dict[str, Any] | None:
     """The manifest ``label`` wrote beside ``predictions``, or None if there is none (or it
     cannot be read: cost is extra information, never a reason to fail an evaluation)."""
     return _read_json(manifest_path_for(predictions))
+
+
+def _task_labels(manifest: dict[str, Any] | None) -> list[str]:
+    """The label names of the task a manifest ran (none where it does not say)."""
+    task = (manifest or {}).get("task")
+    labels = task.get("labels") if isinstance(task, dict) else None
+    if not isinstance(labels, list):
+        return []
+    return [str(label["name"]) for label in labels if isinstance(label, dict) and "name" in label]
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:

@@ -273,6 +273,8 @@ def _show_eval(result: api.EvalResult) -> None:
         out.print(f"cost and time: {cost_sentence(s.cost)}", soft_wrap=True)
     if result.report is not None:
         out.print(f"report: {result.report}")
+    for warning in s.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("compare")

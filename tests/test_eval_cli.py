@@ -140,3 +140,21 @@ def test_without_a_manifest_eval_reports_no_cost(tmp_path: Path) -> None:
     result = llmlabel("eval", str(preds), "-g", str(gold), "--report", str(tmp_path / "r"))
     assert result.returncode == 0 and "cost and time" not in result.stdout
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["cost"] is None
+
+
+def test_gold_labels_spelled_otherwise_are_matched_and_reported(tmp_path: Path) -> None:
+    preds, _ = fixtures(tmp_path)
+    spelled = {"pos": " Pos", "neg": "NEG "}
+    rows = [{"id": i, "label": spelled[g]} for i, g in GOLD.items()]
+    rows[0]["label"] = "neutral"  # r0: a label the task does not have
+    gold = write_jsonl(tmp_path / "gold.jsonl", rows)
+    report = tmp_path / "report"
+    result = llmlabel("eval", str(preds), "--gold", str(gold), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["correct"] == 6  # the 7 right of the plain gold file, less r0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 2 and warnings == [f"warning: {w}" for w in summary["warnings"]]
+    assert "10 gold label(s) differ from the task's labels only in case" in warnings[0]
+    assert "' Pos' → 'pos'" in warnings[0] or "'NEG ' → 'neg'" in warnings[0]
+    assert "1 gold label(s) are none of the task's labels (e.g. 'neutral')" in warnings[1]

@@ -11,8 +11,9 @@ both and says how many were left out.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -138,6 +139,8 @@ class EvalSummary(BaseModel):
     options: Options
     cost: RunCost | None = None
     """From the predictions' manifest, when it lies beside them."""
+    warnings: tuple[str, ...] = ()
+    """Gold labels matched to a label up to case or whitespace, or unknown (``check_gold``)."""
 
 
 def scoring(kind: str) -> Scoring:
@@ -244,6 +247,48 @@ def pair(
     if not outcomes or (missing and not allow_missing):
         raise _join_error(pairing, names)
     return outcomes, pairing
+
+
+def check_gold(
+    outcomes: Sequence[Outcome], labels: Iterable[str], kind: str = DEFAULT_KIND
+) -> tuple[list[Outcome], tuple[str, ...]]:
+    """Single-label kinds: a gold label that is no known label (the task's ``labels``, or one a
+    prediction has) but matches exactly one up to case and surrounding whitespace is scored as
+    that label, as model answers are; both that and gold labels still unknown are reported, so a
+    gold file spelled ``Positive`` never scores 0.000 silently."""
+    scored = scoring(kind)
+    if not scored.confusion:
+        return list(outcomes), ()
+    known = set(labels) | {o.predicted for o in outcomes if isinstance(o.predicted, str)}
+    folded: dict[str, list[str]] = {}
+    for label in sorted(known):
+        folded.setdefault(label.strip().casefold(), []).append(label)
+    checked, mapped, unknown = [], Counter[tuple[str, str]](), Counter[str]()
+    for o in outcomes:
+        if not isinstance(o.gold, str) or o.gold in known:
+            checked.append(o)
+            continue
+        matches = folded.get(o.gold.strip().casefold(), [])
+        if len(matches) != 1:
+            unknown[o.gold] += 1
+            checked.append(o)
+            continue
+        mapped[(o.gold, matches[0])] += 1
+        match = None if o.predicted is None else scored.correct(matches[0], o.predicted)
+        checked.append(replace(o, gold=matches[0], match=match))
+    warnings = []
+    if mapped:
+        shown = ", ".join(f"{g!r} → {label!r}" for g, label in list(mapped)[:EXAMPLES])
+        warnings.append(
+            f"{mapped.total()} gold label(s) differ from the task's labels only in case or "
+            f"surrounding whitespace and were scored as those labels (e.g. {shown})"
+        )
+    if unknown:
+        warnings.append(
+            f"{unknown.total()} gold label(s) are none of the task's labels "
+            f"({_examples(list(unknown))}): those records cannot be scored right"
+        )
+    return checked, tuple(warnings)
 
 
 def evaluate(
