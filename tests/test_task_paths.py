@@ -6,6 +6,7 @@ llmlabel happens to run change nothing and run no code."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,44 @@ def test_a_jinja_path_or_rules_file_in_the_current_directory_is_not_found(
     assert found_rules.returncode == 2, found_rules.stderr
     assert "labeling function file not found" in found_rules.stderr
     assert not (cwd / "RAN").exists()
+
+
+MARKING = """\
+import os
+from pathlib import Path
+from pydantic import BaseModel
+from typing import Literal
+Path(os.environ["MARKER"]).write_text("task code ran")
+class Label(BaseModel):
+    label: Literal["positive", "negative"]
+def rule(record):
+    return None
+"""
+
+
+def test_the_readme_says_which_commands_run_task_code_and_they_do(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    start = readme.index("**A task file can run Python code.**")
+    paragraph = readme[start : readme.index("\n\n", start)]
+    for named in ("`run`", "`--dry-run`", "`compare`", "`export --task`", "`review`", "`merge`"):
+        assert named in paragraph, named
+    (tmp_path / "code.py").write_text(MARKING)
+    task = tmp_path / "task.yaml"
+    task.write_text(
+        "name: t\nlabels: [positive, negative]\nschema: code.py:Label\n"
+        "labeling_functions: [{name: r, python: code.py:rule}]\n"
+    )
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "fine"}\n')
+    preds = tmp_path / "preds.jsonl"
+    preds.write_text('{"id": "a", "status": "labeled", "label": "positive", "confidence": 1.0}\n')
+    commands = {
+        "dry-run": ["run", task, "-i", data, "--dry-run"],
+        "export": ["export", preds, "-i", data, "-o", tmp_path / "x.jsonl", "--task", task],
+    }
+    for name, args in commands.items():
+        marker = tmp_path / f"ran-{name}"
+        command = [sys.executable, "-m", "llmlabel", *map(str, args)]
+        env = {**os.environ, "MARKER": str(marker)}
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, env=env)
+        assert marker.exists(), (name, result.stderr)
