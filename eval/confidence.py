@@ -220,16 +220,23 @@ def measure(
     )
 
 
-def suite_results(suite: str, args: argparse.Namespace, tmp: Path) -> list[Result]:
-    task = load(harness.TASKS / f"{suite}.yaml")
-    labels, fields = task.labels, task.spec.fields
+def suite_inputs(
+    suite: str, args: argparse.Namespace, tmp: Path
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], Path]:
+    """The seeded gold records, the content-free records, and the input file holding both."""
+    fields = load(harness.TASKS / f"{suite}.yaml").spec.fields
     gold = harness.scored_records(
         harness.gold_dir() / suite / "test.jsonl", args.limit, args.sample_seed
     )
     free = [
         {"id": f"content-free-{i}", **dict.fromkeys(fields, t)} for i, t in enumerate(CONTENT_FREE)
     ]
-    inputs = harness.write_jsonl(tmp / f"{suite}.jsonl", [*free, *gold])
+    return gold, free, harness.write_jsonl(tmp / f"{suite}.jsonl", [*free, *gold])
+
+
+def suite_results(suite: str, args: argparse.Namespace, tmp: Path) -> list[Result]:
+    labels = load(harness.TASKS / f"{suite}.yaml").labels
+    gold, free, inputs = suite_inputs(suite, args, tmp)
     one, one_seconds = run(suite, 1, inputs, args, len(gold))
     three, three_seconds = run(suite, 3, inputs, args, len(gold))
     priors = [one[row["id"]]["probs"] for row in free if "probs" in one[row["id"]]]
@@ -308,8 +315,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "confidence.md")
     args = parser.parse_args(argv)
     results: list[Result] = []
+    suites = [s.strip() for s in args.suites.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(prefix="llmlabel-confidence-") as tmp:
-        for suite in [s.strip() for s in args.suites.split(",") if s.strip()]:
+        for suite in suites:  # the one-sample runs first: they are cheap and cached for later
+            gold, _, inputs = suite_inputs(suite, args, Path(tmp))
+            run(suite, 1, inputs, args, len(gold))
+        for suite in suites:
             results += suite_results(suite, args, Path(tmp))
             args.out.write_text(render(results, args), encoding="utf-8")
             for r in results[-len(METHODS) :]:
