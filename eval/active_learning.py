@@ -125,6 +125,7 @@ def candidate(row: dict[str, Any]) -> Candidate:
         votes=votes,
         valid=sum(votes.values()),
         invalid=len(row.get("invalid") or []),
+        probs=row.get("probs") if row.get("confidence_method", "vote") != "vote" else None,
     )
 
 
