@@ -212,12 +212,11 @@ def _fingerprint(prepared: PreparedTask, model_id: str) -> dict[str, Any]:
     settings = {
         "task": prepared.spec.model_dump(mode="json", by_alias=True, exclude=ops),
         "provenance": prepared.provenance(),
-        "schema": prepared.schema,
-        "examples": prepared.answers,
+        "schema": json.dumps(prepared.schema, sort_keys=True),  # one part each: the schema,
+        "examples": json.dumps(prepared.answers, sort_keys=True),  # the few-shot answers
         "model_id": model_id,
     }
-    flat = fingerprint_parts(settings)
-    return {"sha256": fingerprint_digest(flat), "parts": flat}
+    return {"sha256": fingerprint_digest(settings), "parts": fingerprint_parts(settings)}
 
 
 def _reads(task: TaskRef, input: str | Path, prepared: PreparedTask) -> dict[str, Path | None]:

@@ -134,7 +134,7 @@ def test_merge_output_and_inputs_are_checked(tmp_path: Path) -> None:
     args = [str(PREDICTIONS), "--corrections", str(fixes), "--task", str(TASK), "-o", str(out)]
     assert_one_line_error(llmlabel("merge", *args), "output exists", "--force")
     assert llmlabel("merge", *args, "--force").returncode == 0
-    with pytest.raises(ConfigError, match="replace the predictions"):
+    with pytest.raises(ConfigError, match="would replace PREDICTIONS"):
         api.merge(PREDICTIONS, fixes, PREDICTIONS, task=TASK, force=True)
     fixes.write_text(json.dumps({"id": "nope", "label": "negative"}) + "\n")
     with pytest.raises(InputError, match="'nope' has no prediction"):

@@ -2,9 +2,8 @@
 never mixes rows of two setups in one output.
 
 ``parts`` flattens the settings to dotted keys (``task.samples``, ``task.backend.base_url``),
-each with a short hash of its value; the fingerprint hashes the parts. A key added to the task
-or its provenance later takes part without a change here, and ``changed`` names the keys that
-differ, so a refusal can say what changed.
+each with a short hash of its value, so a refusal can name what ``changed``. A key added to the
+task or its provenance later takes part without a change here.
 """
 
 from __future__ import annotations
@@ -15,15 +14,15 @@ from collections.abc import Mapping
 from typing import Any
 
 
+def digest(settings: Mapping[str, Any]) -> str:
+    return _hash(settings, 64)
+
+
 def parts(settings: Mapping[str, Any]) -> dict[str, str]:
-    """Dotted key → 16-hex-digit hash of its JSON value, for every leaf of ``settings``."""
+    """Dotted key → 8-hex-digit hash of its JSON value, for every leaf of ``settings``."""
     flat: dict[str, str] = {}
     _flatten(settings, "", flat)
     return flat
-
-
-def digest(flat: Mapping[str, str]) -> str:
-    return _hash(dict(sorted(flat.items())), 64)
 
 
 def changed(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
@@ -36,7 +35,7 @@ def _flatten(value: Any, key: str, out: dict[str, str]) -> None:
         for name, item in value.items():
             _flatten(item, f"{key}.{name}" if key else str(name), out)
     else:  # lists are leaves: their order matters and their length may change
-        out[key] = _hash(value, 16)
+        out[key] = _hash(value, 8)
 
 
 def _hash(value: Any, size: int) -> str:
