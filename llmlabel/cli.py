@@ -176,8 +176,8 @@ def run(
             else:
                 result = api.label(task, input, output, retry_failed=retry_failed, **options)
         except KeyboardInterrupt as exc:
-            rows = exc.rows if isinstance(exc, api.Interrupted) else 0
-            err.print(f"interrupted: {rows} rows written, rerun with --resume", highlight=False)
+            rows = f"{exc.rows} rows written, " if isinstance(exc, api.Interrupted) else ""
+            err.print(f"interrupted: {rows}rerun with --resume", highlight=False)
             raise
     _show_summary(result)
     if result.failed:
