@@ -12,8 +12,14 @@ Everything but the engine call is shared here: the chat template (the engine's H
 tokenizer renders the messages to token ids), the context check (a record too long for the model
 fails alone, not its batch), and usage (the prompt once per request, as the ``n`` samples share
 it; the completion tokens of every sample, stop token included). An engine implements only
-``generate``: token ids, ``n``, seed, temperature, ``max_tokens`` and the JSON schema of each
-request in, ``n`` schema-constrained samples per request out.
+``generate``: token ids, ``n``, seed, temperature, the sampler's truncation, ``max_tokens`` and
+the JSON schema of each request in, ``n`` schema-constrained samples per request out, each with
+its tokens' logprobs and top alternatives when asked (``top_logprobs``).
+
+A ``prefill`` request (a probe of the label distribution) is rendered as the chat prompt followed
+by the prefill text, tokenized together as a server would; its last ``prefill_tokens`` prompt
+ids are the prefill, and the engine continues them without the schema's grammar (which starts
+at ``{``).
 
 ``backend.timeout`` does not apply: a local engine call cannot be abandoned half way. An engine
 failure (out of memory, a CUDA error) stops the run; rows already written stay for ``--resume``.
@@ -31,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.core.request import Completion, LabelRequest, Message, Sample, TokenLogprob, Usage
 from llmlabel.errors import BackendError, ContextError, LLMLabelError
 
 __all__ = [
@@ -40,19 +46,32 @@ __all__ = [
     "EngineRequest",
     "Generated",
     "chat_token_ids",
+    "decode",
     "model_id_for",
+    "prompt_token_ids",
     "sample_seeds",
+    "token_logprobs",
 ]
 
 # Loop turns a drain waits for requests still on their way (workers wake one turn apart).
 _SETTLE_TURNS = 16
 _WEIGHT_SUFFIXES = {".safetensors", ".bin", ".pt", ".gguf"}
 _EDGE = 1 << 20
+# Tokens of context decoded before a token to find its text: enough for a multi-byte character
+# split over byte tokens, and for tokenizers that drop a leading space at the start of a text.
+_TEXT_CONTEXT = 8
+_REPLACEMENT = "\ufffd"
 
 
 @dataclass(frozen=True)
 class EngineRequest:
-    """One request as an engine sees it: the rendered prompt and the sampling settings."""
+    """One request as an engine sees it: the rendered prompt and the sampling settings.
+
+    ``top_logprobs``: alternatives to report per generated token (0: no per-token report).
+    ``top_p`` / ``top_k`` / ``min_p``: the sampler's truncation at ``temperature`` > 0 (``None``:
+    none). ``prefill_tokens``: how many of the last prompt ids are a prefilled answer start, to
+    be continued without the grammar (0: a plain request).
+    """
 
     prompt_ids: tuple[int, ...]
     n: int
@@ -61,17 +80,24 @@ class EngineRequest:
     max_tokens: int
     json_schema: dict[str, Any]
     logprobs: bool
+    top_logprobs: int = 0
+    top_p: float | None = None
+    top_k: int | None = None
+    min_p: float | None = None
+    prefill_tokens: int = 0
 
 
 @dataclass(frozen=True)
 class Generated:
-    """One sample: its text, its token count (stop token included), why it ended, and the sum
-    of its tokens' log-probabilities under the model (before the grammar) when asked for."""
+    """One sample: its text, its token count (stop token included), why it ended, the sum of
+    its tokens' log-probabilities under the model (before the grammar) when asked for, and with
+    ``top_logprobs`` each token's text, logprob and alternatives (their texts spell ``text``)."""
 
     text: str
     tokens: int
     finish_reason: str | None
     logprob: float | None = None
+    token_logprobs: tuple[TokenLogprob, ...] | None = None
 
 
 class BatchEngine(Protocol):
@@ -98,12 +124,93 @@ def chat_token_ids(tokenizer: Any, messages: Sequence[Message]) -> list[int]:
     Rendered to text first, then tokenized without extra special tokens (the template writes
     its own), which behaves the same across tokenizer versions.
     """
+    return _tokenize(tokenizer, _chat_text(tokenizer, messages))
+
+
+def prompt_token_ids(
+    tokenizer: Any, messages: Sequence[Message], prefill: str = ""
+) -> tuple[list[int], int]:
+    """The prompt's token ids and how many of the last ones are the ``prefill``.
+
+    The chat prompt and the prefill are tokenized as one text, as a server renders a final
+    assistant message it continues; the prefill's ids are those after the chat prompt's own
+    (after their common start, should a token straddle the two).
+    """
+    text = _chat_text(tokenizer, messages)
+    chat = _tokenize(tokenizer, text)
+    if not prefill:
+        return chat, 0
+    ids = _tokenize(tokenizer, text + prefill)
+    same = 0
+    while same < min(len(chat), len(ids)) and chat[same] == ids[same]:
+        same += 1
+    return ids, len(ids) - same
+
+
+def _chat_text(tokenizer: Any, messages: Sequence[Message]) -> str:
     text = tokenizer.apply_chat_template(
         [{"role": m.role, "content": m.content} for m in messages],
         tokenize=False,
         add_generation_prompt=True,
     )
+    return str(text)
+
+
+def _tokenize(tokenizer: Any, text: str) -> list[int]:
     return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+
+def decode(tokenizer: Any, ids: Sequence[int]) -> str:
+    """Token ids as text, special tokens left out. No clean-up of spaces: the answer is JSON,
+    and a `` ,`` or `` .`` inside one of its strings is the model's."""
+    text = tokenizer.decode(list(ids), skip_special_tokens=True, clean_up_tokenization_spaces=False)
+    return str(text)
+
+
+def token_logprobs(
+    tokenizer: Any,
+    request: EngineRequest,
+    generated: Sequence[int],
+    logprobs: Sequence[float],
+    top: Sequence[Sequence[tuple[int, float]]],
+) -> tuple[TokenLogprob, ...]:
+    """A sample's tokens (ids, their logprobs, the top ``(id, logprob)`` alternatives at each
+    position) as ``TokenLogprob``s with texts.
+
+    A token's text is what it adds to the text decoded from the few tokens before it (the
+    prefill's, then the answer's), so the texts of a sample's tokens spell its text, and an
+    alternative's text is what it would have added there; bytes of a character still
+    incomplete go to the token that completes it. Decoding ids one by one would not do: some
+    tokenizers drop a leading space at the start of a text, and a byte token alone is no text.
+    """
+    context = list(request.prompt_ids[len(request.prompt_ids) - request.prefill_tokens :])
+    tokens = []
+    for step, token in enumerate(generated):
+        before = (context + list(generated[:step]))[-_TEXT_CONTEXT:]
+        known = decode(tokenizer, before).rstrip(_REPLACEMENT)
+        tokens.append(
+            TokenLogprob(
+                text=_added(known, decode(tokenizer, [*before, token])),
+                logprob=logprobs[step],
+                top=tuple(
+                    (_added(known, decode(tokenizer, [*before, i])), logprob)
+                    for i, logprob in top[step]
+                ),
+            )
+        )
+    return tuple(tokens)
+
+
+def _added(known: str, extended: str) -> str:
+    """What ``extended`` adds to ``known`` (an incomplete character at its end, decoded as
+    U+FFFD, left out)."""
+    extended = extended.rstrip(_REPLACEMENT)
+    if extended.startswith(known):
+        return extended[len(known) :]
+    same = 0  # a decoder that rewrites earlier text: the best that can be done
+    while same < min(len(known), len(extended)) and known[same] == extended[same]:
+        same += 1
+    return extended[same:]
 
 
 def sample_seeds(seed: int, n: int) -> list[int]:
@@ -218,7 +325,9 @@ class BatchBackend:
         jobs: list[tuple[int, EngineRequest]] = []
         for i, request in enumerate(requests):
             try:
-                prompt = chat_token_ids(self.engine.tokenizer, request.messages)
+                prompt, prefill = prompt_token_ids(
+                    self.engine.tokenizer, request.messages, request.prefill
+                )
             except Exception as exc:  # e.g. a template that refuses a system message
                 raise BackendError(
                     f"the model's chat template failed: {type(exc).__name__}: {exc}",
@@ -242,6 +351,11 @@ class BatchBackend:
                         max_tokens=request.max_tokens,
                         json_schema=request.json_schema,
                         logprobs=request.logprobs,
+                        top_logprobs=request.top_logprobs,
+                        top_p=request.top_p,
+                        top_k=request.top_k,
+                        min_p=request.min_p,
+                        prefill_tokens=prefill,
                     ),
                 )
             )
@@ -281,7 +395,12 @@ class BatchBackend:
             )
         return Completion(
             samples=tuple(
-                Sample(text=s.text, finish_reason=s.finish_reason, logprob=s.logprob)
+                Sample(
+                    text=s.text,
+                    finish_reason=s.finish_reason,
+                    logprob=s.logprob,
+                    tokens=s.token_logprobs if job.top_logprobs else None,
+                )
                 for s in samples
             ),
             usage=Usage(

@@ -7,7 +7,14 @@ free whitespace), so even a weak model answers in the schema. Sampling is done h
 row's own seeded generator (``temperature`` 0: the most likely allowed token) and hands
 ``generate`` a one-hot row to take greedily. A sample's tokens thus depend on its seed and
 prompt, not on which other records shared its batch (up to the float differences of batched
-arithmetic). The model's own sampling defaults (``generation_config.json``) are not used.
+arithmetic). The model's own sampling defaults (``generation_config.json``) are not used; the
+request's ``top_k``, ``top_p`` and ``min_p`` truncate the grammar-masked distribution after the
+temperature, in that order (as ``transformers`` orders its warpers).
+
+With ``top_logprobs`` the sampler also records, per row and step, the top alternatives of the
+model's raw distribution (``log_softmax`` of the logits, before the grammar and temperature),
+as servers report them (token texts: ``batch.token_logprobs``). A prefilled request (a probe)
+continues its prompt without the grammar.
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ from llmlabel.backends.batch import (
     BatchBackend,
     EngineRequest,
     Generated,
+    decode,
     model_id_for,
     sample_seeds,
+    token_logprobs,
 )
 from llmlabel.core.schema import GUIDANCE
 from llmlabel.core.spec import BackendSpec
@@ -104,6 +113,8 @@ class TransformersEngine:
         )
         self._compiler = self._xgr.GrammarCompiler(info)
         self._grammars: dict[str, Any] = {}
+        self._vocab = int(info.vocab_size)
+        self._tokens = len(self.tokenizer)  # ids past the tokenizer's are padding of the vocab
 
     def generate(self, requests: Sequence[EngineRequest]) -> list[list[Generated]]:
         torch = self._torch
@@ -116,11 +127,14 @@ class TransformersEngine:
             input_ids[i, width - length :] = torch.tensor(request.prompt_ids, dtype=torch.long)
             attention[i, width - length :] = 1
         sampler = self._sampler_class(
-            [self._grammar(r.json_schema) for r, _ in rows],
+            [None if r.prefill_tokens else self._grammar(r.json_schema) for r, _ in rows],
             [seed for _, seed in rows],
-            [r.temperature for r, _ in rows],
+            [_Truncation.of(r) for r, _ in rows],
             self.stop_ids[0],
-            any(r.logprobs for r, _ in rows),
+            any(r.logprobs or r.top_logprobs for r, _ in rows),
+            self._vocab,
+            [r.top_logprobs for r, _ in rows],
+            self._tokens,
         )
         config = self._config_class(
             do_sample=False,
@@ -138,7 +152,7 @@ class TransformersEngine:
             )
         new = output[:, width:].tolist()
         samples = [
-            self._sample(tokens, request, sampler.logprobs[i] if request.logprobs else None)
+            self._sample(tokens, request, sampler.logprobs[i], sampler.top[i])
             for i, ((request, _), tokens) in enumerate(zip(rows, new, strict=True))
         ]
         answers, start = [], 0
@@ -162,8 +176,15 @@ class TransformersEngine:
         return self._grammars[key]
 
     def _sample(
-        self, tokens: list[int], request: EngineRequest, logprobs: list[float] | None
+        self,
+        tokens: list[int],
+        request: EngineRequest,
+        logprobs: list[float],
+        top: list[list[tuple[int, float]]],
     ) -> Generated:
+        """The row's answer up to its stop token (or ``max_tokens``), from the token ids and
+        what the sampler recorded for the row (per step: the drawn token's logprob and the top
+        alternatives, each when asked)."""
         stops = set(self.stop_ids)
         end = next((i for i, t in enumerate(tokens) if t in stops), None)
         if end is not None and end < request.max_tokens:
@@ -171,9 +192,37 @@ class TransformersEngine:
         else:
             kept = tokens[: request.max_tokens]
             count, reason = len(kept), "length"
-        text = self.tokenizer.decode(kept, skip_special_tokens=True)
-        logprob = sum(logprobs[:count]) if logprobs is not None else None
-        return Generated(text=text, tokens=count, finish_reason=reason, logprob=logprob)
+        text = decode(self.tokenizer, kept)
+        logprob = sum(logprobs[:count]) if request.logprobs else None
+        per_token = None
+        if request.top_logprobs:
+            # the stop token too (its text is empty): a probe answered by it keeps its alternatives
+            per_token = token_logprobs(self.tokenizer, request, tokens[:count], logprobs, top)
+        return Generated(
+            text=text,
+            tokens=count,
+            finish_reason=reason,
+            logprob=logprob,
+            token_logprobs=per_token,
+        )
+
+
+class _Truncation:
+    """A row's sampling settings: temperature, then top-k, top-p, min-p (``None``: off)."""
+
+    __slots__ = ("min_p", "temperature", "top_k", "top_p")
+
+    def __init__(
+        self, temperature: float, top_k: int | None, top_p: float | None, min_p: float | None
+    ) -> None:
+        self.temperature = temperature
+        self.top_k = top_k or None
+        self.top_p = top_p if top_p is not None and top_p < 1 else None
+        self.min_p = min_p or None
+
+    @classmethod
+    def of(cls, request: EngineRequest) -> _Truncation:
+        return cls(request.temperature, request.top_k, request.top_p, request.min_p)
 
 
 def _device(device: str, torch: Any) -> str:
@@ -231,25 +280,31 @@ def _sampler_class(transformers: Any, torch: Any, xgr: Any) -> Any:
 
     class ConstrainedSampler(transformers.LogitsProcessor):  # type: ignore[misc]
         """Per row: accept the last token into the row's grammar matcher, mask the logits to
-        what the grammar allows next, draw with the row's generator, return a one-hot row."""
+        what the grammar allows next (a row without a grammar, a prefilled probe, is free),
+        draw with the row's generator, return a one-hot row. Records the drawn token's
+        logprob and the top alternatives of the raw distribution when asked."""
 
         def __init__(
             self,
-            grammars: list[Any],
+            grammars: list[Any | None],
             seeds: list[int],
-            temperatures: list[float],
+            truncations: list[_Truncation],
             stop: int,
             logprobs: bool,
+            vocab: int,
+            top_logprobs: list[int],
+            tokens: int,
         ) -> None:
-            self.matchers = [xgr.GrammarMatcher(g) for g in grammars]
-            self.bitmask = xgr.allocate_token_bitmask(
-                len(grammars), grammars[0].tokenizer_info.vocab_size
-            )
+            self.matchers = [None if g is None else xgr.GrammarMatcher(g) for g in grammars]
+            self.bitmask = xgr.allocate_token_bitmask(len(grammars), vocab)
             self.seeds = seeds
-            self.temperatures = temperatures
+            self.truncations = truncations
             self.stop = stop
             self.want_logprobs = logprobs
             self.logprobs: list[list[float]] = [[] for _ in grammars]
+            self.top_logprobs = top_logprobs
+            self.top: list[list[list[tuple[int, float]]]] = [[] for _ in grammars]
+            self.tokens = tokens
             self.generators: list[Any] = []
             self.started = False
 
@@ -269,30 +324,60 @@ def _sampler_class(transformers: Any, torch: Any, xgr: Any) -> Any:
             if self.started:
                 last = input_ids[:, -1].tolist()
                 for matcher, token in zip(self.matchers, last, strict=True):
-                    if not matcher.is_terminated():
+                    if matcher is not None and not matcher.is_terminated():
                         matcher.accept_token(token)
             self.started = True
-            live = [not m.is_terminated() for m in self.matchers]
+            live = [m is None or not m.is_terminated() for m in self.matchers]
             for i, matcher in enumerate(self.matchers):
-                if live[i]:
+                if matcher is not None and live[i]:
                     matcher.fill_next_token_bitmask(self.bitmask, i)
             raw = scores.float()
-            masked = raw.masked_fill(~self._allowed(raw.device)[:, : raw.shape[-1]], float("-inf"))
+            allowed = self._allowed(raw.device)[:, : raw.shape[-1]]
+            free = [i for i, m in enumerate(self.matchers) if m is None]
+            if free:
+                allowed[free] = True
+            masked = raw.masked_fill(~allowed, float("-inf"))
             choice = torch.full((rows, 1), self.stop, dtype=torch.long, device=scores.device)
             for i in range(rows):
                 if not live[i]:
                     continue  # finished: generate pads this row whatever is chosen
-                temperature = self.temperatures[i]
-                if temperature == 0:
-                    choice[i, 0] = masked[i].argmax()
-                else:
-                    probs = torch.softmax(masked[i] / temperature, dim=-1)
-                    choice[i] = torch.multinomial(probs, 1, generator=self.generators[i])
+                choice[i, 0] = _draw(masked[i], self.truncations[i], self.generators[i])
             if self.want_logprobs:
-                picked = torch.log_softmax(raw, dim=-1).gather(1, choice)[:, 0].tolist()
-                for i in range(rows):
-                    self.logprobs[i].append(float(picked[i]))
+                self._record(raw, choice)
             onehot = torch.full_like(scores, float("-inf"))
             return onehot.scatter_(1, choice, 0.0)
+
+        def _record(self, raw: Any, choice: Any) -> None:
+            logprobs = torch.log_softmax(raw, dim=-1)
+            picked = logprobs.gather(1, choice)[:, 0].tolist()
+            k = max(self.top_logprobs)
+            if k:
+                values, ids = logprobs[:, : self.tokens].topk(min(k, self.tokens), dim=-1)
+                values, ids = values.tolist(), ids.tolist()
+            for i, logprob in enumerate(picked):
+                self.logprobs[i].append(float(logprob))
+                n = self.top_logprobs[i]
+                if n:
+                    self.top[i].append(list(zip(ids[i][:n], values[i][:n], strict=True)))
+
+    def _draw(logits: Any, truncation: _Truncation, generator: Any) -> Any:
+        """One token id from a row's masked logits: the most likely at temperature 0, else a
+        draw after the temperature and the truncations."""
+        if truncation.temperature == 0:
+            return logits.argmax()
+        logits = logits / truncation.temperature
+        if truncation.top_k is not None and truncation.top_k < logits.shape[-1]:
+            kth = logits.topk(truncation.top_k).values[-1]
+            logits = logits.masked_fill(logits < kth, float("-inf"))
+        if truncation.top_p is not None:
+            ordered, order = logits.sort(descending=True)
+            probs = ordered.softmax(-1)
+            cut = probs.cumsum(-1) - probs >= truncation.top_p  # past the nucleus; first stays
+            logits = logits.masked_fill(cut.scatter(0, order, cut), float("-inf"))
+        if truncation.min_p is not None:
+            probs = logits.softmax(-1)
+            logits = logits.masked_fill(probs < truncation.min_p * probs.max(), float("-inf"))
+        probs = torch.softmax(logits, dim=-1)
+        return torch.multinomial(probs, 1, generator=generator)[0]
 
     return ConstrainedSampler

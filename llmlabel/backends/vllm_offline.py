@@ -2,9 +2,16 @@
 
 ``batch.py`` gathers the requests, renders each prompt with the model's chat template (the
 tokenizer vLLM loaded) and checks it against ``max_model_len``; this file only turns each request
-into ``SamplingParams`` (``n``, ``seed``, ``temperature``, ``max_tokens``, the token logprob when
-asked, structured output from the pydantic JSON schema) and reads ``RequestOutput``s back.
-Prompts go in as token ids, so what is rendered is exactly what is checked and counted.
+into ``SamplingParams`` (``n``, ``seed``, ``temperature``, ``max_tokens``, the sampler's
+``top_p`` / ``top_k`` / ``min_p`` when set, ``logprobs`` (the top ``top_logprobs`` alternatives
+per token, or only the sampled token's), structured output from the pydantic JSON schema) and
+reads ``RequestOutput``s back. Prompts go in as token ids, so what is rendered is exactly what is
+checked and counted; a prefilled probe's prompt already ends with its prefill (``batch.py``
+renders it), so it goes without the structured output and vLLM continues it.
+
+Token texts are decoded here with the tokenizer (``batch.token_logprobs``), not taken from
+vLLM's per-token strings, which are decoded one token at a time. vLLM applies the grammar before
+it computes logprobs: the alternatives are the allowed tokens, whose ratios are the model's.
 
 Structured outputs: ``StructuredOutputsParams(json=...)`` (vLLM ≥ 0.10, the only form since
 0.12), else ``GuidedDecodingParams(json=...)`` (older releases); compact JSON without free
@@ -15,11 +22,18 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
-from llmlabel.backends.batch import BatchBackend, EngineRequest, Generated, model_id_for
+from llmlabel.backends.batch import (
+    BatchBackend,
+    EngineRequest,
+    Generated,
+    model_id_for,
+    token_logprobs,
+)
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import LLMLabelError, ModelError
 
@@ -47,13 +61,22 @@ def vllm_backend(spec: BackendSpec) -> BatchBackend:
 
 def sampling_params(vllm: ModuleType, request: EngineRequest) -> Any:
     """The ``SamplingParams`` of one request."""
+    logprobs = request.top_logprobs or (0 if request.logprobs else None)  # 0: the sampled one
+    sampler: dict[str, Any] = {}
+    if request.top_p is not None:
+        sampler["top_p"] = request.top_p
+    if request.top_k is not None:
+        sampler["top_k"] = request.top_k or -1  # -1: none, in every vLLM release
+    if request.min_p is not None:
+        sampler["min_p"] = request.min_p
     return vllm.SamplingParams(
         n=request.n,
         temperature=request.temperature,
         seed=request.seed,
         max_tokens=request.max_tokens,
-        logprobs=0 if request.logprobs else None,  # 0: only the sampled token's
-        **_structured(request.json_schema),
+        logprobs=logprobs,
+        **sampler,
+        **({} if request.prefill_tokens else _structured(request.json_schema)),
     )
 
 
@@ -96,18 +119,32 @@ class VLLMEngine:
         params = [sampling_params(self._vllm, r) for r in requests]
         outputs = self._llm.generate(prompts, params, use_tqdm=False)
         return [
-            [_generated(choice, request.logprobs) for choice in output.outputs]
+            [self._generated(choice, request) for choice in output.outputs]
             for request, output in zip(requests, outputs, strict=True)
         ]
 
     def close(self) -> None:
         self._llm = None
 
-
-def _generated(choice: Any, logprobs: bool) -> Generated:
-    return Generated(
-        text=choice.text,
-        tokens=len(choice.token_ids),
-        finish_reason=choice.finish_reason,
-        logprob=choice.cumulative_logprob if logprobs else None,
-    )
+    def _generated(self, choice: Any, request: EngineRequest) -> Generated:
+        tokens = None
+        if request.top_logprobs and choice.logprobs:
+            ids = list(choice.token_ids)
+            logprobs, top = [], []
+            for token, position in zip(ids, choice.logprobs, strict=True):
+                logprobs.append(float(position[token].logprob))
+                ranked = sorted(
+                    (p.rank if p.rank is not None else math.inf, i, float(p.logprob))
+                    for i, p in position.items()
+                )
+                top.append(
+                    [(i, lp) for _, i, lp in ranked[: request.top_logprobs] if math.isfinite(lp)]
+                )
+            tokens = token_logprobs(self.tokenizer, request, ids, logprobs, top)
+        return Generated(
+            text=choice.text,
+            tokens=len(choice.token_ids),
+            finish_reason=choice.finish_reason,
+            logprob=choice.cumulative_logprob if request.logprobs else None,
+            token_logprobs=tokens,
+        )

@@ -16,9 +16,11 @@ from llmlabel.backends.batch import (
     Generated,
     chat_token_ids,
     model_id_for,
+    prompt_token_ids,
     sample_seeds,
+    token_logprobs,
 )
-from llmlabel.core.request import LabelRequest, Message
+from llmlabel.core.request import LabelRequest, Message, TokenLogprob
 from llmlabel.errors import BackendError, ContextError
 
 SCHEMA = {"type": "object", "properties": {"label": {"enum": ["a", "b"]}}}
@@ -36,6 +38,10 @@ class CharTokenizer:
     def __call__(self, text: str, *, add_special_tokens: bool) -> dict[str, list[int]]:
         assert not add_special_tokens
         return {"input_ids": [ord(c) for c in text]}
+
+    def decode(self, ids: list[int], **kw: Any) -> str:
+        assert kw == {"skip_special_tokens": True, "clean_up_tokenization_spaces": False}
+        return "".join(map(chr, ids))
 
 
 class FakeEngine:
@@ -55,7 +61,12 @@ class FakeEngine:
             raise self.fail
         return [
             [
-                Generated(text=json.dumps({"seed": s}), tokens=3 + j, finish_reason="stop")
+                Generated(
+                    text=json.dumps({"seed": s}),
+                    tokens=3 + j,
+                    finish_reason="stop",
+                    token_logprobs=(TokenLogprob(text=json.dumps({"seed": s}), logprob=-0.5),),
+                )
                 for j, s in enumerate(sample_seeds(r.seed, r.n))
             ]
             for r in requests
@@ -190,3 +201,97 @@ def test_a_chat_template_that_refuses_the_messages_stops_the_run() -> None:
     (error,) = run_all(backend, [system])
     assert isinstance(error, BackendError) and error.fatal
     assert "System role not supported" in error.message and engine.calls == []
+
+
+def test_sampler_logprob_and_prefill_settings_reach_the_engine_and_tokens_come_back() -> None:
+    engine = FakeEngine()
+    backend = BatchBackend(engine, batch_size=8)
+    plain, scored, probe = run_all(
+        backend,
+        [
+            request("a"),
+            request("b", logprobs=True, top_logprobs=20, top_p=0.9, top_k=40, min_p=0.05),
+            request("c", logprobs=True, top_logprobs=20, max_tokens=1, prefill='{"label":"'),
+        ],
+    )
+    first, second, third = engine.calls[0]
+    assert (first.top_logprobs, first.top_p, first.top_k, first.min_p) == (0, None, None, None)
+    assert (second.top_logprobs, second.top_p, second.top_k, second.min_p) == (20, 0.9, 40, 0.05)
+    assert first.prefill_tokens == second.prefill_tokens == 0
+    # a probe: the chat prompt, then the prefill as the answer's start
+    assert "".join(map(chr, third.prompt_ids)) == 'user: c\nassistant: {"label":"'
+    assert third.prefill_tokens == len('{"label":"') and third.max_tokens == 1
+    assert probe.usage.prompt_tokens == len(third.prompt_ids)
+    assert plain.samples[0].tokens is None  # not asked for
+    assert scored.samples[0].tokens == (TokenLogprob(text=scored.samples[0].text, logprob=-0.5),)
+
+
+class MergingTokenizer(CharTokenizer):
+    """Characters, except that ``: {`` is one token: a prefill can merge with the prompt."""
+
+    def __call__(self, text: str, *, add_special_tokens: bool) -> dict[str, list[int]]:
+        ids = super().__call__(text, add_special_tokens=add_special_tokens)["input_ids"]
+        merged: list[int] = []
+        for i in ids:
+            if merged[-2:] == [ord(":"), ord(" ")] and i == ord("{"):
+                merged[-2:] = [1000]
+            else:
+                merged.append(i)
+        return {"input_ids": merged}
+
+
+def test_prompt_token_ids_count_the_prefill_tokens() -> None:
+    messages = (Message(role="user", content="u"),)
+    ids, prefill = prompt_token_ids(CharTokenizer(), messages)
+    assert "".join(map(chr, ids)) == "user: u\nassistant: " and prefill == 0
+    ids, prefill = prompt_token_ids(CharTokenizer(), messages, '{"a":"')
+    assert "".join(map(chr, ids[-prefill:])) == '{"a":"'
+    # tokenized as one text: the token across the boundary counts as the prefill's
+    ids, prefill = prompt_token_ids(MergingTokenizer(), messages, '{"a":"')
+    assert ids[-prefill:] == [1000, *map(ord, '"a":"')]
+
+
+class PieceTokenizer:
+    """UTF-8 bytes as ids (256: a special token); like SentencePiece, a text's leading space is
+    dropped, and like byte-level BPE an incomplete character decodes as U+FFFD."""
+
+    def decode(self, ids: list[int], **kw: Any) -> str:
+        text = bytes(i for i in ids if i < 256).decode("utf-8", errors="replace")
+        return text.removeprefix(" ")
+
+
+def engine_request(prompt: str = "", prefill: str = "") -> EngineRequest:
+    ids = tuple((prompt + prefill).encode())
+    return EngineRequest(
+        prompt_ids=ids,
+        n=1,
+        temperature=0.0,
+        seed=0,
+        max_tokens=32,
+        json_schema=SCHEMA,
+        logprobs=True,
+        top_logprobs=2,
+        prefill_tokens=len(prefill.encode()),
+    )
+
+
+def test_token_texts_spell_the_answer_and_alternatives_say_what_they_would_add() -> None:
+    answer = [*'{"a": "café ok"}'.encode(), 256]
+    top = [[(i, -0.1), (ord("x"), -2.0)] for i in answer]
+    tokens = token_logprobs(
+        PieceTokenizer(), engine_request("prompt"), answer, [-0.1] * len(answer), top
+    )
+    assert "".join(t.text for t in tokens) == '{"a": "café ok"}'
+    assert [t.text for t in tokens][9:13] == ["f", "", "é", " "]  # é is two bytes
+    assert tokens[11].top == (("é", -0.1), ("\ufffdx", -2.0))  # x cannot follow 0xC3
+    assert all(t.top == ((t.text, -0.1), ("x", -2.0)) for t in tokens[:11] + tokens[12:])
+    assert tokens[-1].text == ""  # the special stop token
+    # a probe: what follows the prefill, whose leading space the decoder would drop alone
+    (after,) = token_logprobs(
+        PieceTokenizer(),
+        engine_request("prompt", ' "c'),
+        [ord("a")],
+        [-0.3],
+        [[(ord("a"), -0.3), (ord(" "), -1.0), (0xC3, -2.0)]],
+    )
+    assert after == TokenLogprob(text="a", logprob=-0.3, top=(("a", -0.3), (" ", -1.0), ("", -2.0)))

@@ -131,6 +131,105 @@ def test_truncation_at_max_tokens_is_reported_as_length(backend: BatchBackend) -
     assert cut.samples[0].finish_reason == "length" and cut.usage.completion_tokens == 3
 
 
+def test_tokens_report_raw_logprobs_and_alternatives_and_spell_the_text(
+    backend: BatchBackend,
+) -> None:
+    (completion,) = complete_all(backend, [label_request(n=4, logprobs=True, top_logprobs=5)])
+    tokenizer = backend.engine.tokenizer
+    first = model_logprobs(backend, chat_ids(tokenizer))
+    for sample in completion.samples:
+        assert sample.tokens is not None and sample.logprob is not None
+        assert "".join(t.text for t in sample.tokens) == sample.text
+        # every generated token, the stop token (empty text) included, as the sample's logprob
+        assert sample.tokens[-1].text == ""
+        assert sum(t.logprob for t in sample.tokens) == pytest.approx(sample.logprob)
+        for token in sample.tokens:
+            logprobs = [lp for _, lp in token.top]
+            assert len(token.top) == 5 and logprobs == sorted(logprobs, reverse=True)
+            assert token.logprob <= 0 and all(lp <= 0 for lp in logprobs)
+        # the model's own distribution, before the grammar (and the temperature)
+        start = sample.tokens[0]
+        (start_id,) = tokenizer(start.text, add_special_tokens=False)["input_ids"]
+        assert start.logprob == pytest.approx(first[start_id].item(), abs=1e-4)
+        assert [lp for _, lp in start.top] == pytest.approx(first.topk(5).values.tolist(), abs=1e-4)
+    (plain,) = complete_all(backend, [label_request(n=4, logprobs=True)])
+    assert all(s.tokens is None for s in plain.samples)
+    assert [s.text for s in plain.samples] == [s.text for s in completion.samples]
+
+
+def model_logprobs(backend: BatchBackend, prompt: list[int]) -> Any:
+    """The model's log-probabilities for the token after ``prompt``, computed directly."""
+    engine: Any = backend.engine
+    with torch.inference_mode():
+        logits = engine.model(input_ids=torch.tensor([prompt])).logits[0, -1]
+    return torch.log_softmax(logits.float(), dim=-1)
+
+
+def chat_ids(tokenizer: Any, prefill: str = "") -> list[int]:
+    chat = tokenizer.apply_chat_template(
+        [m.model_dump() for m in label_request().messages],
+        tokenize=False,
+        add_generation_prompt=True,
+    )
+    return list(tokenizer(chat + prefill, add_special_tokens=False)["input_ids"])
+
+
+def test_a_prefill_is_continued_without_the_grammar(backend: BatchBackend) -> None:
+    prefill = '{"label": "pos'
+    probes = complete_all(
+        backend,
+        [
+            label_request(prefill=prefill, max_tokens=1, top_logprobs=20, temperature=t)
+            for t in (0.0, 1.0)
+        ]
+        + [label_request("another", n=2)],  # a constrained request in the same batch
+    )
+    greedy, hot, other = probes
+    tokenizer = backend.engine.tokenizer
+    assert greedy.usage.prompt_tokens == len(chat_ids(tokenizer, prefill))
+    expected = model_logprobs(backend, chat_ids(tokenizer, prefill)).topk(20)
+    for probe in (greedy, hot):  # the raw distribution, whatever the temperature
+        (sample,) = probe.samples
+        assert sample.tokens is not None and len(sample.tokens) == 1
+        assert [lp for _, lp in sample.tokens[0].top] == pytest.approx(
+            expected.values.tolist(), abs=1e-4
+        )
+        texts = [_text_after(tokenizer, prefill, i) for i in expected.indices.tolist()]
+        assert [text for text, _ in sample.tokens[0].top] == texts
+    # greedy without a grammar: the model's own most likely token, first of its alternatives,
+    # which no JSON grammar would allow after this prefill
+    (chosen,) = greedy.samples[0].tokens or ()
+    assert greedy.samples[0].text == chosen.text == texts[0]
+    assert chosen.top[0] == (chosen.text, chosen.logprob)
+    assert not any(label.startswith("pos" + chosen.text) for label in LABELS)
+    assert greedy.samples[0].finish_reason == "length"
+    assert all(json.loads(s.text)["label"] in LABELS for s in other.samples)
+
+
+def _text_after(tokenizer: Any, prefill: str, token: int) -> str:
+    ids = tokenizer(prefill, add_special_tokens=False)["input_ids"]
+    before = tokenizer.decode(ids, skip_special_tokens=True)
+    after = str(tokenizer.decode([*ids, token], skip_special_tokens=True))[len(before) :]
+    return after.rstrip("\ufffd")  # a byte of a character still to come: no text yet
+
+
+def test_top_k_top_p_and_min_p_truncate_the_draw(backend: BatchBackend) -> None:
+    (greedy,) = complete_all(backend, [label_request(n=3, temperature=0.0)])
+    truncated = complete_all(
+        backend,
+        [
+            label_request(n=3, top_k=1),  # temperature 1, only the most likely allowed token
+            label_request(n=3, top_p=1e-6),
+            label_request(n=3, min_p=1.0),
+        ],
+    )
+    for completion in truncated:
+        assert [s.text for s in completion.samples] == [s.text for s in greedy.samples]
+    (loose,) = complete_all(backend, [label_request(n=6, logprobs=True, top_k=0, top_p=1.0)])
+    (free,) = complete_all(backend, [label_request(n=6, logprobs=True)])
+    assert [s.text for s in loose.samples] == [s.text for s in free.samples]  # 0 / 1.0: none
+
+
 def label_run(tiny_lm: Path, out: Path, device: str, concurrency: int) -> list[dict[str, Any]]:
     result = llmlabel.label(
         TASK,
@@ -173,11 +272,43 @@ def test_label_runs_end_to_end_and_rows_do_not_depend_on_batching(
     assert {r["id"]: r["votes"] for r in one_by_one} == votes
 
 
+def test_logprob_confidence_gives_label_probabilities(tiny_lm: Path, tmp_path: Path) -> None:
+    assert_logprob_rows(tiny_lm, tmp_path / "logprob.jsonl", "cpu")
+
+
+def assert_logprob_rows(tiny_lm: Path, out: Path, device: str) -> None:
+    result = llmlabel.label(
+        TASK,
+        REVIEWS,
+        out,
+        limit=4,
+        cache=False,
+        overrides={
+            "backend.type": "transformers",
+            "backend.model": str(tiny_lm),
+            "backend.device": device,
+            "samples": 2,
+            "temperature": 1.0,
+            "concurrency": 4,
+            "confidence": "logprob",
+        },
+    )
+    assert result.stats.failed == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 4
+    for row in rows:
+        assert row["confidence_method"] == "logprob" and "confidence_note" not in row
+        assert set(row["probs"]) == {"positive", "negative"}
+        assert sum(row["probs"].values()) == pytest.approx(1, abs=1e-5)
+        assert row["confidence"] == pytest.approx(max(row["probs"].values()), abs=1e-5)
+
+
 @pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_label_runs_end_to_end_on_cuda(tiny_lm: Path, tmp_path: Path) -> None:
     rows = label_run(tiny_lm, tmp_path / "cuda.jsonl", "cuda", concurrency=8)
     assert_valid_rows(rows)
+    assert_logprob_rows(tiny_lm, tmp_path / "cuda-logprob.jsonl", "cuda")
 
 
 def test_the_cli_runs_the_transformers_backend(tiny_lm: Path, tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import importlib.util
 import json
+import math
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -61,19 +62,48 @@ class FakeLLM:
     def generate(self, prompts: list[Any], params: list[Any], **kwargs: Any) -> list[Any]:
         self.calls.append((prompts, params, kwargs))
         return [
-            SimpleNamespace(
-                outputs=[
-                    SimpleNamespace(
-                        text=json.dumps({"label": "ab"[j % 2]}),
-                        token_ids=[7] * (4 + j),
-                        finish_reason="stop",
-                        cumulative_logprob=-0.5 * (j + 1),
-                    )
-                    for j in range(p.kwargs["n"])
-                ]
-            )
+            SimpleNamespace(outputs=[output(j, p.kwargs["logprobs"]) for j in range(p.kwargs["n"])])
             for p in params
         ]
+
+
+def output(j: int, logprobs: int | None) -> SimpleNamespace:
+    """A ``CompletionOutput``. With ``logprobs`` k > 0: one token per character (as the fake
+    tokenizer spells), each position with vLLM's ``{token id: Logprob}`` (in no order): the
+    top k by rank (a grammar-masked ``v`` at -inf last) and the sampled token, which ranks
+    6th when it is the label ``b``."""
+    text = json.dumps({"label": "ab"[j % 2]})
+    if not logprobs:
+        return SimpleNamespace(
+            text=text,
+            token_ids=[7] * (4 + j),
+            finish_reason="stop",
+            cumulative_logprob=-0.5 * (j + 1),
+            logprobs=None,
+        )
+    ids = [ord(c) for c in text]
+    positions = []
+    for token in ids:
+        ranked = [(ord("x"), -1.0), (ord("y"), -2.0), (ord("z"), -3.0), (ord("v"), -math.inf)]
+        if token != ord("b"):
+            ranked.insert(0, (token, -0.1))
+        position = {i: Logprob(lp, rank) for rank, (i, lp) in enumerate(ranked[:logprobs], 1)}
+        position.setdefault(token, Logprob(-4.0, 6))
+        positions.append(dict(reversed(position.items())))
+    return SimpleNamespace(
+        text=text,
+        token_ids=ids,
+        finish_reason="stop",
+        cumulative_logprob=sum(p[t].logprob for p, t in zip(positions, ids, strict=True)),
+        logprobs=positions,
+    )
+
+
+@dataclasses.dataclass
+class Logprob:  # vllm.logprobs.Logprob
+    logprob: float
+    rank: int | None
+    decoded_token: str | None = "ignored"
 
 
 def fake_vllm(params_class: type) -> dict[str, ModuleType]:
@@ -204,3 +234,46 @@ def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
         "--backend", "vllm_offline", "--model", "Qwen/Qwen2.5-1.5B-Instruct",
     )  # fmt: skip
     assert_one_line_error(result, "needs vllm", "llmlabel[vllm]")
+
+
+def test_sampling_params_carry_the_sampler_and_top_logprobs_and_a_probe_goes_free(
+    vllm: ModuleType,
+) -> None:
+    params = sampling_params(
+        vllm, engine_request(logprobs=True, top_logprobs=20, top_p=0.9, top_k=0, min_p=0.05)
+    )
+    assert params.kwargs["logprobs"] == 20
+    assert (params.kwargs["top_p"], params.kwargs["top_k"], params.kwargs["min_p"]) == (
+        0.9,
+        -1,  # none: what every vLLM release accepts
+        0.05,
+    )
+    assert sampling_params(vllm, engine_request(top_k=40)).kwargs["top_k"] == 40
+    probe = sampling_params(vllm, engine_request(prefill_tokens=2, max_tokens=1))
+    assert "structured_outputs" not in probe.kwargs and probe.kwargs["max_tokens"] == 1
+
+
+def test_tokens_and_their_alternatives_come_back_with_texts(vllm: ModuleType) -> None:
+    backend = make_backend(task())
+    scored, probe = complete_all(
+        backend,
+        [
+            label_request("one", logprobs=True, top_logprobs=3),
+            label_request("two", n=1, top_logprobs=4, max_tokens=1, prefill='{"label":"'),
+        ],
+    )
+    ((prompts, params, _),) = FakeLLM.instances[0].calls
+    assert "".join(map(chr, prompts[1]["prompt_token_ids"])).endswith('assistant: {"label":"')
+    assert "structured_outputs" not in params[1].kwargs and params[1].kwargs["logprobs"] == 4
+    below = ("x", -1.0), ("y", -2.0), ("z", -3.0)  # "b" was sampled below the top 3
+    for sample in scored.samples:
+        assert sample.tokens is not None
+        assert "".join(t.text for t in sample.tokens) == sample.text
+        assert sample.logprob == pytest.approx(sum(t.logprob for t in sample.tokens))
+        for token in sample.tokens:
+            if token.text == "b":
+                assert token.logprob == -4.0 and token.top == below
+            else:
+                assert token.top == ((token.text, -0.1), *below[:2])
+    (first, *_) = probe.samples[0].tokens
+    assert first.top == (("{", -0.1), ("x", -1.0), ("y", -2.0), ("z", -3.0))  # -inf left out
