@@ -231,7 +231,7 @@ def _reads(task: TaskRef, input: str | Path, prepared: PreparedTask) -> dict[str
 
 def _input_ids(input: str | Path, id_field: str) -> IdSet:
     """The ids of ``input`` (all of it, whatever ``limit``): a resumed output may hold no other."""
-    return IdSet(r.id for r in read_records(input, id_field=id_field, keep_bad=True) if not r.error)
+    return IdSet(r.id for r in read_records(input, id_field=id_field, keep_bad=True) if r.id)
 
 
 def _stopped(
@@ -300,7 +300,8 @@ def label_on_ray(
         )
     except BaseException as exc:
         if output.with_name(output.name + ".ray").is_dir():  # the run got as far as its work
-            info.update(status="stopped", error=str(exc), finished_at=_now())
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
+            info.update(status=status, error=str(exc) or status, finished_at=_now())
             write_manifest(manifest, info)
         raise
     model_id = next(iter_rows(output), {}).get("provenance", {}).get("model_id", "")

@@ -432,3 +432,63 @@ def same_ids(done: IdSet, expected: Iterable[str]) -> bool:
     """``IdSet`` cannot list its ids: equal size and every expected id a member."""
     wanted = set(expected)
     return len(done) == len(wanted) and all(i in done for i in wanted)
+
+
+# --- overwrite and retry: nothing changes before the run starts ------------------------------
+
+
+def test_overwrite_keeps_the_old_output_until_the_run_starts(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    write(path, rows(3))
+    old = path.read_bytes()
+    with pytest.raises(RuntimeError), JsonlSink.open(path, overwrite=True) as sink:
+        assert path.read_bytes() == old and not sink.started
+        with pytest.raises(OutputError, match="another process"):
+            JsonlSink.open(path, overwrite=True)  # the old output is locked meanwhile
+        raise RuntimeError("the backend could not start")
+    assert path.read_bytes() == old
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]  # the staged file is gone
+    with JsonlSink.open(path, overwrite=True) as sink:
+        sink.write({"id": "new"})
+        assert sink.started and [r["id"] for r in iter_rows(path)] == ["new"]
+        with pytest.raises(OutputError, match="another process"):
+            JsonlSink.open(path, resume=True)  # the lock moved with the new file
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
+
+
+def test_a_run_that_never_starts_removes_the_output_it_created(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    with pytest.raises(RuntimeError), JsonlSink.open(path):
+        assert path.exists()
+        raise RuntimeError("no server")
+    assert not path.exists()
+
+
+def test_resume_leaves_failed_rows_out_to_label_them_again(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    data = [
+        {**row, "status": "failed" if row["id"] in ("1", "3") else "labeled"} for row in rows(5)
+    ]
+    write(path, data)
+    with path.open("ab") as fh:
+        fh.write(b'{"id": "5", "sta')  # a partial last line
+    before = path.read_bytes()
+    with JsonlSink.open(path, resume=True) as sink:
+        assert same_ids(sink.done_ids, {"0", "2", "4"}) and sink.retried == 2
+        assert path.read_bytes() == before  # not before the run starts
+        sink.write({"id": "3", "status": "labeled"})
+    assert [r["id"] for r in iter_rows(path)] == ["0", "2", "4", "3"]
+    assert_whole(path)
+    with JsonlSink.open(path, resume=True, retry_failed=False) as sink:
+        assert len(sink.done_ids) == 4 and sink.failed_kept == 0
+
+
+def test_resume_refuses_repeated_and_unknown_ids(tmp_path: Path) -> None:
+    path = tmp_path / "out.jsonl"
+    write(path, [*rows(3), rows(1, start=1)[0]])
+    with pytest.raises(OutputError) as info:
+        JsonlSink.open(path, resume=True)
+    assert info.value.where == f"{path}:4" and "repeats id '1'" in info.value.message
+    write(path, rows(1, start=7), overwrite=True)
+    with pytest.raises(OutputError, match="'7', which is not in the input"):
+        JsonlSink.open(path, resume=True, known_ids={"0", "1"})
