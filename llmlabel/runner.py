@@ -371,16 +371,14 @@ class Runner:
     async def _logprob_distribution(self, drawn: Drawn) -> dict[str, float]:
         """Walk the label trie (``llmlabel.core.labelprobs``) from the samples' own token
         alternatives, asking the backend for the few branch points they do not cover."""
-        nodes: dict[str, labelprobs.Alternatives] = {}
+        paths = [sample.tokens for sample in drawn.samples if sample.tokens]
+        nodes: dict[str, labelprobs.Alternatives] = dict(labelprobs.path_nodes(*paths))
         start: tuple[str, str] | None = None  # (text before the label, node to walk from)
-        for sample in drawn.samples:
-            if not sample.tokens:
-                continue
-            nodes = {**labelprobs.path_nodes(sample.tokens), **nodes}
+        for tokens in paths:
             # The tokens, not the text: a server may strip a code fence from the text.
-            text = "".join(token.text for token in sample.tokens)
+            text = "".join(token.text for token in tokens)
             at = labelprobs.value_start(text, self.task.kind.field)
-            root = None if at is None else labelprobs.root_of(sample.tokens, at)
+            root = None if at is None else labelprobs.root_of(tokens, at)
             if start is None and at is not None and root is not None:
                 start = (text[:at], root)
         if start is None:

@@ -52,15 +52,18 @@ def value_start(text: str, field_name: str) -> int | None:
     return None if quote < 0 else quote + 1
 
 
-def path_nodes(tokens: Sequence[Token]) -> dict[str, dict[str, float]]:
-    """The alternatives known along a sampled answer: node text -> {token: logprob}."""
+def path_nodes(*paths: Sequence[Token]) -> dict[str, dict[str, float]]:
+    """The alternatives known along sampled answers: node text -> {token: logprob}. Where two
+    answers pass the same node, their alternatives are pooled, so each one's own token counts
+    even when it is outside the other's top list."""
     nodes: dict[str, dict[str, float]] = {}
-    text = ""
-    for token in tokens:
-        alternatives = dict(token.top)
-        alternatives.setdefault(token.text, token.logprob)
-        nodes.setdefault(text, alternatives)
-        text += token.text
+    for tokens in paths:
+        text = ""
+        for token in tokens:
+            known = nodes.setdefault(text, {})
+            for alternative, logprob in (*token.top, (token.text, token.logprob)):
+                known.setdefault(alternative, logprob)
+            text += token.text
     return nodes
 
 

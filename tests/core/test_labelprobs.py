@@ -110,3 +110,13 @@ def test_debias_divides_by_the_prior_mixed_with_uniform() -> None:
     got = labelprobs.debias(probs, {"a": 0.9, "b": 0.1})
     assert got["a"] == pytest.approx((0.8 / 0.7) / (0.8 / 0.7 + 0.2 / 0.3))
     assert labelprobs.debias({}, {"a": 1.0}) == {}
+
+
+def test_paths_through_the_same_node_pool_their_alternatives() -> None:
+    """A sample's own token counts even where another sample's top list lacks it."""
+    first = [TokenLogprob(text="pos", logprob=lp(0.9), top=(("pos", lp(0.9)),))]
+    second = [TokenLogprob(text="neg", logprob=lp(0.05), top=(("pos", lp(0.9)),))]
+    nodes = labelprobs.path_nodes(first, second)
+    assert nodes[""] == pytest.approx({"pos": lp(0.9), "neg": lp(0.05)})
+    walk = labelprobs.walk(["positive", "negative"], "", "", nodes)
+    assert walk.probs["negative"] == pytest.approx(0.05 / 0.95)
