@@ -213,7 +213,11 @@ def _fingerprint(prepared: PreparedTask, model_id: str) -> dict[str, Any]:
         "task": prepared.spec.model_dump(mode="json", by_alias=True, exclude=ops),
         "provenance": prepared.provenance(),
         "schema": json.dumps(prepared.schema, sort_keys=True),  # one part each: the schema,
-        "examples": json.dumps(prepared.answers, sort_keys=True),  # the few-shot answers
+        "examples": json.dumps(  # the few-shot examples as shown: their fields and answers
+            {e.id: [e.data, prepared.answers[e.id]] for e in prepared.selector.pool},
+            sort_keys=True,
+            default=str,
+        ),
         "model_id": model_id,
     }
     return {"sha256": fingerprint_digest(settings), "parts": fingerprint_parts(settings)}

@@ -165,6 +165,9 @@ class Runner:
         ]
         try:
             await self._feed(records, queue)
+        except asyncio.CancelledError:  # Ctrl-C: records not started yet are not labeled
+            self._failure = self._failure or KeyboardInterrupt()
+            raise
         finally:
             for _ in workers:
                 await queue.put(None)

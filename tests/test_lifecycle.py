@@ -244,6 +244,25 @@ def test_resume_with_other_settings_is_refused(tmp_path: Path, instant: InstantS
     assert sorted(ids(out)) == ALL_IDS
 
 
+def test_resume_after_a_few_shot_example_text_changed_is_refused(
+    tmp_path: Path, instant: InstantServer
+) -> None:
+    task = tmp_path / "task" / "task.yaml"
+    shutil.copytree(SENTIMENT, task.parent)
+    (task.parent / "task.yaml").write_text(
+        TASK.read_text().replace("../../schemas/", str(SENTIMENT.parent.parent / "schemas") + "/")
+    )
+    out = tmp_path / "out.jsonl"
+    args = (task, "-i", REVIEWS, "-o", out, "--no-cache", "--samples", "1")
+    assert run(instant.url, *args, "--limit", "5").returncode == 0
+    examples = task.parent / "examples.jsonl"
+    first, *rest = examples.read_text().splitlines()
+    changed = json.loads(first)
+    changed["text"] += " (edited)"
+    examples.write_text("\n".join([json.dumps(changed), *rest]) + "\n")
+    one_line_error(run(instant.url, *args, "--resume"), 2, "other settings", "examples")
+
+
 @pytest.mark.parametrize("bad", ["repeated", "unknown"])
 def test_resume_refuses_repeated_ids_and_ids_not_in_the_input(
     tmp_path: Path, instant: InstantServer, bad: str

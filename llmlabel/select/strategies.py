@@ -51,6 +51,8 @@ class ExampleSelector:
     ):
         self.k = min(k, len(pool))
         self.strategy = strategy
+        self.pool: tuple[Example, ...] = tuple(pool)
+        """Every example it may show."""
         self._pool = list(pool)
         self._fields = list(fields)
         self._index = index
