@@ -245,6 +245,12 @@ def check_output(path: Path, *, resume: bool, overwrite: bool) -> bool:
         )
     if path.is_dir():
         raise OutputError("output is a folder", where=where, hint="give a .jsonl file path")
+    if path.exists() and not path.is_file():  # a FIFO would block the open, a device the fsync
+        raise OutputError(
+            "output is not a regular file (a device, FIFO or socket)",
+            where=where,
+            hint="give a .jsonl file path; the output is appended to, synced and resumed",
+        )
     existing = _has_content(path)
     if existing and not (resume or overwrite):
         raise OutputError(

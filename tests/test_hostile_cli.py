@@ -1,0 +1,82 @@
+"""A hostile or careless user against the real CLI (an instant OpenAI-compatible server on
+127.0.0.1): odd output paths, task files and options each end in one line naming the file and
+a non-zero exit, never a hang, a traceback, a lost row or a failure reported as success."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "eval"))
+
+from instant_server import InstantServer  # noqa: E402
+
+TASK = """\
+name: hostile
+labels: [positive, negative]
+fields: [text]
+samples: 1
+temperature: 0
+confidence: vote
+"""
+RECORDS = [{"id": f"r{i}", "text": f"review {i}"} for i in range(3)]
+
+
+@pytest.fixture(scope="module")
+def instant() -> Iterator[InstantServer]:
+    with InstantServer() as server:
+        yield server
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path]:
+    task = tmp_path / "task.yaml"
+    task.write_text(TASK, encoding="utf-8")
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS), encoding="utf-8")
+    return task, data
+
+
+def run(url: str, task: Path, *args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "llmlabel", "run", str(task), *map(str, args)]
+    command += ["--backend", "openai_compat", "--base-url", url, "--model", "instant"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, **kwargs)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def test_an_output_that_is_a_fifo_is_refused_not_waited_on(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    fifo = tmp_path / "out.jsonl"
+    os.mkfifo(fifo)
+    result = run(instant.url, task, "-i", data, "-o", fifo, "--no-cache")
+    one_line_error(result, 1, "out.jsonl", "not a regular file")
+    assert not (tmp_path / "out.manifest.json").exists()
+
+
+def test_an_output_that_is_a_device_is_refused_and_no_manifest_is_left_beside_it(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    device = tmp_path / "null"
+    device.symlink_to(os.devnull)
+    result = run(instant.url, task, "-i", data, "-o", device, "--no-cache")
+    one_line_error(result, 1, "not a regular file")
+    assert not (tmp_path / "null.manifest.json").exists()
