@@ -57,8 +57,9 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and download the embedded models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
-out = Console()
-err = Console(stderr=True)
+# Paths, labels and model names are printed as given: "[/]" in one is text, not rich markup.
+out = Console(markup=False, emoji=False)
+err = Console(stderr=True, markup=False, emoji=False)
 
 Opt = typer.Option
 

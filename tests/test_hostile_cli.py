@@ -80,3 +80,15 @@ def test_an_output_that_is_a_device_is_refused_and_no_manifest_is_left_beside_it
     result = run(instant.url, task, "-i", data, "-o", device, "--no-cache")
     one_line_error(result, 1, "not a regular file")
     assert not (tmp_path / "null.manifest.json").exists()
+
+
+def test_brackets_in_a_label_or_an_output_path_are_printed_as_text(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    task.write_text(TASK.replace("[positive, negative]", '["[/]", "[bold]x"]'), encoding="utf-8")
+    out = tmp_path / "out[/red].jsonl"
+    result = run(instant.url, task, "-i", data, "-o", out, "--no-cache")
+    assert result.returncode == 0, result.stderr
+    assert "[/]" in result.stdout and "out[/red].manifest.json" in result.stdout.replace("\n", "")
+    assert len(out.read_text().splitlines()) == len(RECORDS)
