@@ -96,7 +96,7 @@ def run(
         str | None, Opt(help="vote | logprob | combined: where confidence comes from.")
     ] = None,
     concurrency: Annotated[int | None, Opt(help="Records in flight.")] = None,
-    limit: Annotated[int | None, Opt(help="Label only the first N records.")] = None,
+    limit: Annotated[int | None, Opt(min=0, help="Label only the first N records.")] = None,
     resume: Annotated[bool, Opt(help="Continue a stopped run into OUTPUT.")] = False,
     retry_failed: Annotated[
         bool,

@@ -92,3 +92,13 @@ def test_brackets_in_a_label_or_an_output_path_are_printed_as_text(
     assert result.returncode == 0, result.stderr
     assert "[/]" in result.stdout and "out[/red].manifest.json" in result.stdout.replace("\n", "")
     assert len(out.read_text().splitlines()) == len(RECORDS)
+
+
+def test_a_negative_limit_is_a_usage_error(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--limit", "-1")
+    assert result.returncode == 2, result.stderr
+    assert "--limit" in result.stderr and "unexpected" not in result.stderr
+    assert not (tmp_path / "out.jsonl").exists()
