@@ -173,7 +173,7 @@ class CommitteeRunner(Runner):
                 where=record.where,
                 hint="a rule's `fields:` must be columns of every record",
             ) from None
-        except Exception as exc:  # a user's function can fail in any way: one line, named
+        except (Exception, SystemExit) as exc:  # a user's function can fail in any way
             raise InputError(
                 f"{where} failed: {type(exc).__name__}: {exc}",
                 where=record.where,

@@ -102,3 +102,49 @@ def test_a_negative_limit_is_a_usage_error(
     assert result.returncode == 2, result.stderr
     assert "--limit" in result.stderr and "unexpected" not in result.stderr
     assert not (tmp_path / "out.jsonl").exists()
+
+
+SCHEMA = """\
+import sys
+from typing import Literal
+
+from pydantic import BaseModel, field_validator
+
+
+class Answer(BaseModel):
+    label: Literal["positive", "negative"]
+
+    @field_validator("label")
+    @classmethod
+    def _check(cls, value: str) -> str:
+        {body}
+"""
+
+
+@pytest.mark.parametrize(
+    ("schema", "needle"),
+    [
+        ("import sys\nsys.exit(0)\n", "SystemExit: 0"),
+        (SCHEMA.format(body="sys.exit(0)"), "SystemExit: 0"),
+        (SCHEMA.format(body="raise RuntimeError('broken check')"), "RuntimeError: broken check"),
+    ],
+    ids=["exit-on-import", "exit-in-validator", "error-in-validator"],
+)
+def test_a_schema_that_exits_or_breaks_is_an_error_not_a_success(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer, schema: str, needle: str
+) -> None:
+    task, data = files
+    (tmp_path / "answer.py").write_text(schema, encoding="utf-8")
+    task.write_text(TASK + "schema: answer.py:Answer\n", encoding="utf-8")
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
+    one_line_error(result, 2, "answer.py", needle)
+
+
+def test_a_labeling_function_that_exits_is_an_error_not_a_success(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    (tmp_path / "rules.py").write_text("import sys\n\n\ndef rule(record):\n    sys.exit(0)\n")
+    task.write_text(TASK + "labeling_functions:\n  - {name: r, python: rules.py:rule}\n")
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
+    one_line_error(result, 2, "labeling function 'r'", "SystemExit: 0")

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from llmlabel.core.schema import VOTE_FIELD
+from llmlabel.core.schema import VOTE_FIELD, validate
 from llmlabel.errors import clean
 
 _FENCE = re.compile(r"^```(?:json)?\s*(.*?)\s*```$", re.DOTALL)
@@ -45,7 +45,7 @@ def parse_answer(
     if labels and isinstance(data, dict):
         data = _normalise_labels(data, labels, field)
     try:
-        return Parsed(model.model_validate(data))
+        return Parsed(validate(model, data))
     except ValidationError as exc:
         return Parsed(None, _validation_message(exc))
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import enum
 import json
+import sys
 import typing
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
 from llmlabel.errors import SchemaError
 
@@ -135,9 +136,26 @@ def _plain(value: Any) -> str:
     return str(value.value if isinstance(value, enum.Enum) else value)
 
 
+def validate(model: type[BaseModel], data: Any) -> BaseModel:
+    """``model.model_validate(data)``; a validator that breaks otherwise than by rejecting the
+    value (``ValueError``, ``ValidationError``) or calls ``sys.exit`` is the schema's fault, not
+    the answer's: a ``SchemaError`` naming the schema's file, so the run stops on it."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        raise
+    except (Exception, SystemExit) as exc:
+        module = sys.modules.get(model.__module__)
+        raise SchemaError(
+            f"schema {model.__name__} failed on {data!r:.80}: {type(exc).__name__}: {exc}",
+            where=getattr(module, "__file__", None) or model.__module__,
+            hint="a validator rejects a value by raising ValueError; fix the schema file",
+        ) from None
+
+
 def example_answer(model: type[BaseModel], answer: dict[str, Any]) -> str:
     """The compact JSON an assistant turn shows for a few-shot example (validated first)."""
-    validated = model.model_validate(answer)
+    validated = validate(model, answer)
     return json.dumps(
         validated.model_dump(mode="json"),
         ensure_ascii=False,

@@ -115,7 +115,7 @@ def _import_file(file: Path, what: str, error: type[LLMLabelError]) -> Any:
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:  # a user's file can fail in any way; report it in one line
+    except (Exception, SystemExit) as exc:  # a user's file can fail in any way (even exit)
         del sys.modules[name]
         raise error(
             f"{what} file failed to import: {type(exc).__name__}: {exc}",
