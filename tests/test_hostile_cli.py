@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -148,3 +149,29 @@ def test_a_labeling_function_that_exits_is_an_error_not_a_success(
     task.write_text(TASK + "labeling_functions:\n  - {name: r, python: rules.py:rule}\n")
     result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
     one_line_error(result, 2, "labeling function 'r'", "SystemExit: 0")
+
+
+def test_a_cache_path_that_is_another_file_is_refused_and_never_said_to_be_deletable(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    first = tmp_path / "first.jsonl"
+    assert run(instant.url, task, "-i", data, "-o", first, "--no-cache").returncode == 0
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--cache", first)
+    line = one_line_error(result, 1, "first.jsonl", "not a database")
+    assert "delete" not in line.split("hint:")[1].split("(")[0]
+
+
+def test_a_cache_path_that_is_another_database_is_refused_and_left_as_it_was(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    db = tmp_path / "app.db"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    conn.close()
+    before = db.read_bytes()
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--cache", db)
+    one_line_error(result, 1, "app.db", "not a request cache", "users")
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "in.jsonl", "task.yaml"]

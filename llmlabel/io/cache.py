@@ -73,6 +73,7 @@ class RequestCache:
         conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            _check_is_cache(conn, path)  # before the first change to someone else's database
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             version = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -210,9 +211,18 @@ class NullCache:
         pass
 
 
+def _check_is_cache(conn: sqlite3.Connection, path: Path) -> None:
+    rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    tables = sorted(name for (name,) in rows if name != "completions")
+    if tables:
+        raise _error(path, f"not a request cache: a database with tables {', '.join(tables)}")
+
+
 def _error(path: Path, message: str) -> OutputError:
+    # Never "delete it": --cache may name a file that is not llmlabel's (an output, a database).
     return OutputError(
         message,
         where=str(path),
-        hint=f"run with --no-cache, or delete {path} (it only holds cached answers)",
+        hint="run with --no-cache or give --cache another file (a request cache llmlabel "
+        "made holds only cached answers and may be deleted)",
     )
