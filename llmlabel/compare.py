@@ -35,6 +35,7 @@ from llmlabel.errors import ConfigError, InputError, JoinError, LLMLabelError
 from llmlabel.io import plots
 from llmlabel.io.compare_report import write_compare_report
 from llmlabel.io.readers import InputRecord, check_fields, read_records
+from llmlabel.io.textfile import read_yaml
 from llmlabel.task import PreparedTask, load
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -229,15 +230,9 @@ def _parse(path: Path) -> CompareSpec:
         raise ConfigError(
             "compare file not found", where=str(path), hint="see examples/sentiment/compare.yaml"
         )
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "cannot parse YAML"
-        raise ConfigError(
-            str(problem), where=where, hint="check indentation, quoting and names"
-        ) from None
+    data = read_yaml(
+        path, "compare file", hint="check indentation, quoting and names", loader=_UniqueKeyLoader
+    )
     try:
         return CompareSpec.model_validate(data)
     except ValidationError as exc:

@@ -175,3 +175,44 @@ def test_a_cache_path_that_is_another_database_is_refused_and_left_as_it_was(
     one_line_error(result, 1, "app.db", "not a request cache", "users")
     assert db.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db", "in.jsonl", "task.yaml"]
+
+
+def billion_laughs(levels: int) -> str:
+    """Few-shot items whose text is aliases of aliases: 9**levels strings once expanded."""
+    lines = ['      a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"      a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels)]
+    item = "\n".join(lines) + f"\n      text: *a{levels - 1}\n"
+    return "examples:\n  items:\n    - id: e1\n      label: positive\n" + item
+
+
+@pytest.mark.parametrize(
+    ("content", "needle"),
+    [
+        (TASK + billion_laughs(9), "expands to more than 1,000,000 values"),
+        (TASK + "instructions: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        (TASK.encode() + b"description: caf\xe9\n", "not UTF-8 (byte 0xe9"),
+    ],
+    ids=["billion-laughs", "deep", "latin-1"],
+)
+def test_a_hostile_task_file_is_one_line_and_exit_2(
+    files: tuple[Path, Path],
+    tmp_path: Path,
+    instant: InstantServer,
+    content: str | bytes,
+    needle: str,
+) -> None:
+    task, data = files
+    task.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
+    one_line_error(result, 2, "task.yaml", needle)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_a_template_that_is_not_utf8_is_one_line_and_exit_2(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    (tmp_path / "latin.jinja").write_bytes(b"Caf\xe9 review: {{ text }}\n")
+    task.write_text(TASK + "template: latin.jinja\n", encoding="utf-8")
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
+    one_line_error(result, 2, "latin.jinja", "template is not UTF-8")

@@ -9,13 +9,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel
 
 from llmlabel.core.kinds import KINDS
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, InputError, LLMLabelError, SchemaError, TemplateError
 from llmlabel.io.readers import read_records
+from llmlabel.io.textfile import read_text, read_yaml
 from llmlabel.select import Example
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
@@ -33,13 +33,7 @@ def read_task(path: str | Path) -> TaskSpec:
         raise ConfigError(
             "task file not found", where=str(path), hint="see examples/sentiment/task.yaml"
         )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or "cannot parse YAML"
-        raise ConfigError(str(problem), where=where, hint="check indentation and quoting") from None
+    data = read_yaml(path, "task file", hint="check indentation and quoting")
     return parse_task(data, source=str(path))
 
 
@@ -56,9 +50,8 @@ def load_template(name: str, base_dir: Path) -> tuple[str, str]:
         candidates = [folder / file for folder in folders]
     for candidate in candidates:
         if candidate.is_file():
-            return Path(name).stem if name.endswith(".jinja") else name, candidate.read_text(
-                encoding="utf-8"
-            )
+            source = read_text(candidate, "template", TemplateError)
+            return Path(name).stem if name.endswith(".jinja") else name, source
     built_in = sorted(p.stem for p in data_dir("prompts").glob("*.jinja"))
     raise TemplateError(
         f"template '{name}' not found",
