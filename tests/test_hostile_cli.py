@@ -216,3 +216,30 @@ def test_a_template_that_is_not_utf8_is_one_line_and_exit_2(
     task.write_text(TASK + "template: latin.jinja\n", encoding="utf-8")
     result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
     one_line_error(result, 2, "latin.jinja", "template is not UTF-8")
+
+
+@pytest.mark.parametrize(
+    ("option", "needle"),
+    [
+        (["--samples", "1001"], "'samples': Input should be less than or equal to 1000"),
+        (["--concurrency", "10001"], "'concurrency': Input should be less than or equal to 10000"),
+    ],
+    ids=["samples", "concurrency"],
+)
+def test_samples_and_concurrency_past_their_caps_are_refused_before_any_work(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer, option: list[str], needle: str
+) -> None:
+    task, data = files
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache", *option)
+    one_line_error(result, 2, needle)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+@pytest.mark.parametrize("labels", ["[Positive, positive]", "[positive, ' positive']"])
+def test_labels_that_differ_only_in_case_or_whitespace_are_refused(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer, labels: str
+) -> None:
+    task, data = files
+    task.write_text(TASK.replace("[positive, negative]", labels), encoding="utf-8")
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
+    one_line_error(result, 2, "labels differ only in case or surrounding whitespace")

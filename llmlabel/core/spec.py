@@ -29,6 +29,10 @@ SUPPORTED_KINDS: tuple[str, ...] = tuple(KINDS)
 Strategy = Literal["fixed", "random", "label_balanced", "semantic", "mmr"]
 Embedder = Literal["auto", "minilm", "tfidf"]
 StructuredOutput = Literal["json_schema", "structured_outputs", "guided_json", "none"]
+MAX_SAMPLES = 1000
+"""Samples per record at most: each costs memory (3,000,000 ran out of 3 GB)."""
+MAX_CONCURRENCY = 10_000
+"""Records in flight at most: one asyncio worker each (1,000,000,000 never started)."""
 
 
 class _Strict(BaseModel):
@@ -180,7 +184,7 @@ class CommitteeMemberSpec(_Strict):
     name: str | None = Field(None, min_length=1, description="default: member-<n>")
     template: str | None = None
     backend: BackendSpec | None = None
-    samples: int | None = Field(None, ge=1)
+    samples: int | None = Field(None, ge=1, le=MAX_SAMPLES)
     temperature: float | None = Field(None, ge=0.0)
     weight: float = Field(1.0, gt=0)
 
@@ -207,7 +211,9 @@ class TaskSpec(_Strict):
     label_schema: str | None = Field(None, alias="schema")
     examples: ExamplesSpec = ExamplesSpec()
     backend: BackendSpec = BackendSpec()
-    samples: int = Field(1, ge=1, description="samples voted per record (the cap if adaptive)")
+    samples: int = Field(
+        1, ge=1, le=MAX_SAMPLES, description="samples voted per record (the cap if adaptive)"
+    )
     adaptive: AdaptiveSpec | None = None
     temperature: float | None = Field(None, ge=0.0)
     seed: int = 0
@@ -224,7 +230,7 @@ class TaskSpec(_Strict):
         description="content_free: divide out the label prior the model shows on content-free "
         "inputs (N/A, [MASK], …); needs confidence logprob or combined",
     )
-    concurrency: int = Field(4, ge=1)
+    concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
     retries: RetrySpec = RetrySpec()
     calibration: str | None = Field(
         None,
@@ -279,6 +285,9 @@ class TaskSpec(_Strict):
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"labels are listed twice: {', '.join(duplicates)}")
+        alike = _alike(names)
+        if alike:  # answers and gold labels are matched up to case: these could not be told apart
+            raise ValueError(f"labels differ only in case or surrounding whitespace: {alike}")
         if self.adaptive is not None and KINDS[self.kind].settled is None:
             raise ValueError(f"adaptive sampling is not available for {self.kind} tasks yet")
         kind = KINDS[self.kind]
@@ -402,6 +411,14 @@ def parse_task(data: Any, source: str = "task") -> TaskSpec:
         return TaskSpec.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, data), where=source, hint=_hint(exc, data)) from None
+
+
+def _alike(names: list[str]) -> str:
+    """Label names equal up to case and surrounding whitespace, as "'A' ~ 'a'; …"."""
+    groups: dict[str, list[str]] = {}
+    for name in names:
+        groups.setdefault(name.strip().casefold(), []).append(name)
+    return "; ".join(" ~ ".join(map(repr, g)) for g in groups.values() if len(set(g)) > 1)
 
 
 def _no_committee(kind: str) -> str:
