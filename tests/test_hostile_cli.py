@@ -9,6 +9,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 
 from instant_server import InstantServer  # noqa: E402
+
+from tests.stub_server import Reply, StubServer  # noqa: E402
 
 TASK = """\
 name: hostile
@@ -107,6 +110,7 @@ def test_a_negative_limit_is_a_usage_error(
 
 SCHEMA = """\
 import sys
+import time
 from typing import Literal
 
 from pydantic import BaseModel, field_validator
@@ -243,3 +247,30 @@ def test_labels_that_differ_only_in_case_or_whitespace_are_refused(
     task.write_text(TASK.replace("[positive, negative]", labels), encoding="utf-8")
     result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--no-cache")
     one_line_error(result, 2, "labels differ only in case or surrounding whitespace")
+
+
+def test_a_staged_file_left_by_a_kill_before_the_overwrite_swap_is_removed_by_the_next_run(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    out = tmp_path / "out.jsonl"
+    assert run(instant.url, task, "-i", data, "-o", out, "--no-cache").returncode == 0
+    before = out.read_bytes(), (tmp_path / "out.manifest.json").read_bytes()
+    with StubServer(lambda body: Reply(delay=60)) as hanging:
+        command = [sys.executable, "-m", "llmlabel", "run", str(task), "-i", str(data)]
+        command += ["-o", str(out), "--overwrite", "--no-cache", "--backend", "openai_compat"]
+        command += ["--base-url", hanging.url, "--model", "instant"]
+        killed = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".out.jsonl.llmlabel-*.tmp")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        while not hanging.calls and time.monotonic() < deadline:
+            time.sleep(0.05)
+        killed.kill()
+        killed.wait()
+    assert list(tmp_path.glob(".out.jsonl.llmlabel-*.tmp"))
+    assert (out.read_bytes(), (tmp_path / "out.manifest.json").read_bytes()) == before
+    resumed = run(instant.url, task, "-i", data, "-o", out, "--no-cache", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert not list(tmp_path.glob(".*.tmp"))
+    assert out.read_bytes() == before[0]

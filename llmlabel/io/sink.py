@@ -8,6 +8,7 @@ leave at most a partial *last* line; ``--resume`` cuts that off and carries on. 
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 from collections.abc import Callable, Container, Iterator
@@ -98,6 +99,7 @@ class JsonlSink:
         staged: Path | None = None
         try:
             _lock(fd, where)
+            _remove_stale_stages(path)
             scan = _Scan()
             if existing and resume:
                 scan = _scan_for_resume(path, known_ids, retry_failed)
@@ -424,6 +426,14 @@ def _check_resumed(
             hint="resume with the input this output was labeled from; else use --overwrite "
             "or a new output",
         )
+
+
+def _remove_stale_stages(path: Path) -> None:
+    """Remove staged files a killed run left beside ``path``. Called holding the output's
+    lock: a live run stages only while holding it, so every staged file found is stale."""
+    for stale in path.parent.glob(glob.escape(f".{path.name}.llmlabel-") + "*.tmp"):
+        with contextlib.suppress(OSError):
+            stale.unlink()
 
 
 def _stage(path: Path, scan: _Scan | None) -> Path:
