@@ -234,11 +234,13 @@ def suite_inputs(
     return gold, free, harness.write_jsonl(tmp / f"{suite}.jsonl", [*free, *gold])
 
 
-def suite_results(suite: str, args: argparse.Namespace, tmp: Path) -> list[Result]:
+def suite_results(
+    suite: str, args: argparse.Namespace, tmp: Path, votes: bool = True
+) -> list[Result]:
+    """Every method's result on ``suite``; ``votes=False``: only the one-sample methods."""
     labels = load(harness.TASKS / f"{suite}.yaml").labels
     gold, free, inputs = suite_inputs(suite, args, tmp)
     one, one_seconds = run(suite, 1, inputs, args, len(gold))
-    three, three_seconds = run(suite, 3, inputs, args, len(gold))
     priors = [one[row["id"]]["probs"] for row in free if "probs" in one[row["id"]]]
     prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
     print(f"{suite}: content-free prior {json.dumps(prior)}", file=sys.stderr)
@@ -246,25 +248,33 @@ def suite_results(suite: str, args: argparse.Namespace, tmp: Path) -> list[Resul
     def logprob(row: dict[str, Any]) -> Probs:
         return dict(row.get("probs") or {})
 
-    def three_logprob(row: dict[str, Any]) -> Probs:
-        return logprob(one.get(row["id"], row))
-
-    methods: dict[str, tuple[Mapping[str, dict[str, Any]], Callable[..., Probs], float | None]] = {
-        "vote@3": (three, lambda r: shares(r, labels), three_seconds),
+    Method = tuple[Mapping[str, dict[str, Any]], Callable[[dict[str, Any]], Probs], float | None]
+    methods: dict[str, Method] = {
         "logprob@1": (one, logprob, one_seconds),
         "logprob+bc": (one, lambda r: corrected(logprob(r), prior), one_seconds),
-        "vote@3+logprob": (three, lambda r: mean(shares(r, labels), logprob(r)), three_seconds),
-        "vote@3+logprob+bc": (
-            three,
-            lambda r: mean(shares(r, labels), corrected(logprob(r), prior)),
-            three_seconds,
-        ),
     }
-    results = []
-    for method, (rows, distribution, seconds) in methods.items():
-        scored = outcomes(gold, rows, distribution, labels)
-        results.append(measure(suite, method, scored, seconds, args.sample_seed))
-    return results
+    if votes:
+        three, three_seconds = run(suite, 3, inputs, args, len(gold))
+        methods = {
+            "vote@3": (three, lambda r: shares(r, labels), three_seconds),
+            **methods,
+            "vote@3+logprob": (
+                three,
+                lambda r: mean(shares(r, labels), logprob(r)),
+                three_seconds,
+            ),
+            "vote@3+logprob+bc": (
+                three,
+                lambda r: mean(shares(r, labels), corrected(logprob(r), prior)),
+                three_seconds,
+            ),
+        }
+    return [
+        measure(
+            suite, method, outcomes(gold, rows, distribution, labels), seconds, args.sample_seed
+        )
+        for method, (rows, distribution, seconds) in methods.items()
+    ]
 
 
 def render(results: list[Result], args: argparse.Namespace) -> str:
@@ -312,19 +322,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
     parser.add_argument("--tag", default="default", help="names the cached outputs")
     parser.add_argument("--concurrency", type=int, default=2)
+    parser.add_argument(
+        "--vote-suites", help="comma-separated suites that get the three-sample run (default: all)"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "confidence.md")
     args = parser.parse_args(argv)
     results: list[Result] = []
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]
+    voted = suites if args.vote_suites is None else args.vote_suites.split(",")
     with tempfile.TemporaryDirectory(prefix="llmlabel-confidence-") as tmp:
-        for suite in suites:  # the one-sample runs first: they are cheap and cached for later
-            gold, _, inputs = suite_inputs(suite, args, Path(tmp))
-            run(suite, 1, inputs, args, len(gold))
-        for suite in suites:
-            results += suite_results(suite, args, Path(tmp))
+        # The one-sample methods on every suite first (cheap), then the three-sample runs.
+        for suite in [*suites, *(s for s in suites if s in voted)]:
+            done = [r for r in results if r.suite == suite]
+            results = [r for r in results if r.suite != suite]
+            results += suite_results(suite, args, Path(tmp), votes=bool(done))
             args.out.write_text(render(results, args), encoding="utf-8")
-            for r in results[-len(METHODS) :]:
-                print("| " + " | ".join(r.cells()) + " |", flush=True)
+            for r in results:
+                if r.suite == suite:
+                    print("| " + " | ".join(r.cells()) + " |", flush=True)
     print(f"wrote {args.out}")
 
 
