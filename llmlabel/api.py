@@ -38,7 +38,7 @@ from llmlabel.exporter import ExportResult as ExportResult
 from llmlabel.exporter import export as export
 from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
 from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
-from llmlabel.io.paths import check_apart
+from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.report import write_report
 from llmlabel.io.sink import JsonlSink, ListSink, check_output
@@ -423,6 +423,7 @@ def evaluate(
     """
     from llmlabel.io.sink import iter_rows
 
+    check_apart(report_writes(report), {"PREDICTIONS": predictions, "--gold": gold})
     options = evaluation.Options(
         target_accuracy=target_accuracy, bins=bins, resamples=resamples, seed=seed
     )

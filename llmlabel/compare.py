@@ -34,6 +34,7 @@ from llmlabel.core.evaluation import Options
 from llmlabel.errors import ConfigError, InputError, JoinError, LLMLabelError
 from llmlabel.io import plots
 from llmlabel.io.compare_report import write_compare_report
+from llmlabel.io.paths import REPORT_FILES, check_apart, report_writes
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.textfile import read_yaml
 from llmlabel.task import PreparedTask, load
@@ -94,6 +95,9 @@ def compare(
     """
     path = Path(compare_file)
     task_path, variants = read_compare(path)
+    names = (*REPORT_FILES, *(f"predictions/{v.name}.jsonl" for v in variants))
+    reads = {"the compare file": path, "the task file": task_path, "--gold": gold, "--input": input}
+    check_apart(report_writes(report, names), reads)
     base = variants[0].task.spec
     ids, labels, records = read_gold(gold, input, base.id_field, base.fields, base.kind)
     picked = sample(len(ids), limit, seed)

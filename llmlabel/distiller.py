@@ -21,10 +21,10 @@ from typing import Any
 
 from llmlabel.core import distill as plan
 from llmlabel.core.metrics import Interval, Outcome, accuracy, bootstrap, macro_f1
-from llmlabel.errors import ConfigError, InputError
+from llmlabel.errors import ConfigError, InputError, OutputError
 from llmlabel.exporter import read_predictions
 from llmlabel.io import plots
-from llmlabel.io.paths import check_apart
+from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.models import cache_dir
 from llmlabel.select.embed import Embedder, EmbedderName, Matrix, cached_embeddings, make_embedder
@@ -99,7 +99,7 @@ def distill(
     if folds < 2:
         raise ConfigError(f"--folds must be at least 2 (got {folds})")
     reads = {"PREDICTIONS": predictions, "--input": input, "--gold": gold, "--task": task}
-    check_apart({"--save": save}, reads)
+    check_apart({"--save": save, **report_writes(report, ("summary.json", "report.md"))}, reads)
     plots.require()
     _sklearn()
     prepared = load(task) if task is not None else None
@@ -164,7 +164,14 @@ def distill(
         saved=saved,
         notes=notes,
     )
-    _write_report(result, predictions, gold, min_confidence)
+    try:
+        _write_report(result, predictions, gold, min_confidence)
+    except OSError as exc:
+        raise OutputError(
+            f"cannot write the report: {exc.strerror or exc}",
+            where=str(report),
+            hint="choose another --report folder",
+        ) from None
     return result
 
 

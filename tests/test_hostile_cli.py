@@ -274,3 +274,60 @@ def test_a_staged_file_left_by_a_kill_before_the_overwrite_swap_is_removed_by_th
     assert resumed.returncode == 0, resumed.stderr
     assert not list(tmp_path.glob(".*.tmp"))
     assert out.read_bytes() == before[0]
+
+
+@pytest.fixture
+def labeled(files: tuple[Path, Path], tmp_path: Path, instant: InstantServer) -> dict[str, Path]:
+    """A labeled output named summary.json (what a report folder writes), its gold and input."""
+    task, data = files
+    out = tmp_path / "summary.json"
+    assert run(instant.url, task, "-i", data, "-o", out, "--no-cache").returncode == 0
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text(
+        "".join(json.dumps({"id": r["id"], "label": "positive"}) + "\n" for r in RECORDS)
+    )
+    return {"task": task, "input": data, "predictions": out, "gold": gold}
+
+
+def test_eval_never_writes_its_report_over_the_predictions(labeled: dict[str, Path]) -> None:
+    pytest.importorskip("matplotlib")
+    predictions = labeled["predictions"]
+    before = predictions.read_bytes()
+    result = cli("eval", predictions, "-g", labeled["gold"], "--report", predictions.parent)
+    one_line_error(result, 2, "--report's summary.json would replace PREDICTIONS")
+    assert predictions.read_bytes() == before
+
+
+def test_distill_never_writes_its_report_over_the_predictions_nor_into_a_file(
+    labeled: dict[str, Path],
+) -> None:
+    pytest.importorskip("sklearn")
+    pytest.importorskip("matplotlib")
+    predictions, gold, data = labeled["predictions"], labeled["gold"], labeled["input"]
+    before = predictions.read_bytes(), gold.read_bytes()
+    args = ("distill", predictions, "-i", data, "-g", gold, "--embedder", "tfidf", "--report")
+    one_line_error(cli(*args, predictions.parent), 2, "would replace PREDICTIONS")
+    one_line_error(cli(*args, gold), 1, "gold.jsonl", "cannot write the report")
+    assert (predictions.read_bytes(), gold.read_bytes()) == before
+
+
+def test_compare_refuses_a_report_folder_where_a_variant_would_replace_its_input(
+    labeled: dict[str, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    pytest.importorskip("matplotlib")
+    (tmp_path / "predictions").mkdir()
+    data = tmp_path / "predictions" / "a.jsonl"
+    data.write_bytes(labeled["input"].read_bytes())
+    compare = tmp_path / "compare.yaml"
+    backend = f"{{type: openai_compat, base_url: '{instant.url}', model: instant}}"
+    shared = f"shared: {{backend: {backend}}}\n"
+    compare.write_text(f"task: task.yaml\n{shared}variants:\n  a: {{}}\n  b: {{seed: 1}}\n")
+    result = cli("compare", compare, "-g", labeled["gold"], "-i", data, "--report", tmp_path)
+    one_line_error(result, 2, "--report's predictions/a.jsonl would replace --input")
+    assert data.read_bytes() == labeled["input"].read_bytes()
+    assert not (tmp_path / "report.md").exists()
+
+
+def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "llmlabel", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)

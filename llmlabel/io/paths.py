@@ -4,12 +4,20 @@ symlinks, hard links and different spellings), not by how they are written."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from llmlabel.errors import ConfigError
 
 Paths = Mapping[str, str | Path | None]
+REPORT_FILES = ("summary.json", "report.md", "report.html")
+"""What every report folder gets (and plots/)."""
+
+
+def report_writes(folder: str | Path | None, names: Iterable[str] = REPORT_FILES) -> Paths:
+    """The files a report ``folder`` gets, as ``check_apart`` writes: a report folder holding
+    the command's inputs is fine, a report file replacing one is not."""
+    return {} if folder is None else {f"--report's {n}": Path(folder) / n for n in names}
 
 
 def check_apart(writes: Paths, reads: Paths, *, folders: bool = False) -> None:
