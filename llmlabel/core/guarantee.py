@@ -9,6 +9,13 @@ lower bound at level 1 − δ is ≥ ``target``. The candidates are tested from 
 threshold down, each at level δ, stopping at the first that fails; the lowest threshold
 rejected is returned.
 
+The sequence starts at the first threshold that keeps enough records to pass at all (``n``
+with ``target ** n <= δ``: 45 for 95% at δ = 0.1). Thresholds above it keep too few records
+to be rejected whatever their labels, so with continuous confidences (label probabilities
+from logprobs, one record per distinct value) a sequence that started at the top would stop
+at its first record. Where it starts depends on the confidences only, not on which labels are
+right, so the test stays valid given the confidences.
+
 Why this and not "the lowest threshold whose lower bound reaches the target": checking many
 thresholds and keeping the best one is a multiple comparison, and the chance that at least one
 of them passes by luck grows with their number. Fixed-sequence testing in an order set before
@@ -81,12 +88,15 @@ def select_threshold(outcomes: Sequence[Outcome], target: float, delta: float) -
     chosen: tuple[float, int, int] | None = None
     kept = right = 0
     i = 0
+    fewest = testable(target, delta)
     while i < len(labeled):
         threshold = labeled[i].confidence
         while i < len(labeled) and labeled[i].confidence == threshold:
             kept += 1
             right += labeled[i].correct
             i += 1
+        if kept < fewest:
+            continue  # no outcome of so few records could pass: not a test yet
         if binomial_tail(kept, right, target) > delta:
             break
         chosen = threshold, kept, right
@@ -110,6 +120,15 @@ def select_threshold(outcomes: Sequence[Outcome], target: float, delta: float) -
         right=right,
         lower_bound=clopper_pearson_lower(right, kept, delta),
     )
+
+
+def testable(target: float, delta: float) -> int:
+    """The fewest kept records that can pass at all: all right, ``target ** n <= delta``."""
+    if target <= 0.0:
+        return 1
+    if target >= 1.0:
+        return 1 << 62  # never: a perfect accuracy cannot be shown on a sample
+    return max(1, math.ceil(math.log(delta) / math.log(target) - 1e-9))
 
 
 def binomial_tail(n: int, k: int, p: float) -> float:

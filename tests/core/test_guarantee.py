@@ -63,8 +63,8 @@ def test_threshold_is_the_lowest_passing_in_fixed_sequence() -> None:
 
 
 def test_testing_stops_at_the_first_failure_even_if_a_lower_threshold_would_pass() -> None:
-    # The top group is bad: nothing may be kept, although the whole set is 90% right.
-    records = [outcome(i, 1.0, i < 5) for i in range(10)]
+    # The top group is bad: nothing may be kept, although the whole set is 93% right.
+    records = [outcome(i, 1.0, i < 15) for i in range(30)]
     records += [outcome(100 + i, 0.8, True) for i in range(200)]
     s = select_threshold(records, target=0.8, delta=0.05)
     assert s.threshold is None and s.kept == 0 and s.lower_bound is None
@@ -92,3 +92,18 @@ def test_the_guarantee_holds_in_simulation() -> None:
         failures += sum(kept) / len(kept) < target
     assert chosen > trials / 4
     assert failures / trials <= delta + 0.03
+
+
+def test_continuous_confidences_start_testing_where_a_pass_is_possible() -> None:
+    """One record per distinct confidence (logprob confidences): the first few thresholds keep
+    too few records to pass whatever their labels; testing starts at 45 records (95%, 0.1)."""
+    records = [outcome(i, 1.0 - i / 1000, True) for i in range(100)]
+    s = select_threshold(records, target=0.95, delta=0.1)
+    assert s.threshold is not None and s.kept == 100
+    # One miss among the first 45: 44 of 45 cannot show 95% (p = 0.33), and the sequence stops.
+    wrong_early = [outcome(i, 1.0 - i / 1000, i != 3) for i in range(100)]
+    assert select_threshold(wrong_early, target=0.95, delta=0.1).threshold is None
+    # A miss after 60 right ones: 60 pass, the sequence stops at the miss.
+    wrong_late = [outcome(i, 1.0 - i / 1000, i != 60) for i in range(100)]
+    s = select_threshold(wrong_late, target=0.95, delta=0.1)
+    assert s.kept == 60 and s.right == 60
