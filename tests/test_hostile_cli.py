@@ -331,3 +331,17 @@ def test_compare_refuses_a_report_folder_where_a_variant_would_replace_its_input
 def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "llmlabel", *map(str, args)]
     return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_review_force_never_replaces_a_reviewers_export_saved_in_the_review_folder(
+    tmp_path: Path,
+) -> None:
+    sentiment = ROOT / "examples" / "sentiment"
+    args = ("review", sentiment / "predictions.sample.jsonl", "-i", sentiment / "reviews.jsonl")
+    args += ("--task", sentiment / "task.yaml", "--budget", "3", "-o", tmp_path / "rv")
+    assert cli(*args).returncode == 0
+    assert cli(*args, "--force").returncode == 0  # its own files: replaced
+    export = tmp_path / "rv" / "export.json"
+    export.write_text("[]  # what the annotators did")
+    one_line_error(cli(*args, "--force"), 1, "did not write (export.json)")
+    assert export.read_text() == "[]  # what the annotators did"

@@ -17,7 +17,8 @@ from typing import Any
 from llmlabel.errors import OutputError
 
 MARKER = ".llmlabel-review"
-"""A file in every folder ``llmlabel review`` writes, so ``--force`` replaces only those."""
+"""A file in every folder ``llmlabel review`` writes, so ``--force`` replaces only those; it
+lists the files written, so one put there since (reviewers' export) is never replaced."""
 
 
 def check_new(path: Path, force: bool, *, folder: bool) -> None:
@@ -32,6 +33,16 @@ def check_new(path: Path, force: bool, *, folder: bool) -> None:
             where=str(path),
             hint="choose a new output path, or delete the folder yourself",
         )
+    added = _added_files(path) if folder and path.is_dir() else []
+    if added:
+        raise OutputError(
+            f"output folder holds files llmlabel review did not write ({', '.join(added[:3])}"
+            + (f" and {len(added) - 3} more" if len(added) > 3 else "")
+            + "); refusing to replace it",
+            where=str(path),
+            hint="move them out of the folder first (keep reviewers' exports beside it), "
+            "or choose a new output path",
+        )
     if path.is_dir() != folder:
         raise OutputError(
             f"output is a {'folder' if path.is_dir() else 'file'}",
@@ -45,7 +56,7 @@ def write_folder(output: Path, files: Mapping[str, str]) -> None:
     stage = output.parent / f".{output.name}.llmlabel-{os.getpid()}"
     try:
         shutil.rmtree(stage, ignore_errors=True)
-        for name, text in {**files, MARKER: ""}.items():
+        for name, text in {**files, MARKER: "".join(f"{n}\n" for n in sorted(files))}.items():
             target = stage / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
@@ -58,6 +69,19 @@ def write_folder(output: Path, files: Mapping[str, str]) -> None:
         ) from None
     finally:
         shutil.rmtree(stage, ignore_errors=True)
+
+
+def _added_files(folder: Path) -> list[str]:
+    """Files in a review ``folder`` that its marker does not list (none for a marker from
+    before markers listed files: nothing to tell them by)."""
+    try:
+        listed = set((folder / MARKER).read_text(encoding="utf-8").splitlines()) - {""}
+    except (OSError, UnicodeDecodeError):  # no marker: an empty folder
+        return []
+    if not listed:
+        return []
+    found = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if not p.is_dir())
+    return sorted(name for name in found if name not in listed and name != MARKER)
 
 
 def write_jsonl(output: Path, rows: Iterable[Mapping[str, Any]]) -> None:
