@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import llmlabel
 from llmlabel.io.calibfile import read_calibration
 from tests.test_cli import assert_one_line_error
@@ -104,8 +106,8 @@ def test_a_run_with_calibration_writes_raw_and_calibrated_confidence(
             "threshold": router.threshold,
         }  # fmt: skip
         if row["status"] == "labeled":
-            raw = row["votes"][row["label"]] / 3
-            assert row["confidence_raw"] == round(raw, 6)
+            raw = row["probs"][row["label"]]  # the default confidence: logprob
+            assert row["confidence_raw"] == pytest.approx(raw, abs=1e-6)
             assert row["confidence"] == router.confidence(row["confidence_raw"])
             assert row["route"] == ("keep" if row["confidence"] >= router.threshold else "review")
         else:

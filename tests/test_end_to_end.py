@@ -32,7 +32,8 @@ def by_id(row: dict[str, Any]) -> str:
 
 def test_embedded_labels_every_record_with_valid_votes(tmp_path: Path, smollm2_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    result = llmlabel.label(TASK, REVIEWS, out, limit=6, overrides=SMALL, cache=tmp_path / "c.db")
+    voting = {**SMALL, "confidence": "vote"}
+    result = llmlabel.label(TASK, REVIEWS, out, limit=6, overrides=voting, cache=tmp_path / "c.db")
     rows = read_rows(out)
     assert len(rows) == 6 and result.stats.labeled + result.stats.abstained == 6
     for row in rows:
@@ -44,7 +45,7 @@ def test_embedded_labels_every_record_with_valid_votes(tmp_path: Path, smollm2_p
     # 3 samples on 2 slots: two requests per record (n=2, then n=1), plus one per re-ask
     assert result.stats.requests == 12 + result.stats.reasks
     again = llmlabel.label(
-        TASK, REVIEWS, out, limit=6, overrides=SMALL, cache=tmp_path / "c.db", overwrite=True
+        TASK, REVIEWS, out, limit=6, overrides=voting, cache=tmp_path / "c.db", overwrite=True
     )
     # rows are written as records finish, so compare them by id
     assert again.stats.requests == 0

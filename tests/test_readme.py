@@ -277,3 +277,8 @@ def test_readme_first_command_labels_the_examples_with_the_default_model(workdir
     assert sorted(r["id"] for r in rows) == sorted(gold)
     correct = sum(r["label"] == gold[r["id"]] for r in rows)
     assert correct >= 36, f"{correct}/40 right"  # the 1.5B model; measured in eval/
+    # The confidence ranks: not one value for all, and wrong labels below the right ones' median.
+    confidences = sorted(r["confidence"] for r in rows)
+    assert confidences[0] < 0.95 and len(set(confidences)) > 10
+    median = confidences[len(confidences) // 2]
+    assert all(r["confidence"] < median for r in rows if r["label"] != gold[r["id"]])

@@ -18,7 +18,10 @@ TEXTS = {"1": "great", "2": "awful", "3": "fine I guess", "4": "great again"}
 
 
 def task(**extra: Any):  # type: ignore[no-untyped-def]
-    return parse_task({"name": "t", "labels": ["positive", "negative"], **extra})
+    """The fake backend gives no token logprobs: these tests vote."""
+    return parse_task(
+        {"name": "t", "labels": ["positive", "negative"], "confidence": "vote", **extra}
+    )
 
 
 def write_input(tmp_path: Path, texts: dict[str, str] = TEXTS) -> Path:

@@ -221,9 +221,10 @@ class TaskSpec(_Strict):
     logprobs: bool = False
     sampler: SamplerSpec = SamplerSpec()
     confidence: ConfidenceMethod = Field(
-        "vote",
-        description="vote: share of the samples; logprob: each label's probability from the "
-        "token logprobs; combined: the mean of the two distributions",
+        "logprob",
+        description="logprob: each label's probability from the token logprobs (the default: "
+        "it ranks errors best, eval/results/confidence.md); vote: share of the samples; "
+        "combined: the mean of the two distributions",
     )
     bias_correction: Literal["none", "content_free"] = Field(
         "none",
