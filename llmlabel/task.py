@@ -93,8 +93,11 @@ class PreparedTask:
 
     @property
     def scores_labels(self) -> bool:
-        """Whether rows get label probabilities from token logprobs (``confidence:``)."""
-        return self.spec.confidence != "vote" and self.kind.scores_labels
+        """Whether rows get label probabilities from token logprobs (``confidence:``); a
+        committee's rows keep the committee's vote (see ``llmlabel.committee``)."""
+        spec = self.spec
+        voters = spec.committee or spec.labeling_functions
+        return spec.confidence != "vote" and self.kind.scores_labels and not voters
 
     def provenance(self) -> dict[str, Any]:
         spec = self.spec
