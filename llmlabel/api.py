@@ -287,6 +287,10 @@ def label_on_ray(
         resume,
         runner={"ray": {**vars(options), "endpoints": list(options.endpoints)}},
     )
+    # Actors load the model, so the model's identity is its name in the task (model_id "").
+    info["fingerprint"] = _fingerprint(prepared, "")
+    if resume:
+        check_fingerprint(manifest, info["fingerprint"])
     store = None if cache is False else default_cache_path() if cache is True else Path(cache)
     try:
         stats = ray_runner.run(
