@@ -144,7 +144,7 @@ def label(
         info["fingerprint"] = _fingerprint(prepared, live.model_id)
         known = None
         if existing and resume:
-            check_fingerprint(manifest, info["fingerprint"])
+            check_fingerprint(manifest, info["fingerprint"], missing_ok=False)
             known = _input_ids(input, prepared.spec.id_field)
         sink = JsonlSink.open(
             output, resume=resume, overwrite=overwrite, retry_failed=retry_failed, known_ids=known
@@ -182,10 +182,22 @@ def label(
     )
 
 
-def check_fingerprint(manifest: Path, fingerprint: dict[str, Any]) -> None:
+def check_fingerprint(
+    manifest: Path, fingerprint: dict[str, Any], *, missing_ok: bool = True
+) -> None:
     """Refuse to resume an output whose manifest has another run's fingerprint (a manifest
-    without one, from llmlabel before fingerprints, is not checked)."""
-    earlier = (_read_json(manifest) or {}).get("fingerprint")
+    without one, from llmlabel before fingerprints, is not checked); ``missing_ok=False``:
+    also one with no readable manifest, as its rows could be any task's."""
+    data = _read_json(manifest)
+    if data is None and not missing_ok:
+        raise ConfigError(
+            "cannot resume: the output's manifest is missing or unreadable, so the settings "
+            "its rows were labeled with cannot be checked",
+            where=str(manifest),
+            hint="put the manifest back beside the output, or start again with --overwrite "
+            "or a new --output",
+        )
+    earlier = (data or {}).get("fingerprint")
     if not isinstance(earlier, dict) or earlier.get("sha256") == fingerprint["sha256"]:
         return
     keys = fingerprint_changed(earlier.get("parts") or {}, fingerprint["parts"])

@@ -345,3 +345,24 @@ def test_review_force_never_replaces_a_reviewers_export_saved_in_the_review_fold
     export.write_text("[]  # what the annotators did")
     one_line_error(cli(*args, "--force"), 1, "did not write (export.json)")
     assert export.read_text() == "[]  # what the annotators did"
+
+
+@pytest.mark.parametrize("manifest", [None, "{not json"], ids=["missing", "corrupt"])
+def test_resume_without_a_readable_manifest_is_refused_not_mixed_with_another_task(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer, manifest: str | None
+) -> None:
+    task, data = files
+    out = tmp_path / "out.jsonl"
+    assert (
+        run(instant.url, task, "-i", data, "-o", out, "--no-cache", "--limit", "1").returncode == 0
+    )
+    if manifest is None:
+        (tmp_path / "out.manifest.json").unlink()
+    else:
+        (tmp_path / "out.manifest.json").write_text(manifest)
+    before = out.read_bytes()
+    other = tmp_path / "other.yaml"
+    other.write_text(TASK.replace("hostile", "another-task"), encoding="utf-8")
+    result = run(instant.url, other, "-i", data, "-o", out, "--no-cache", "--resume")
+    one_line_error(result, 2, "out.manifest.json", "cannot resume", "missing or unreadable")
+    assert out.read_bytes() == before
