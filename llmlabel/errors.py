@@ -10,6 +10,7 @@ import re
 
 _SECRETS: set[str] = set()
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
 # C0 controls but tab and line breaks (the CLI escapes those), DEL, C1 controls and the bidi
 # overrides: an error quoting a server or a record must not drive the terminal.
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -28,10 +29,17 @@ def mask(text: str) -> str:
     return text
 
 
+def hide_passwords(text: str) -> str:
+    """``text`` with registered secrets and the password of every URL masked
+    (``https://user:***@host``): for what llmlabel writes of its settings (errors, manifests),
+    not for answers, where such a URL may be what was asked for."""
+    return _URL_PASSWORD.sub(r"\1***@", mask(text))
+
+
 def clean(text: str) -> str:
     """``text`` with registered secrets and ``Bearer`` tokens masked and control characters
     escaped (``\\x1b``): what every error message, hint and location goes through."""
-    text = _BEARER.sub(r"\1***", mask(text))
+    text = _BEARER.sub(r"\1***", hide_passwords(text))
     return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 

@@ -366,3 +366,21 @@ def test_resume_without_a_readable_manifest_is_refused_not_mixed_with_another_ta
     result = run(instant.url, other, "-i", data, "-o", out, "--no-cache", "--resume")
     one_line_error(result, 2, "out.manifest.json", "cannot resume", "missing or unreadable")
     assert out.read_bytes() == before
+
+
+def test_a_password_in_the_base_url_is_never_written_or_shown(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    secret = "s3cr3t-passw0rd"
+    with_password = instant.url.replace("http://", f"http://alice:{secret}@")
+    out = tmp_path / "out.jsonl"
+    ok = run(with_password, task, "-i", data, "-o", out, "--no-cache")
+    assert ok.returncode == 0, ok.stderr
+    assert "alice:***@" in (tmp_path / "out.manifest.json").read_text()
+    down = f"http://alice:{secret}@127.0.0.1:9/v1"
+    failed = run(down, task, "-i", data, "-o", tmp_path / "down.jsonl", "--no-cache")
+    one_line_error(failed, 1, "cannot reach http://alice:***@127.0.0.1:9/v1")
+    for path in tmp_path.iterdir():
+        assert secret not in path.read_text(errors="replace"), path
+    assert secret not in ok.stdout + ok.stderr + failed.stdout

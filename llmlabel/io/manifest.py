@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import llmlabel
-from llmlabel.errors import OutputError
+from llmlabel.errors import OutputError, hide_passwords
 
 PACKAGES = ("openai", "pydantic", "jinja2", "xllamacpp", "vllm", "datasets", "pyarrow")
 
@@ -33,7 +33,7 @@ def write_manifest(path: str | Path, data: dict[str, Any]) -> None:
     Values JSON cannot hold (paths, datetimes) are written as strings.
     """
     path = Path(path)
-    text = json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+    text = hide_passwords(json.dumps(data, indent=2, ensure_ascii=False, default=str)) + "\n"
     tmp: str | None = None
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
