@@ -21,7 +21,13 @@ from llmlabel.core.calibration import METHODS
 from llmlabel.core.crossfit import CalibrationCheck
 from llmlabel.core.metrics import Outcome
 from llmlabel.errors import ConfigError
-from llmlabel.io.calibfile import CalibrationFile, file_source, read_calibration, write_calibration
+from llmlabel.io.calibfile import (
+    CalibrationFile,
+    check_output,
+    file_source,
+    read_calibration,
+    write_calibration,
+)
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
 from llmlabel.io.sink import iter_rows
@@ -62,6 +68,7 @@ def calibrate(
             hint="the held-out share measures the map and chooses the threshold; 0.5 is usual",
         )
     check_apart({"--output": output}, {"PREDICTIONS": predictions, "--gold": gold})
+    check_output(output)
     kind, outcomes = read_outcomes(predictions, gold, kind, allow_missing)
     try:
         fitted = crossfit.cross_fit(

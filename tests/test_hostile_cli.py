@@ -384,3 +384,21 @@ def test_a_password_in_the_base_url_is_never_written_or_shown(
     for path in tmp_path.iterdir():
         assert secret not in path.read_text(errors="replace"), path
     assert secret not in ok.stdout + ok.stderr + failed.stdout
+
+
+def test_calibrate_replaces_only_an_earlier_calibration_file(
+    labeled: dict[str, Path], tmp_path: Path
+) -> None:
+    args = ("calibrate", labeled["predictions"], "-g", labeled["gold"], "-o")
+    calib = tmp_path / "calib.json"
+    assert cli(*args, calib).returncode == 0
+    again = cli(*args, calib)
+    assert again.returncode == 0, again.stderr
+    notes = tmp_path / "notes.json"
+    notes.write_text('{"mine": true}')
+    one_line_error(cli(*args, notes), 1, "notes.json", "not a calibration file")
+    assert notes.read_text() == '{"mine": true}'
+    fifo = tmp_path / "fifo.json"
+    os.mkfifo(fifo)
+    one_line_error(cli(*args, fifo), 1, "fifo.json", "not a calibration file")
+    assert fifo.is_fifo()

@@ -7,8 +7,10 @@ confidence can always be traced to the exact map that produced it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from llmlabel.core.calibration import CalibrationMap
 from llmlabel.core.crossfit import BeforeAfter, Router
 from llmlabel.core.guarantee import Selection
-from llmlabel.errors import ConfigError
+from llmlabel.errors import ConfigError, OutputError
 
 FORMAT: Literal["llmlabel.calibration"] = "llmlabel.calibration"
 VERSION: Literal[1] = 1
@@ -74,13 +76,38 @@ class LoadedCalibration:
         }
 
 
+def check_output(path: str | Path) -> None:
+    """Refuse an output that exists and is not a calibration file (an earlier one is replaced;
+    anything else, a device included, is never written over)."""
+    path = Path(path)
+    if not path.exists() and not path.is_symlink():
+        return
+    try:
+        raw = json.loads(path.read_bytes()) if path.is_file() else None
+    except (OSError, ValueError):
+        raw = None
+    if not (isinstance(raw, dict) and raw.get("format") == FORMAT):
+        raise OutputError(
+            "output exists and is not a calibration file; refusing to replace it",
+            where=str(path),
+            hint="choose a new --output path (an earlier calib.json is replaced)",
+        )
+
+
 def write_calibration(path: str | Path, calibration: CalibrationFile) -> Path:
     """Write atomically (a temporary file renamed into place)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(calibration.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    temporary.replace(path)
+    temporary = path.with_name(f".{path.name}.llmlabel-{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary.write_text(calibration.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            temporary.unlink()
+        raise OutputError(
+            f"cannot write the calibration file: {exc.strerror or exc}", where=str(path)
+        ) from None
     return path
 
 
