@@ -402,3 +402,18 @@ def test_calibrate_replaces_only_an_earlier_calibration_file(
     os.mkfifo(fifo)
     one_line_error(cli(*args, fifo), 1, "fifo.json", "not a calibration file")
     assert fifo.is_fifo()
+
+
+@pytest.mark.parametrize("command", ["merge", "audit"])
+def test_force_never_renames_a_file_over_a_fifo(
+    labeled: dict[str, Path], tmp_path: Path, command: str
+) -> None:
+    fifo = tmp_path / "fifo.jsonl"
+    os.mkfifo(fifo)
+    predictions, gold, task = labeled["predictions"], labeled["gold"], labeled["task"]
+    args = {
+        "merge": ("merge", predictions, "--corrections", gold, "--task", task),
+        "audit": ("audit", predictions, "-g", gold),
+    }[command]
+    one_line_error(cli(*args, "-o", fifo, "--force"), 1, "not a regular file")
+    assert fifo.is_fifo()

@@ -27,6 +27,12 @@ def check_new(path: Path, force: bool, *, folder: bool) -> None:
         return
     if not force:
         raise OutputError("output exists", where=str(path), hint="use --force to replace it")
+    if not (path.is_dir() or path.is_file()):  # renamed over, a device node would be gone
+        raise OutputError(
+            "output is not a regular file (a device, FIFO or socket)",
+            where=str(path),
+            hint="choose a new output path",
+        )
     if folder and path.is_dir() and any(path.iterdir()) and not (path / MARKER).exists():
         raise OutputError(
             "output is a folder that llmlabel review did not write; refusing to replace it",
