@@ -417,3 +417,14 @@ def test_force_never_renames_a_file_over_a_fifo(
     }[command]
     one_line_error(cli(*args, "-o", fifo, "--force"), 1, "not a regular file")
     assert fifo.is_fifo()
+
+
+def test_a_cache_path_that_is_a_fifo_is_refused_and_nothing_is_left_beside_it(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    fifo = tmp_path / "cache.db"
+    os.mkfifo(fifo)
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--cache", fifo)
+    one_line_error(result, 1, "cache.db", "not a regular file")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.db", "in.jsonl", "task.yaml"]

@@ -66,6 +66,8 @@ class RequestCache:
         flush_seconds: float = FLUSH_SECONDS,
     ) -> RequestCache:
         path = Path(path)
+        if path.exists() and not path.is_file():  # SQLite would put its journal beside a device
+            raise _error(path, "not a request cache: not a regular file")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
