@@ -428,3 +428,11 @@ def test_a_cache_path_that_is_a_fifo_is_refused_and_nothing_is_left_beside_it(
     result = run(instant.url, task, "-i", data, "-o", tmp_path / "out.jsonl", "--cache", fifo)
     one_line_error(result, 1, "cache.db", "not a regular file")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache.db", "in.jsonl", "task.yaml"]
+
+
+def test_an_output_name_too_long_for_the_file_system_is_one_line(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer
+) -> None:
+    task, data = files
+    result = run(instant.url, task, "-i", data, "-o", tmp_path / ("x" * 300 + ".jsonl"))
+    one_line_error(result, 1, "cannot use output", "too long")

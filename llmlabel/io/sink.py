@@ -11,6 +11,7 @@ import contextlib
 import glob
 import json
 import os
+import stat
 from collections.abc import Callable, Container, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -245,9 +246,15 @@ def check_output(path: Path, *, resume: bool, overwrite: bool) -> bool:
         raise OutputError(
             "--resume and --overwrite exclude each other", where=where, hint="choose one"
         )
-    if path.is_dir():
+    try:
+        mode = path.stat().st_mode if path.exists() else None
+    except OSError as exc:  # a name too long, a loop of symlinks
+        raise OutputError(
+            f"cannot use output: {exc.strerror or exc}", where=where, hint="choose another path"
+        ) from None
+    if mode is not None and stat.S_ISDIR(mode):
         raise OutputError("output is a folder", where=where, hint="give a .jsonl file path")
-    if path.exists() and not path.is_file():  # a FIFO would block the open, a device the fsync
+    if mode is not None and not stat.S_ISREG(mode):  # a FIFO would block the open, a device fsync
         raise OutputError(
             "output is not a regular file (a device, FIFO or socket)",
             where=where,
