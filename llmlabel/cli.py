@@ -819,6 +819,9 @@ class _Stop:
         handler(signal.SIGINT, frame)  # Python's raises; asyncio's cancels the run cleanly
 
 
+PATH = "check the path (a name at most 255 bytes, no symlink loop) and its permissions"
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args or os.environ.get("LLMLABEL_DEBUG") == "1"
@@ -839,6 +842,13 @@ def main(argv: list[str] | None = None) -> None:
     except (*_ABORT, KeyboardInterrupt):
         err.print("interrupted")
         sys.exit(128 + _Stop.received)
+    except OSError as exc:
+        if debug or exc.filename is None:
+            raise
+        # A path the system refuses where no check expected it (a name too long, a symlink
+        # loop): the path is what is wrong, not llmlabel.
+        _print_error(LLMLabelError(exc.strerror or str(exc), where=str(exc.filename), hint=PATH))
+        sys.exit(2)
     except Exception as exc:
         if debug:
             raise

@@ -436,3 +436,17 @@ def test_an_output_name_too_long_for_the_file_system_is_one_line(
     task, data = files
     result = run(instant.url, task, "-i", data, "-o", tmp_path / ("x" * 300 + ".jsonl"))
     one_line_error(result, 1, "cannot use output", "too long")
+
+
+@pytest.mark.parametrize("option", ["-i", "--cache", "task"])
+def test_any_path_too_long_for_the_file_system_is_one_line(
+    files: tuple[Path, Path], tmp_path: Path, instant: InstantServer, option: str
+) -> None:
+    task, data = files
+    long = tmp_path / ("y" * 300)
+    args: list[str | Path] = ["-i", data, "-o", tmp_path / "out.jsonl", "--cache", tmp_path / "c"]
+    if option == "task":
+        task = long
+    else:
+        args[args.index(option) + 1] = long
+    one_line_error(run(instant.url, task, *args), 2, "File name too long", "check the path")
