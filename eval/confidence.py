@@ -109,7 +109,7 @@ def run(
     suite: str, samples: int, inputs: Path, args: argparse.Namespace, limit: int
 ) -> tuple[dict[str, dict[str, Any]], float | None]:
     """Label ``inputs``; the rows by id and model seconds per record (None when cached)."""
-    workdir = RESULTS / "raw" / "confidence" / suite
+    workdir = args.workdir / suite
     workdir.mkdir(parents=True, exist_ok=True)
     output = workdir / f"{args.tag}-{samples}s-{limit}-seed{args.sample_seed}.jsonl"
     overrides: dict[str, Any] = {
@@ -326,6 +326,9 @@ def main(argv: list[str] | None = None) -> None:
         "--vote-suites", help="comma-separated suites that get the three-sample run (default: all)"
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "confidence.md")
+    parser.add_argument(
+        "--workdir", type=Path, default=RESULTS / "raw" / "confidence", help="outputs and cache"
+    )
     args = parser.parse_args(argv)
     results: list[Result] = []
     suites = [s.strip() for s in args.suites.split(",") if s.strip()]

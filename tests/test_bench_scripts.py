@@ -173,3 +173,41 @@ def test_bench_prefix_counts_evaluated_prompt_tokens(tmp_path: Path, smollm2_pat
     default, separate = rows["n per request (default)"], rows["one request per sample"]
     assert default[1] == "2.0" and separate[1] == "3.0"  # requests per record: 2+1, 1+1+1
     assert 0 < float(default[4]) < float(default[3])  # evaluated < naive: n and the prefix cache
+
+
+def _tiny_sst2(tmp_path: Path) -> Path:
+    suite = tmp_path / "gold" / "sst2"
+    suite.mkdir(parents=True)
+    texts = [
+        "a gorgeous , witty film .",
+        "a dull , tedious mess .",
+        "pure joy .",
+        "painfully unfunny .",
+    ]
+    rows = [
+        {"id": f"t{i}", "text": text, "label": "positive" if i % 2 == 0 else "negative"}
+        for i, text in enumerate(texts * 2)
+    ]
+    (suite / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return tmp_path / "gold"
+
+
+def test_confidence_script_compares_the_methods(tmp_path: Path, smollm2_path: Path) -> None:
+    gold = _tiny_sst2(tmp_path)
+    report = tmp_path / "confidence.md"
+    args = ["--suites", "sst2", "--limit", "8", "--model", str(smollm2_path)]
+    args += ["--workdir", str(tmp_path / "raw"), "--out", str(report)]
+    _run([str(EVAL / "confidence.py"), *args], env={"LLMLABEL_GOLD_DIR": str(gold)})
+    text = report.read_text(encoding="utf-8")
+    for method in ("vote@3", "logprob@1", "logprob+bc", "vote@3+logprob", "vote@3+logprob+bc"):
+        assert f"| sst2 | {method} |" in text
+    assert "## Means over the suites" in text and "Command: `python eval/confidence.py" in text
+
+
+def test_confidence_cost_bench_runs(tmp_path: Path, smollm2_path: Path) -> None:
+    gold = _tiny_sst2(tmp_path)
+    args = ["--suite", "sst2", "--records", "4", "--rounds", "2", "--model", str(smollm2_path)]
+    result = _run(
+        [str(EVAL / "bench" / "confidence_cost.py"), *args], env={"LLMLABEL_GOLD_DIR": str(gold)}
+    )
+    assert "ratio logprob / vote:" in result.stdout
