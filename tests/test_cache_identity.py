@@ -24,6 +24,7 @@ def negative(body: dict[str, Any]) -> Reply:
     answer = default_answer(body)
     for choice in answer["choices"]:
         choice["message"]["content"] = '{"label": "negative"}'
+        choice.pop("logprobs", None)  # they spelled the default answer
     return Reply(body=answer)
 
 
