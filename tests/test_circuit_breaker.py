@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.clitools import run_on_server
 from tests.stub_server import Reply, StubServer, error
 
 TASK = """\
@@ -42,9 +42,7 @@ def write_inputs(tmp_path: Path, stop_after: str = "", records: int = 10) -> tup
 
 
 def llmlabel(url: str, task: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "llmlabel", "run", str(task), *map(str, args)]
-    command += ["--backend", "openai_compat", "--base-url", url, "--model", "stub", "--no-cache"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return run_on_server(url, task, *args, "--no-cache", model="stub")
 
 
 def rows(path: Path) -> list[dict[str, Any]]:

@@ -16,6 +16,8 @@ from typing import Any
 
 import pytest
 
+from tests.clitools import one_line_error, run_on_server
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 
@@ -50,18 +52,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def run(url: str, task: Path, *args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "llmlabel", "run", str(task), *map(str, args)]
-    command += ["--backend", "openai_compat", "--base-url", url, "--model", "instant"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=60, **kwargs)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
-    assert result.returncode == code, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+    return run_on_server(url, task, *args, model="instant", timeout=60, **kwargs)
 
 
 def test_an_output_that_is_a_fifo_is_refused_not_waited_on(

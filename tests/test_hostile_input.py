@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.clitools import run_on_server
 from tests.stub_server import Reply, StubServer, default_answer
 
 TASK = """\
@@ -52,9 +52,7 @@ def files(tmp_path: Path) -> tuple[Path, Path]:
 
 
 def llmlabel(url: str, task: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "llmlabel", "run", str(task), *map(str, args)]
-    command += ["--backend", "openai_compat", "--base-url", url, "--model", "stub", "--no-cache"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+    return run_on_server(url, task, *args, "--no-cache", model="stub")
 
 
 def one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:

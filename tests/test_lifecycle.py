@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from tests.clitools import one_line_error
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "eval"))
 
@@ -61,15 +63,6 @@ def cli(*args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
 
 def run(url: str, *args: str | Path, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     return cli(*command(url, *args)[3:], **kwargs)
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int, *needles: str) -> str:
-    assert result.returncode == code, result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def files(folder: Path) -> dict[str, bytes]:
