@@ -170,6 +170,7 @@ class StubServer:
 
             def _send(self, reply: Reply, body: dict[str, Any]) -> None:
                 payload = reply.body if reply.body is not None else default_answer(body, reply)
+                payload = _spelled(payload)
                 data = payload if isinstance(payload, str) else json.dumps(payload)
                 blob = data.encode()
                 self.send_response(reply.status)
@@ -223,15 +224,36 @@ def example_value(schema: dict[str, Any], defs: dict[str, Any] | None = None) ->
     return {"string": "x", "integer": 0, "number": 0, "boolean": True, "null": None}.get(kind)
 
 
+def token_logprobs(text: str) -> dict[str, Any]:
+    """Logprobs as a server reports them: tokens that spell ``text`` (two halves, -0.25 and
+    -0.5), each listing itself as its only alternative."""
+    cut = len(text) // 2
+    content = []
+    for piece, logprob in ((text[:cut], -0.25), (text[cut:], -0.5)):
+        token = {"token": piece, "logprob": logprob, "bytes": list(piece.encode())}
+        content.append({**token, "top_logprobs": [token]})
+    return {"content": content}
+
+
+def _spelled(payload: Any) -> Any:
+    """Like a real server, every choice's token logprobs spell its text, also when a script
+    replaced the text of a default answer."""
+    if not isinstance(payload, dict):
+        return payload
+    for choice in payload.get("choices") or []:
+        tokens = (choice.get("logprobs") or {}).get("content")
+        text = (choice.get("message") or {}).get("content") or ""
+        if tokens is not None and "".join(t["token"] for t in tokens) != text:
+            choice["logprobs"] = token_logprobs(text)
+    return payload
+
+
 def default_answer(body: dict[str, Any], reply: Reply | None = None) -> dict[str, Any]:
     """A valid chat.completion for ``body``: ``n`` (or ``reply.choices``) identical choices."""
     schema = request_schema(body)
     text = json.dumps(example_value(schema) if schema else {"label": "x"})
     n = reply.choices if reply is not None and reply.choices is not None else body.get("n", 1)
-    logprobs = None
-    if body.get("logprobs"):
-        token = {"token": text, "logprob": -0.25, "bytes": list(text.encode()), "top_logprobs": []}
-        logprobs = {"content": [token, {**token, "logprob": -0.5}]}
+    logprobs = token_logprobs(text) if body.get("logprobs") else None
     choices = [
         {
             "index": i,
