@@ -80,7 +80,8 @@ def test_extraction_on_the_real_model_gives_valid_nested_answers(
         INVOICES / "task.yaml", INVOICES / "invoices.jsonl", out, limit=2, overrides=overrides
     )
     rows = read_rows(out)
-    assert [r["id"] for r in rows] == ["i01", "i02"] and result.stats.failed == 0
+    # rows are written as records finish, in any order
+    assert sorted(r["id"] for r in rows) == ["i01", "i02"] and result.stats.failed == 0
     for row in rows:
         assert row["provenance"]["kind"] == "extraction"
         assert 0.0 <= row["confidence"] <= 1.0

@@ -39,8 +39,9 @@ def instant() -> Iterator[InstantServer]:
 
 @pytest.fixture(scope="module")
 def slow() -> Iterator[InstantServer]:
-    """Answers after 100 ms, so a run of the 40 reviews one at a time lasts seconds."""
-    with InstantServer(latency_ms=100) as server:
+    """Answers after 300 ms, so a run of the 40 reviews one at a time lasts 12 s: a signal sent
+    after the third row lands mid-run even on a loaded machine."""
+    with InstantServer(latency_ms=300) as server:
         yield server
 
 

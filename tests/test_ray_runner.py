@@ -67,8 +67,12 @@ def _same_rows(a: Path, b: Path) -> None:
     assert left.keys() == right.keys()
     for key, row in left.items():
         other = right[key]
-        for name in ("status", "label", "votes", "confidence", "examples", "provenance", "error"):
+        for name in ("status", "label", "votes", "examples", "provenance", "error"):
             assert row[name] == other[name], (key, name, row[name], other[name])
+        # Label probabilities come from llama.cpp's logits, which differ in the last digits
+        # between processes and batches; labels and votes above are exact.
+        assert row["confidence"] == pytest.approx(other["confidence"], abs=0.01), key
+        assert (row.get("probs") or {}) == pytest.approx(other.get("probs") or {}, abs=0.01), key
 
 
 @pytest.fixture(scope="module")

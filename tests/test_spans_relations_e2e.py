@@ -99,8 +99,10 @@ def test_relation_rows_vote_over_the_directed_labels(tmp_path: Path, smollm2_pat
         assert sum(row["votes"].values()) + len(row["invalid"]) == SAMPLES
         if row["status"] == "labeled":
             assert row["label"] in labels
-            assert row["confidence"] == pytest.approx(
-                row["votes"][row["label"]] / SAMPLES, abs=1e-6
-            )
+            # the default confidence: the label's probability from the token logprobs
+            assert row["confidence_method"] == "logprob"
+            assert row["confidence"] == pytest.approx(row["probs"][row["label"]], abs=1e-6)
+            assert set(row["probs"]) == set(labels)
+            assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-5)
     summary = llmlabel.evaluate(out, folder / "sentences.gold.jsonl", allow_missing=True).summary
     assert summary.kind == "relation" and "macro_f1_excl_other" in summary.metrics
