@@ -199,7 +199,14 @@ def test_a_signal_stops_the_run_marks_it_interrupted_and_resume_finishes(
     out = tmp_path / "out.jsonl"
     args = command(slow.url, TASK, "-i", REVIEWS, "-o", out, "--samples", "1", "--no-cache")
     args += ["--concurrency", "1"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        args,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as in a terminal: a background job (CI, nohup, `&`) inherits SIGINT ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 120
     while (not out.exists() or out.read_bytes().count(b"\n") < 3) and time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()[1]
