@@ -36,12 +36,16 @@ from llmlabel.distiller import distill as distill
 from llmlabel.errors import ConfigError
 from llmlabel.exporter import ExportResult as ExportResult
 from llmlabel.exporter import export as export
-from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
+from llmlabel.io.cache import default_cache_path
 from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
 from llmlabel.io.paths import check_apart, report_writes
-from llmlabel.io.readers import InputRecord, check_fields, read_records
+from llmlabel.io.readers import check_fields, read_records
 from llmlabel.io.report import write_report
-from llmlabel.io.sink import JsonlSink, ListSink, check_output
+from llmlabel.io.sink import JsonlSink, check_output
+from llmlabel.labeling import TaskRef as TaskRef
+from llmlabel.labeling import label_records as label_records
+from llmlabel.labeling import open_cache as _open_cache
+from llmlabel.labeling import run_closing as _run
 from llmlabel.reviewer import MergeResult as MergeResult
 from llmlabel.reviewer import ReviewResult as ReviewResult
 from llmlabel.reviewer import merge as merge
@@ -51,7 +55,6 @@ from llmlabel.servecheck import ServeReport as ServeReport
 from llmlabel.servecheck import check as _serve_check
 from llmlabel.task import PreparedTask, for_input, load
 
-TaskRef = str | Path | TaskSpec
 CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
 
 
@@ -339,33 +342,6 @@ def serve_check(
     return _serve_check(base_url, model=model, api_key_env=api_key_env)
 
 
-def label_records(
-    task: TaskRef,
-    records: Iterable[Mapping[str, Any]],
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    cache: str | Path | bool = True,
-    backend: Backend | None = None,
-) -> list[dict[str, Any]]:
-    """Label in-memory records (dicts) and return the rows in input order."""
-    prepared = load(task, overrides)
-    id_field = prepared.spec.id_field
-    inputs = [
-        InputRecord(id=str(r.get(id_field, i)), data=dict(r), where=f"record {i}")
-        for i, r in enumerate(records)
-    ]
-    sink = ListSink()
-    live = backend or make_backend(prepared.spec)
-    store = _open_cache(cache)
-    try:
-        runner = make_runner(prepared, live, store, sink)
-        asyncio.run(_run(runner, inputs, live if backend is None else None))
-    finally:
-        store.close()
-    by_id = {row["id"]: row for row in sink.rows}
-    return [by_id[r.id] for r in inputs]
-
-
 def plan(
     task: TaskRef,
     input: str | Path,
@@ -472,14 +448,6 @@ def evaluate(
     return EvalResult(summary=summary, report=path)
 
 
-async def _run(runner: Runner, records: Iterable[InputRecord], owned: Backend | None) -> RunStats:
-    try:
-        return await runner.run(records)
-    finally:
-        if owned is not None:
-            await owned.aclose()
-
-
 def _read_manifest(predictions: str | Path) -> dict[str, Any] | None:
     """The manifest ``label`` wrote beside ``predictions``, or None if there is none (or it
     cannot be read: cost is extra information, never a reason to fail an evaluation)."""
@@ -501,12 +469,6 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) else None
-
-
-def _open_cache(cache: str | Path | bool) -> RequestCache | NullCache:
-    if cache is False:
-        return NullCache()
-    return RequestCache.open(default_cache_path() if cache is True else Path(cache))
 
 
 def _totals(runner: Runner) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from llmlabel.io.compare_report import write_compare_report
 from llmlabel.io.paths import REPORT_FILES, check_apart, report_writes
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.textfile import read_yaml
+from llmlabel.labeling import label_records
 from llmlabel.task import PreparedTask, load
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -202,8 +203,6 @@ def _label(
     records: list[dict[str, Any]],
     cache: str | Path | bool,
 ) -> tuple[list[dict[str, Any]], Cost]:
-    from llmlabel.api import label_records
-
     started = time.perf_counter()
     rows = label_records(task_path, records, overrides=variant.overrides, cache=cache)
     seconds = time.perf_counter() - started

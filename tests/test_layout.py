@@ -65,3 +65,23 @@ def test_every_backend_is_one_file_implementing_the_protocol() -> None:
     for kind in ("openai_compat", "transformers", "vllm_offline", "embedded"):
         module = engines.get(kind, kind)
         assert f"llmlabel.backends.{module} import" in factory, kind
+
+
+def test_only_the_cli_and_the_package_root_import_the_api() -> None:
+    """Commands and runners sit below ``api`` (function-level imports included): no cycles."""
+    allowed = {"api.py", "cli.py", "__init__.py", "__main__.py"}
+    offenders = []
+    for file in PACKAGE.rglob("*.py"):
+        if file.name in allowed and file.parent == PACKAGE:
+            continue
+        for node in ast.walk(ast.parse(file.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "llmlabel" and node.names:
+                names = [f"llmlabel.{a.name}" for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            else:
+                continue
+            offenders += [f"{file.name}: {n}" for n in names if n == "llmlabel.api"]
+    assert offenders == []

@@ -1,0 +1,67 @@
+"""Labeling below the commands: in-memory records through the runner, and the two helpers
+every labeling entry point shares (``llmlabel.api`` for files, ``llmlabel.compare`` for
+variants), so that no command imports another."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from llmlabel.backends import make_backend
+from llmlabel.backends.base import Backend
+from llmlabel.committee import make_runner
+from llmlabel.core.spec import TaskSpec
+from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
+from llmlabel.io.readers import InputRecord
+from llmlabel.io.sink import ListSink
+from llmlabel.runner import Runner, RunStats
+from llmlabel.task import load
+
+TaskRef = str | Path | TaskSpec
+
+
+def label_records(
+    task: TaskRef,
+    records: Iterable[Mapping[str, Any]],
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    cache: str | Path | bool = True,
+    backend: Backend | None = None,
+) -> list[dict[str, Any]]:
+    """Label in-memory records (dicts) and return the rows in input order."""
+    prepared = load(task, overrides)
+    id_field = prepared.spec.id_field
+    inputs = [
+        InputRecord(id=str(r.get(id_field, i)), data=dict(r), where=f"record {i}")
+        for i, r in enumerate(records)
+    ]
+    sink = ListSink()
+    live = backend or make_backend(prepared.spec)
+    store = open_cache(cache)
+    try:
+        runner = make_runner(prepared, live, store, sink)
+        asyncio.run(run_closing(runner, inputs, live if backend is None else None))
+    finally:
+        store.close()
+    by_id = {row["id"]: row for row in sink.rows}
+    return [by_id[r.id] for r in inputs]
+
+
+async def run_closing(
+    runner: Runner, records: Iterable[InputRecord], owned: Backend | None
+) -> RunStats:
+    """Run ``runner`` over ``records``, then close ``owned`` (a backend this run made)."""
+    try:
+        return await runner.run(records)
+    finally:
+        if owned is not None:
+            await owned.aclose()
+
+
+def open_cache(cache: str | Path | bool) -> RequestCache | NullCache:
+    """``cache``: True for the default SQLite cache, a path, or False for none."""
+    if cache is False:
+        return NullCache()
+    return RequestCache.open(default_cache_path() if cache is True else Path(cache))
