@@ -70,9 +70,11 @@ def _same_rows(a: Path, b: Path) -> None:
         for name in ("status", "label", "votes", "examples", "provenance", "error"):
             assert row[name] == other[name], (key, name, row[name], other[name])
         # Label probabilities come from llama.cpp's logits, which differ in the last digits
-        # between processes and batches; labels and votes above are exact.
-        assert row["confidence"] == pytest.approx(other["confidence"], abs=0.01), key
-        assert (row.get("probs") or {}) == pytest.approx(other.get("probs") or {}, abs=0.01), key
+        # between batches (three slots, filled in another order by Ray's partitions); a token
+        # at the edge of the top-20 alternatives can then enter or leave the walk, which moved
+        # one probability by 0.018 in CI. Labels and votes above are exact.
+        assert row["confidence"] == pytest.approx(other["confidence"], abs=0.05), key
+        assert (row.get("probs") or {}) == pytest.approx(other.get("probs") or {}, abs=0.05), key
 
 
 @pytest.fixture(scope="module")
