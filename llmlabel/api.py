@@ -281,11 +281,14 @@ def label_on_ray(
     overrides: Mapping[str, Any] | None = None,
     on_row: Callable[[RunStats], None] | None = None,
     on_error: OnError = "fail",
+    retry_failed: bool = True,
 ) -> RunResult:
     """``label`` on a Ray cluster (``llmlabel[ray]``; see ``llmlabel.ray_runner``): the same
-    rows, resumable by partition of ``partition_rows`` records. ``address``: a running cluster
-    (``"auto"``), else a local one is started; ``endpoints``: ``/v1`` URLs serving the task's
-    model, used round-robin, else every actor runs the task's own backend."""
+    rows, resumable by partition of ``partition_rows`` records (``resume`` labels the
+    partitions not finished and, unless ``retry_failed`` is False, failed records again).
+    ``address``: a running cluster (``"auto"``), else a local one is started; ``endpoints``:
+    ``/v1`` URLs serving the task's model, used round-robin, else every actor runs the task's
+    own backend."""
     from llmlabel import ray_runner
     from llmlabel.io.sink import iter_rows
 
@@ -308,7 +311,7 @@ def label_on_ray(
         check_fingerprint(manifest, info["fingerprint"])
     store = None if cache is False else default_cache_path() if cache is True else Path(cache)
     try:
-        stats = ray_runner.run(
+        stats, failed_kept = ray_runner.run(
             prepared,
             base_dir,
             input,
@@ -320,6 +323,7 @@ def label_on_ray(
             cache=store,
             on_error=on_error,
             on_row=on_row,
+            retry_failed=retry_failed,
         )
     except BaseException as exc:
         if output.with_name(output.name + ".ray").is_dir():  # the run got as far as its work
@@ -331,7 +335,7 @@ def label_on_ray(
     stats.seconds = time.monotonic() - stats.started
     info.update(status="completed", finished_at=_now(), model_id=model_id, totals=stats.as_dict())
     write_manifest(manifest, info)
-    return RunResult(output=output, manifest=manifest, stats=stats, model_id=model_id)
+    return RunResult(output, manifest, stats, model_id=model_id, failed_kept=failed_kept)
 
 
 def serve_check(

@@ -168,6 +168,7 @@ def run(
             "overrides": overrides,
             "on_row": on_row,
             "on_error": on_error.value,
+            "retry_failed": retry_failed,
         }
         try:
             if runner is RunnerChoice.ray:
@@ -175,7 +176,7 @@ def run(
                 options.update(address=address, endpoints=urls, actors=actors)
                 result = api.label_on_ray(task, input, output, **options)
             else:
-                result = api.label(task, input, output, retry_failed=retry_failed, **options)
+                result = api.label(task, input, output, **options)
         except KeyboardInterrupt as exc:
             rows = f"{exc.rows} rows written, " if isinstance(exc, api.Interrupted) else ""
             err.print(f"interrupted: {rows}rerun with --resume", highlight=False)

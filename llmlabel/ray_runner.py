@@ -8,8 +8,10 @@ a pool of actors. Each actor holds its own backend (one ``openai_compat`` client
 round-robin, or an embedded model) and request cache, and labels a batch with the local
 runner: render → request → validate → vote → row is the same code. The driver gathers
 each partition's rows and writes the partition's file atomically once it is complete, so a
-rerun with ``resume`` labels only partitions without one; at the end the partitions are
-joined, in input order, into the one JSONL output every other command reads.
+rerun with ``resume`` labels only partitions without one (and, with ``retry_failed``, the
+``failed`` records of those with one); at the end the partitions are joined, in input order,
+into the one JSONL output every other command reads. A finished partition whose rows do not
+match its records, id for id, is refused: it belongs to another input.
 
 Work files live in ``<output>.ray/`` (``input/`` staged partitions, ``parts/`` finished ones)
 and are removed when the output is complete.
@@ -27,7 +29,7 @@ import tempfile
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,12 @@ class _Partitions:
     """Records per partition, for every partition of the input."""
     pending: list[Path]
     """Staged Parquet files of the partitions still to label."""
+    expected: dict[int, int] = field(default_factory=dict)
+    """Rows to gather per pending partition: all of it, or only its failed records."""
+    kept: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
+    """Rows (position, line) of a finished partition kept while its failed ones are retried."""
+    failed_kept: int = 0
+    """Failed rows of finished partitions left as they are (``retry_failed=False``)."""
 
 
 def run(
@@ -88,20 +96,24 @@ def run(
     cache: Path | None,
     on_error: OnError,
     on_row: Callable[[RunStats], None] | None = None,
-) -> RunStats:
+    retry_failed: bool = True,
+) -> tuple[RunStats, int]:
     """Label ``input`` into ``output`` on Ray; ``task`` must come from ``prepare(spec,
-    base_dir)`` (the actors prepare it again from the same spec and folder)."""
+    base_dir)`` (the actors prepare it again from the same spec and folder). Returns the run's
+    counts and the failed rows kept from the run it resumed (``retry_failed=False``)."""
     if options.endpoints and task.spec.backend.type != "openai_compat":
         task = prepare(_as_openai_compat(task.spec), base_dir)
     work = output.with_name(output.name + ".ray")
-    _prepare_output(output, work, str(input), options.partition_rows, resume, overwrite)
+    plan = {"input": str(input), "partition_rows": options.partition_rows}
+    _prepare_output(output, work, plan, resume, overwrite, retry_failed)
     stats = RunStats()
-    partitions = _stage(task, input, limit, work, options.partition_rows, on_error, stats)
+    partitions = _stage(task, input, limit, work, options.partition_rows, on_error, stats,
+                        retry_failed)  # fmt: skip
     if partitions.pending:
         _label(task, base_dir, work, partitions, options, cache, on_error, stats, on_row)
     _join(work / "parts", sorted(partitions.sizes), output)
     shutil.rmtree(work, ignore_errors=True)
-    return stats
+    return stats, partitions.failed_kept
 
 
 def _as_openai_compat(spec: TaskSpec) -> TaskSpec:
@@ -110,22 +122,30 @@ def _as_openai_compat(spec: TaskSpec) -> TaskSpec:
 
 
 def _prepare_output(
-    output: Path, work: Path, input: str, partition_rows: int, resume: bool, overwrite: bool
+    output: Path,
+    work: Path,
+    plan: dict[str, Any],
+    resume: bool,
+    overwrite: bool,
+    retry_failed: bool,
 ) -> None:
     where = str(output)
     if resume and overwrite:
         raise OutputError("--resume and --overwrite exclude each other", where=where)
     if output.is_dir():
         raise OutputError("output is a folder", where=where, hint="give a .jsonl file path")
-    plan = {"input": input, "partition_rows": partition_rows}
     if overwrite:
         shutil.rmtree(work, ignore_errors=True)
     elif resume and not work.is_dir() and output.exists():
-        raise OutputError(
-            "nothing to resume: the output is complete (its Ray work folder is gone)",
-            where=where,
-            hint="use --overwrite to label again",
-        )
+        failed = _failed_rows(output)
+        if not (failed and retry_failed):
+            held = f"; its {failed} failed row(s) are kept (--no-retry-failed)" if failed else ""
+            raise OutputError(
+                f"nothing to resume: the output is complete (its Ray work folder is gone){held}",
+                where=where,
+                hint="use --overwrite to label again",
+            )
+        _reopen(output, work / "parts", plan["partition_rows"])
     elif resume and work.is_dir():
         earlier = json.loads((work / _PLAN).read_text()) if (work / _PLAN).exists() else None
         if earlier != plan:
@@ -146,6 +166,33 @@ def _prepare_output(
     (work / _PLAN).write_text(json.dumps(plan))
 
 
+def _failed_rows(output: Path) -> int:
+    with output.open("rb") as fh:
+        return sum(_status(line) == "failed" for line in fh)
+
+
+def _status(line: bytes) -> Any:
+    try:
+        return json.loads(line).get("status")
+    except (json.JSONDecodeError, AttributeError):
+        return None
+
+
+def _reopen(output: Path, parts: Path, partition_rows: int) -> None:
+    """Split a finished output back into partition files (its rows are in input order, one
+    per record), so that resuming retries its failed rows; the output stays until the join."""
+    parts.mkdir(parents=True)
+    with output.open("rb") as fh:
+        part, lines = 0, []
+        for line in fh:
+            lines.append(line)
+            if len(lines) == partition_rows:
+                _write_part(_part_file(parts.parent, part), list(enumerate(lines)))
+                part, lines = part + 1, []
+        if lines:
+            _write_part(_part_file(parts.parent, part), list(enumerate(lines)))
+
+
 def _stage(
     task: PreparedTask,
     input: str | Path,
@@ -154,31 +201,71 @@ def _stage(
     partition_rows: int,
     on_error: OnError,
     stats: RunStats,
+    retry_failed: bool,
 ) -> _Partitions:
-    """Split the input into partitions; stage (as Parquet) those not labeled yet."""
+    """Split the input into partitions; stage (as Parquet) those not labeled yet, and the
+    failed records of those labeled (``retry_failed``)."""
     partitions = _Partitions(sizes={}, pending=[])
     spec = task.spec
     records = read_records(input, id_field=spec.id_field, limit=limit, keep_bad=True)
     seen = IdSet()
-    batch: list[bytes] = []
+    batch: list[InputRecord] = []
 
     def flush() -> None:
         part = len(partitions.sizes)
         partitions.sizes[part] = len(batch)
-        if _part_file(work, part).exists():
-            stats.skipped += len(batch)
-        else:
-            partitions.pending.append(_write_staged(work, part, batch))
+        staged = list(enumerate(batch))
+        done = _part_file(work, part)
+        if done.exists():
+            lines = _finished(done, batch)
+            failed = [pos for pos, line in enumerate(lines) if _status(line) == "failed"]
+            if not retry_failed:
+                partitions.failed_kept += len(failed)
+                failed = []
+            stats.skipped += len(batch) - len(failed)
+            if failed:
+                retried = set(failed)
+                partitions.kept[part] = [(p, x) for p, x in enumerate(lines) if p not in retried]
+            staged = [(pos, batch[pos]) for pos in failed]
+        if staged:
+            partitions.expected[part] = len(staged)
+            partitions.pending.append(_write_staged(work, part, staged))
         batch.clear()
 
     for record in records:
         stats.records += 1
-        batch.append(_pack(_checked(record, seen, spec.fields, on_error)))
+        batch.append(_checked(record, seen, spec.fields, on_error))
         if len(batch) == partition_rows:
             flush()
     if batch:
         flush()
     return partitions
+
+
+def _finished(path: Path, records: list[InputRecord]) -> list[bytes]:
+    """A finished partition's rows, refused unless they are its records', one for one."""
+    lines = path.read_bytes().splitlines(keepends=True)
+    hint = "the work folder belongs to another input or was edited; use --overwrite"
+    if len(lines) != len(records):
+        raise OutputError(
+            f"{len(lines)} rows for a partition of {len(records)} records", where=str(path),
+            hint=hint,
+        )  # fmt: skip
+    for number, (line, record) in enumerate(zip(lines, records, strict=True), start=1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise OutputError("not a JSON row", where=f"{path}:{number}", hint=hint)
+        mine = row.get("where") == record.where if "where" in row else row.get("id") == record.id
+        if not mine or row.get("status") is None:
+            raise OutputError(
+                f"row id {row.get('id')!r} where the input has {record.id!r} ({record.where})",
+                where=f"{path}:{number}",
+                hint=hint,
+            )
+    return lines
 
 
 def _checked(record: InputRecord, seen: IdSet, fields: list[str], on_error: OnError) -> InputRecord:
@@ -211,15 +298,15 @@ def _unpack(blob: bytes) -> InputRecord:
     return InputRecord(record_id, data, where, error)
 
 
-def _write_staged(work: Path, part: int, batch: list[bytes]) -> Path:
+def _write_staged(work: Path, part: int, staged: list[tuple[int, InputRecord]]) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     table = pa.table(
         {
-            "part": pa.array([part] * len(batch), pa.int32()),
-            "pos": pa.array(range(len(batch)), pa.int32()),
-            "record": pa.array(batch, pa.binary()),
+            "part": pa.array([part] * len(staged), pa.int32()),
+            "pos": pa.array([pos for pos, _ in staged], pa.int32()),
+            "record": pa.array([_pack(record) for _, record in staged], pa.binary()),
         }
     )
     path = work / "input" / f"part-{part:06d}.parquet"
@@ -244,7 +331,7 @@ def _label(
 ) -> None:
     ray = _import_ray()
     pending = [int(p.stem.rsplit("-", 1)[1]) for p in partitions.pending]
-    rows = sum(partitions.sizes[part] for part in pending)
+    rows = sum(partitions.expected[part] for part in pending)
     # Blocks are what Ray spreads over actors: at least a few per actor on a small input.
     blocks = max(len(pending), min(-(-rows // options.batch_rows), 4 * options.actors))
     with _cluster(ray, options.address):
@@ -280,8 +367,9 @@ def _label(
             count_row(stats, json.loads(line), label_totals=label_totals)
             if on_row is not None:
                 on_row(stats)
-            if len(gathered[part]) == partitions.sizes[part]:
-                _write_part(_part_file(work, part), gathered.pop(part))
+            if len(gathered[part]) == partitions.expected[part]:
+                kept = partitions.kept.pop(part, [])
+                _write_part(_part_file(work, part), kept + gathered.pop(part))
 
 
 def _add_counts(stats: RunStats, counts: dict[str, int]) -> None:

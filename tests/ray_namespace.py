@@ -98,6 +98,15 @@ def main(work: Path, model: str) -> None:
     )  # fmt: skip
     found["resumed"] = resumed.stats.as_dict()
     found["resumed_work_left"] = (work / "resumed.jsonl.ray").exists()
+    # 5. Resume a finished output with a failed row: only that record is labeled again.
+    labeled = rows(work / "emb-ray.jsonl")
+    broken = [{**r, "status": "failed", "label": None} if r["id"] == "r02" else r for r in labeled]
+    (work / "retry.jsonl").write_text("".join(json.dumps(r) + "\n" for r in broken))
+    retried = api.label_on_ray(
+        TASK, data, work / "retry.jsonl", overrides=overrides, cache=cache, actors=1,
+        partition_rows=3, on_error="skip", resume=True,
+    )  # fmt: skip
+    found["retried"] = {**retried.stats.as_dict(), "failed": retried.failed}
     (work / "found.json").write_text(json.dumps(found, indent=1))
     ray.shutdown()
 

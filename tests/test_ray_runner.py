@@ -21,7 +21,7 @@ import pytest
 
 from llmlabel import api
 from llmlabel.errors import InputError, OutputError
-from llmlabel.io.readers import InputRecord
+from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.ray_runner import _pack, _unpack
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -142,6 +142,13 @@ def test_resume_keeps_finished_partitions(namespace_run: Path) -> None:
     assert not found["resumed_work_left"]
 
 
+def test_resume_retries_the_failed_rows_of_a_finished_output(namespace_run: Path) -> None:
+    found = _found(namespace_run)["retried"]
+    assert found["skipped_already_done"] == 7 and found["failed"] == 0
+    assert found["cache_hits"] == 1 and found["requests"] == 0  # r02 alone, from the cache
+    assert _rows(namespace_run / "retry.jsonl") == _rows(namespace_run / "emb-ray.jsonl")
+
+
 @pytest.mark.skipif(not README_RAY, reason="the README has no `--runner ray` example")
 def test_readme_ray_example(namespace_run: Path) -> None:
     found = _found(namespace_run)["readme"]
@@ -174,6 +181,60 @@ def test_output_rules(tmp_path: Path) -> None:
     (work / "plan.json").write_text(json.dumps({"input": str(data), "partition_rows": 5}))
     with pytest.raises(OutputError, match="was made for"):
         api.label_on_ray(TASK, data, out, on_error="skip", resume=True, partition_rows=3)
+
+
+def _finished_parts(data: Path, out: Path, failed: set[str]) -> Path:
+    """A work folder whose three partitions (of 3, 3 and 2 records) are all labeled, with the
+    records in ``failed`` failed: resuming it needs no cluster unless they are retried."""
+    parts = out.with_name(out.name + ".ray") / "parts"
+    parts.mkdir(parents=True)
+    (parts.parent / "plan.json").write_text(json.dumps({"input": str(data), "partition_rows": 3}))
+    rows = []
+    for record in read_records(data, keep_bad=True):
+        if record.error is not None:
+            rows.append({"id": None, "where": record.where, "status": "skipped"})
+        elif record.id in failed:
+            rows.append({"id": record.id, "status": "failed", "label": None, "error": "boom"})
+        else:
+            rows.append({"id": record.id, "status": "labeled", "label": "positive"})
+    for part in range(3):
+        chunk = rows[3 * part : 3 * part + 3]
+        (parts / f"part-{part:06d}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in chunk))
+    return parts
+
+
+def test_resume_keeps_failed_rows_when_told_and_counts_them(tmp_path: Path) -> None:
+    data = _records(tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    _finished_parts(data, out, failed={"r05"})
+    options: dict[str, Any] = {"on_error": "skip", "partition_rows": 3, "resume": True}
+    result = api.label_on_ray(TASK, data, out, retry_failed=False, **options)
+    assert result.failed_kept == 1 and result.failed == 1  # the CLI exits 1 on it
+    assert result.stats.skipped == 8 and result.stats.requests == 0  # all rows kept
+    assert [r["status"] for r in _rows(out)].count("failed") == 1
+    # Finished: resuming again has nothing to do while failed rows are to be kept.
+    with pytest.raises(OutputError, match=r"output is complete .* 1 failed row\(s\) are kept"):
+        api.label_on_ray(TASK, data, out, retry_failed=False, **options)
+
+
+def test_resume_refuses_a_partition_that_is_not_its_records(tmp_path: Path) -> None:
+    data = _records(tmp_path / "in.jsonl")
+    out = tmp_path / "out.jsonl"
+    parts = _finished_parts(data, out, failed=set())
+    second = parts / "part-000001.jsonl"
+    lines = second.read_text().splitlines(keepends=True)
+    second.write_text(lines[0].replace('"r04"', '"zz9"') + "".join(lines[1:]))
+    options: dict[str, Any] = {"on_error": "skip", "partition_rows": 3, "resume": True}
+    with pytest.raises(OutputError, match="row id 'zz9' where the input has 'r04'") as caught:
+        api.label_on_ray(TASK, data, out, **options)
+    assert caught.value.where == f"{second}:1" and "--overwrite" in (caught.value.hint or "")
+    second.write_text(lines[0] + lines[0] + lines[2])  # a repeated row
+    with pytest.raises(OutputError, match="row id 'r04' where the input has 'r05'"):
+        api.label_on_ray(TASK, data, out, **options)
+    second.write_text(lines[0])  # rows missing
+    with pytest.raises(OutputError, match="1 rows for a partition of 3 records"):
+        api.label_on_ray(TASK, data, out, **options)
+    assert not out.exists()
 
 
 def test_records_travel_intact() -> None:
