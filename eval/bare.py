@@ -17,7 +17,12 @@ embedded model. The variants, each a label per record:
   content-free records labeled in the same run;
 - ``bc+em``: the bias-corrected distributions re-weighted by the label prior of the pool,
   estimated by EM over the unlabeled records (Saerens et al. 2002, with the content-free prior
-  as the model's own prior): a transductive step that needs no labels.
+  as the model's own prior): a transductive step that needs no labels;
+- ``boot``: transductive few-shot, no human labels: ``today``'s most confident labels
+  (``--per-label`` records per label, highest probability first) become the example pool of a
+  second pass, ``--shots`` examples per record by ``semantic`` selection; a record is never its
+  own example (the selector skips its id);
+- ``boot+bc``: the second pass's distributions with its content-free prior divided out.
 
 The records are split into two seeded halves: ``select`` (where a default would be chosen) and
 ``report`` (where it is scored). Every variant is compared with ``today`` on the same records:
@@ -52,7 +57,7 @@ from llmlabel.task import load
 TASKS = harness.TASKS / "bare"
 RESULTS = harness.RESULTS
 SUITES = "sst2,ag_news,trec,sms_spam,tweet_eval_emotion,financial_phrasebank"
-VARIANTS = ("floor", "today", "bc", "bc+em")
+VARIANTS = ("floor", "today", "bc", "bc+em", "boot", "boot+bc")
 Probs = dict[str, float]
 
 
@@ -116,9 +121,15 @@ def floor(suite: str, gold: list[dict[str, Any]], args: argparse.Namespace) -> V
 
 
 def label_today(
-    suite: str, gold: list[dict[str, Any]], args: argparse.Namespace, tmp: Path
+    suite: str,
+    gold: list[dict[str, Any]],
+    args: argparse.Namespace,
+    tmp: Path,
+    name: str = "today",
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], Probs, float | None]:
-    """llmlabel's rows by id on the bare task, the content-free prior, seconds per record."""
+    """llmlabel's rows by id on the bare task (with ``extra`` overrides), the content-free
+    prior, seconds per record."""
     task = load(TASKS / f"{suite}.yaml")
     free = [
         {"id": f"content-free-{i}", **dict.fromkeys(task.spec.fields, text)}
@@ -126,9 +137,10 @@ def label_today(
     ]
     inputs = harness.write_jsonl(tmp / f"{suite}.jsonl", [*free, *gold])
     workdir = args.workdir / suite
-    output = workdir / f"today-{len(gold)}-seed{args.sample_seed}.jsonl"
+    output = workdir / f"{name}-{len(gold)}-seed{args.sample_seed}.jsonl"
     overrides = {"backend.model": args.model} if args.model else {}
-    print(f"{suite} today: labeling …", file=sys.stderr, flush=True)
+    overrides.update(extra or {})
+    print(f"{suite} {name}: labeling …", file=sys.stderr, flush=True)
     result = llmlabel.label(
         TASKS / f"{suite}.yaml",
         inputs,
@@ -145,6 +157,25 @@ def label_today(
     priors = [rows[r["id"]]["probs"] for r in free if rows[r["id"]].get("probs")]
     prior = labelprobs.mean(priors, task.labels) or dict.fromkeys(task.labels, 1 / len(task.labels))
     return rows, prior, seconds
+
+
+def bootstrap_pool(
+    gold: list[dict[str, Any]], rows: Mapping[str, dict[str, Any]], per_label: int
+) -> list[dict[str, Any]]:
+    """The records ``rows`` labeled most confidently, ``per_label`` per label at most, as
+    examples carrying the model's label (never the gold one)."""
+    ranked = sorted(
+        (r for r in gold if rows[str(r["id"])]["status"] == "labeled"),
+        key=lambda r: -rows[str(r["id"])]["confidence"],
+    )
+    taken: dict[str, int] = {}
+    pool = []
+    for record in ranked:
+        label = rows[str(record["id"])]["label"]
+        if taken.get(label, 0) < per_label:
+            taken[label] = taken.get(label, 0) + 1
+            pool.append({"id": str(record["id"]), "text": record["text"], "label": label})
+    return pool
 
 
 def pool_prior(
@@ -191,11 +222,25 @@ def suite_variants(suite: str, args: argparse.Namespace, tmp: Path) -> list[Vari
         for g, d in corrected.items()
     }
     today = {g: (rows[g].get("label") if rows[g]["status"] == "labeled" else None) for g in dists}
+    pool = harness.write_jsonl(
+        args.workdir / suite / "bootstrap-pool.jsonl", bootstrap_pool(gold, rows, args.per_label)
+    )
+    examples = {
+        "examples.path": str(pool),
+        "examples.k": args.shots,
+        "examples.strategy": "semantic",
+    }
+    again, again_prior, again_seconds = label_today(suite, gold, args, tmp, "boot", examples)
+    boot = {g: dict(again[g].get("probs") or {}) for g in dists}
+    boot_bc = {g: labelprobs.debias(d, again_prior) if d else {} for g, d in boot.items()}
+    total = None if seconds is None or again_seconds is None else seconds + again_seconds
     return [
         bare,
         Variant(suite, "today", today, seconds),
         Variant(suite, "bc", {g: argmax(d, labels) for g, d in corrected.items()}, seconds),
         Variant(suite, "bc+em", moved, seconds),
+        Variant(suite, "boot", {g: argmax(d, labels) for g, d in boot.items()}, total),
+        Variant(suite, "boot+bc", {g: argmax(d, labels) for g, d in boot_bc.items()}, total),
     ]
 
 
@@ -305,6 +350,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
+    parser.add_argument("--shots", type=int, default=4, help="boot: examples per record")
+    parser.add_argument("--per-label", type=int, default=8, help="boot: pool records per label")
     parser.add_argument("--workdir", type=Path, default=RESULTS / "raw" / "bare")
     parser.add_argument("--out", type=Path, default=RESULTS / "bare.md")
     args = parser.parse_args(argv)
