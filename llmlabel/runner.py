@@ -232,7 +232,11 @@ class Runner:
         if isinstance(drawn, dict):
             return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
-        vote = self.task.kind.vote(values, self.task.labels, reasons)
+        soft = self._item_probs(drawn) if self.task.scores_items else None
+        if soft is None:
+            vote = self.task.kind.vote(values, self.task.labels, reasons)
+        else:
+            vote = self.task.kind.vote(values, self.task.labels, reasons, soft=soft)
         if self.task.spec.adaptive is not None and vote.label is not None:
             # A record stopped early gets the share expected over its whole budget.
             drawn_n, budget = len(samples), self.task.spec.samples
@@ -258,6 +262,11 @@ class Runner:
             row["confidence_method"] = method
         if self.task.scores_labels and method == "vote":
             row["confidence_note"] = NO_LOGPROBS
+        if self.task.scores_items and vote.label is not None:
+            if soft is None:
+                row["confidence_note"] = NO_LOGPROBS
+            else:
+                row["confidence_method"] = self.task.spec.confidence
         if self.task.spec.adaptive is not None:
             row["samples_used"] = len(samples)
         if self.task.spec.logprobs:
@@ -344,6 +353,27 @@ class Runner:
         if self.task.spec.confidence == "combined":
             probs = labelprobs.mean([probs, shares], labels)
         return probs, self.task.spec.confidence
+
+    def _item_probs(self, drawn: Drawn) -> list[dict[Any, float] | None] | None:
+        """Per valid sample, its items' probabilities from its tokens (and under ``None`` its
+        empty answer's), for ``kind.vote(..., soft=...)``; ``combined`` halves the way to the
+        vote's count of 1. None when a sample has no tokens (the backend gives no logprobs)."""
+        kind, combined = self.task.kind, self.task.spec.confidence == "combined"
+        assert kind.items is not None
+        soft: list[dict[Any, float] | None] = []
+        for sample, value in zip(drawn.samples, drawn.values, strict=True):
+            if value is None:
+                soft.append(None)
+                continue
+            if not sample.tokens:
+                return None
+            items = kind.items(value)
+            probs = labelprobs.item_probs(sample.tokens, kind.field, items)
+            if not items:
+                empty = labelprobs.empty_probability(sample.tokens, kind.field)
+                probs = {None: 1.0 if empty is None else empty}
+            soft.append({k: (1 + p) / 2 if combined else p for k, p in probs.items()})
+        return soft
 
     async def _prior(self) -> dict[str, float]:
         """The label distribution the model gives content-free inputs (``N/A``, ...), the bias

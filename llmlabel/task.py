@@ -74,6 +74,7 @@ class PreparedTask:
         spec = self.spec
         sampler = spec.sampler
         scored = self.scores_labels
+        tokens = scored or self.scores_items  # items need each sampled token's logprob
         return LabelRequest(
             messages=messages,
             json_schema=self.schema,
@@ -82,8 +83,8 @@ class PreparedTask:
             temperature=spec.effective_temperature,
             seed=spec.seed + first,
             max_tokens=1 if prefill else spec.max_tokens,
-            logprobs=spec.logprobs or scored,
-            top_logprobs=TOP_LOGPROBS if scored else 0,
+            logprobs=spec.logprobs or tokens,
+            top_logprobs=TOP_LOGPROBS if scored else 1 if tokens else 0,
             round=first,
             top_p=sampler.top_p,
             top_k=sampler.top_k,
@@ -99,6 +100,14 @@ class PreparedTask:
         voters = spec.committee or spec.labeling_functions
         return spec.confidence != "vote" and self.kind.scores_labels and not voters
 
+    @property
+    def scores_items(self) -> bool:
+        """Whether the items of list answers (multi-label labels, NER spans, triples) get
+        probabilities from their tokens (``confidence:``), as ``scores_labels`` for labels."""
+        spec = self.spec
+        voters = spec.committee or spec.labeling_functions
+        return spec.confidence != "vote" and self.kind.items is not None and not voters
+
     def provenance(self) -> dict[str, Any]:
         spec = self.spec
         calibration = self.calibration
@@ -113,7 +122,7 @@ class PreparedTask:
             "temperature": spec.effective_temperature,
             "seed": spec.seed,
             "sampler": spec.sampler.model_dump(),
-            "confidence": spec.confidence if self.scores_labels else "vote",
+            "confidence": spec.confidence if self.scores_labels or self.scores_items else "vote",
             **({"bias_correction": spec.bias_correction} if self.scores_labels else {}),
             "examples": {
                 "strategy": spec.examples.strategy,

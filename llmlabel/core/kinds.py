@@ -29,7 +29,9 @@ from llmlabel.core.schema import (
 from llmlabel.core.scoring import Scoring
 from llmlabel.core.vote import Vote, per_label_majority, plurality
 
-Voter = Callable[[Sequence[Any], Sequence[str], Sequence[str]], Vote]
+Voter = Callable[..., Vote]
+"""(sample values, label order, invalid samples' reasons[, soft=item probabilities]) -> Vote;
+``soft`` is passed only to kinds with ``items``."""
 Settler = Callable[[Sequence[Any], int, float | None], bool]
 """(sample values so far, samples still allowed, posterior level) -> stop sampling?"""
 Valuer = Callable[[BaseModel, Mapping[str, Any]], Hashable]
@@ -70,6 +72,10 @@ class Kind:
     scores_labels: bool = False
     """One label per answer, in ``field``: token logprobs give each label a probability
     (``llmlabel.core.labelprobs``)."""
+    items: Callable[[Any], list[tuple[Any, tuple[str, ...]]]] | None = None
+    """A list of items per answer, in ``field``: (item, its string values as written in the
+    answer), in answer order, for a sample's value; their tokens give each item a probability
+    (``llmlabel.core.labelprobs.item_probs``), which ``vote(..., soft=...)`` weighs."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""
@@ -103,6 +109,7 @@ MULTI_LABEL = Kind(
     settled=per_label_settled,
     committee=committee_sets.MULTI_LABEL,
     scoring=scoring.MULTI_LABEL,
+    items=lambda value: [(label, (label,)) for label in sorted(value)],
 )
 
 NER = Kind(
@@ -116,6 +123,7 @@ NER = Kind(
     committee=committee_sets.SPANS,
     scoring=spans.SCORING,
     reads=("text",),
+    items=lambda value: [(s, (s.text, s.label)) for s in sorted(value.spans)],
 )
 
 EXTRACTION = Kind(
@@ -170,6 +178,7 @@ RELATION_TRIPLES = Kind(
     ],
     scoring=triples.SCORING,
     reads=("text",),
+    items=lambda value: [(t, (t.head, t.relation, t.tail)) for t in sorted(value.triples)],
 )
 
 KINDS: dict[str, Kind] = {

@@ -161,3 +161,87 @@ def debias(probs: Mapping[str, float], prior: Mapping[str, float]) -> dict[str, 
 def argmax(probs: Mapping[str, float], order: Sequence[str]) -> str:
     """The most probable label; a tie goes to the label listed first."""
     return max(order, key=lambda label: (probs.get(label, 0.0), -order.index(label)))
+
+
+# Answers that are lists of items (multi-label labels, NER spans, relation triples) get a
+# probability per item from the tokens that spell it: the product of the sampled tokens'
+# probabilities over the item's string values and their closing quotes (the model deciding
+# where a span ends counts). The structure between them is left out (the grammar forces it);
+# so is the choice to add the item at all, which only more samples show. An answer with no
+# items gets the probability of closing its list at once. Like the label walk, these are the
+# backend's probabilities before the grammar.
+
+
+def item_probs(
+    tokens: Sequence[Token], field_name: str, items: Sequence[tuple[object, Sequence[str]]]
+) -> dict[object, float]:
+    """Each item's probability from ``tokens`` (the answer ``{field_name: [...]}``); ``items``:
+    (item, its string values as written in the answer, in order), in answer order. An item
+    whose values are not found (a re-asked answer's tokens are not the sample's) is left out."""
+    text = "".join(token.text for token in tokens)
+    start = text.find(json.dumps(field_name))
+    if start < 0:
+        return {}
+    found: dict[object, float] = {}
+    cursor = start
+    for item, values in items:
+        ranges = _ranges(text, values, cursor) or _ranges(text, values, start)
+        if ranges:
+            found[item] = _probability(tokens, ranges)
+            cursor = ranges[-1][1]
+    return found
+
+
+def empty_probability(tokens: Sequence[Token], field_name: str) -> float | None:
+    """The probability of answering ``{field_name: []}``: of the tokens closing the list right
+    after it opens; None when the answer's list is not empty (or not there)."""
+    text = "".join(token.text for token in tokens)
+    key = text.find(json.dumps(field_name))
+    opening = text.find("[", key) if key >= 0 else -1
+    if opening < 0:
+        return None
+    closing = opening + 1 + len(text[opening + 1 :]) - len(text[opening + 1 :].lstrip())
+    if text[closing : closing + 1] != "]":
+        return None
+    return _probability(tokens, [(opening + 1, closing + 1)])
+
+
+def _ranges(text: str, values: Sequence[str], cursor: int) -> list[tuple[int, int]] | None:
+    """Character ranges of ``values`` (contents and closing quotes) in order from ``cursor``."""
+    ranges = []
+    for value in values:
+        found = _find(text, value, cursor)
+        if found is None:
+            return None
+        ranges.append(found)
+        cursor = found[1]
+    return ranges
+
+
+def _find(text: str, value: str, cursor: int) -> tuple[int, int] | None:
+    for spelled, skip in _spellings(value):
+        at = text.find(spelled, cursor)
+        if at >= 0:
+            return at + skip, at + len(spelled)
+    return None
+
+
+def _spellings(value: str) -> list[tuple[str, int]]:
+    """How a string value may be written in JSON, with the length of what precedes its
+    contents: quoted (the opening quote is the structure's, not the value's), then without
+    its quotes (a mention written with spaces around it is recovered stripped)."""
+    found = []
+    for quoted in dict.fromkeys([json.dumps(value, ensure_ascii=False), json.dumps(value)]):
+        found += [(quoted, 1), (quoted[1:], 0), (quoted[:-1], 1), (quoted[1:-1], 0)]
+    return found
+
+
+def _probability(tokens: Sequence[Token], ranges: Sequence[tuple[int, int]]) -> float:
+    """The product of the probabilities of the tokens overlapping any of ``ranges``."""
+    total, at = 0.0, 0
+    for token in tokens:
+        end = at + len(token.text)
+        if any(at < high and end > low for low, high in ranges):
+            total += token.logprob
+        at = end
+    return math.exp(total)

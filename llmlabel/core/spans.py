@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from llmlabel.core.labelsets import SetCounts
 from llmlabel.core.metrics import ClassScore, Outcome
 from llmlabel.core.scoring import Metric, Scoring, Unscorable
-from llmlabel.core.vote import Vote, abstain
+from llmlabel.core.vote import Soft, Vote, abstain, weights
 from llmlabel.errors import SchemaError
 
 ENTITIES_FIELD = "entities"
@@ -186,9 +186,13 @@ def bio_spans(tags: Sequence[str]) -> list[tuple[int, int, str]]:
 
 
 def span_vote(
-    values: Sequence[SpanAnswer | None], order: Sequence[str], reasons: Sequence[str] = ()
+    values: Sequence[SpanAnswer | None],
+    order: Sequence[str],
+    reasons: Sequence[str] = (),
+    soft: Soft | None = None,
 ) -> Vote:
-    """Span-level vote over the samples' located spans (``None`` = invalid sample)."""
+    """Span-level vote over the samples' located spans (``None`` = invalid sample); with
+    ``soft``, a span's confidence is its tokens' probability (``llmlabel.core.vote.weights``)."""
     total = len(values)
     valid = [v for v in values if v is not None]
     if not valid:
@@ -198,7 +202,8 @@ def span_vote(
     kept = without_overlaps(majority, counts)
     tie = any(2 * c == len(valid) for c in counts.values()) or len(kept) < len(majority)
     ranked = sorted(counts, key=lambda s: (s.start, s.end, label_rank(s.label, order)))
-    decided = {s: (counts[s] if s in kept else len(valid) - counts[s]) / total for s in ranked}
+    support, nothing = weights(counts, [v and v.spans for v in values], soft)
+    decided = {s: (support[s] if s in kept else len(valid) - support[s]) / total for s in ranked}
     entities = [{**s._asdict(), "confidence": round(decided[s], 6)} for s in ranked if s in kept]
     extra: dict[str, Any] = {}
     tokens = valid[0].tokens
@@ -208,7 +213,7 @@ def span_vote(
     extra["dropped_spans"] = dropped
     return Vote(
         label=entities,
-        confidence=min(decided.values(), default=len(valid) / total),
+        confidence=min(decided.values(), default=nothing / total),
         counts={s.key: counts[s] for s in ranked},
         total=total,
         tie=tie,

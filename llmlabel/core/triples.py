@@ -31,7 +31,7 @@ from llmlabel.core.metrics import ClassScore, Outcome
 from llmlabel.core.relations import OTHER
 from llmlabel.core.scoring import Metric, Scoring, Unscorable
 from llmlabel.core.spans import MAX_ENTITY_CHARS, recover
-from llmlabel.core.vote import Vote, abstain
+from llmlabel.core.vote import Soft, Vote, abstain, weights
 from llmlabel.errors import SchemaError
 
 TRIPLES_FIELD = "triples"
@@ -144,9 +144,13 @@ def answer_value(answer: BaseModel, record: Mapping[str, Any]) -> TripleAnswer:
 
 
 def triple_vote(
-    values: Sequence[TripleAnswer | None], order: Sequence[str], reasons: Sequence[str] = ()
+    values: Sequence[TripleAnswer | None],
+    order: Sequence[str],
+    reasons: Sequence[str] = (),
+    soft: Soft | None = None,
 ) -> Vote:
-    """Per-triple majority vote over the samples' located triples (``None`` = invalid)."""
+    """Per-triple majority vote over the samples' located triples (``None`` = invalid); with
+    ``soft``, a triple's confidence is its tokens' probability (``llmlabel.core.vote.weights``)."""
     total = len(values)
     valid = [v for v in values if v is not None]
     if not valid:
@@ -157,11 +161,12 @@ def triple_vote(
     ranked = sorted(
         counts, key=lambda t: (t.head_start, t.tail_start, rank.get(t.relation, len(rank)), t)
     )
-    decided = {t: (counts[t] if t in kept else len(valid) - counts[t]) / total for t in ranked}
+    support, nothing = weights(counts, [v and v.triples for v in values], soft)
+    decided = {t: (support[t] if t in kept else len(valid) - support[t]) / total for t in ranked}
     dropped = [f"sample {i}: {d}" for i, v in enumerate(values) if v for d in v.dropped]
     return Vote(
         label=[t.as_row(decided[t]) for t in ranked if t in kept],
-        confidence=min(decided.values(), default=len(valid) / total),
+        confidence=min(decided.values(), default=nothing / total),
         counts={t.key: counts[t] for t in ranked},
         total=total,
         tie=any(2 * c == len(valid) for c in counts.values()),

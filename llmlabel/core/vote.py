@@ -13,6 +13,10 @@ Multi-label (``per_label_majority``):
   the valid samples include it (exactly half is a tie: not kept, flagged ``tie=True``).
 - A label's confidence is the share of all samples that agree with the decision on it, so
   invalid samples lower it; the record's ``confidence`` is the weakest of these.
+
+Item lists (multi-label labels, NER spans, triples) can be voted with ``soft`` weights: each
+sample's items then count by their probability from the sample's tokens instead of 1 (the
+decisions stay the hard majority's; only the confidences change, see ``weights``).
 """
 
 from __future__ import annotations
@@ -68,10 +72,41 @@ def plurality(
     )
 
 
+Soft = Sequence[Mapping[Any, float] | None]
+"""Per sample, aligned with the values: each of its items' probability (from its tokens,
+``llmlabel.core.labelprobs.item_probs``), and under the key ``None`` the probability of its
+empty answer; ``None`` for an invalid sample."""
+
+
+def weights(
+    counts: Mapping[Any, int], values: Sequence[Any], soft: Soft | None
+) -> tuple[dict[Any, float], float]:
+    """Each item's support (its count, or with ``soft`` the sum of its probabilities over the
+    samples that have it) and the support of an empty answer (the valid samples without items,
+    or the sum of their probabilities). An item a sample has but ``soft`` lacks counts 1."""
+    if soft is None:
+        return dict(counts), float(sum(v is not None and not v for v in values))
+    support = dict.fromkeys(counts, 0.0)
+    nothing = 0.0
+    for value, probs in zip(values, soft, strict=True):
+        if value is None:
+            continue
+        probs = probs or {}
+        for item in value:
+            support[item] += probs.get(item, 1.0)
+        if not value:
+            nothing += probs.get(None, 1.0)
+    return support, nothing
+
+
 def per_label_majority(
-    values: Sequence[frozenset[str] | None], order: Sequence[str], reasons: Sequence[str] = ()
+    values: Sequence[frozenset[str] | None],
+    order: Sequence[str],
+    reasons: Sequence[str] = (),
+    soft: Soft | None = None,
 ) -> Vote:
-    """Multi-label vote over sample label sets (``None`` = invalid sample)."""
+    """Multi-label vote over sample label sets (``None`` = invalid sample); with ``soft``, a
+    label's confidence and probability come from its tokens (``weights``)."""
     total = len(values)
     valid = [v for v in values if v is not None]
     if not valid:
@@ -80,18 +115,25 @@ def per_label_majority(
     kept = [label for label, c in counts.items() if 2 * c > len(valid)]
     tie = any(2 * c == len(valid) for c in counts.values())
     universe = list(dict.fromkeys([*order, *counts]))
+    support, nothing = weights(counts, values, soft)
     decided = {
-        label: (counts.get(label, 0) if label in kept else len(valid) - counts.get(label, 0))
+        label: (support.get(label, 0) if label in kept else len(valid) - support.get(label, 0))
         / total
         for label in universe
     }
+    confidence = min(decided.values()) if counts else nothing / total
+    extra = None
+    if soft is not None:
+        probs = {label: round(support.get(label, 0.0) / len(valid), 6) for label in universe}
+        extra = {"probs": probs}
     return Vote(
         label=kept,
-        confidence=min(decided.values()),
+        confidence=confidence,
         counts=counts,
         total=total,
         tie=tie,
         label_confidence={label: round(share, 6) for label, share in decided.items()},
+        extra=extra,
     )
 
 
