@@ -425,10 +425,7 @@ def evaluate(
     )
     kind = kind or next(map(evaluation.row_kind, iter_rows(predictions)), evaluation.DEFAULT_KIND)
     evaluation.scoring(kind)  # an unscorable kind fails before any file is read through
-    rows = (
-        evaluation.parse_prediction(row, f"{predictions} row {n}", kind)
-        for n, row in enumerate(iter_rows(predictions), start=1)
-    )
+    rows = evaluation.parse_predictions(iter_rows(predictions), str(predictions), kind)
     labels = (
         (r.id, evaluation.gold_label(r.id, r.data, r.where, kind)) for r in read_records(gold)
     )

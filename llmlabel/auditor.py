@@ -17,14 +17,14 @@ from typing import Any
 from llmlabel.core.audit import Audit, Audited, Flag, distribution
 from llmlabel.core.audit import audit as confident_learning
 from llmlabel.core.calibration import CalibrationMap
+from llmlabel.core.metrics import STATUSES
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.calibfile import read_calibration
 from llmlabel.io.handoff import check_new, write_jsonl
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import iter_numbered_rows
+from llmlabel.io.sink import iter_predictions
 
-STATUSES = ("labeled", "abstained", "failed")
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` over the gold records"
 
 
@@ -119,7 +119,7 @@ def _calibration_map(calibration: str | Path | None) -> CalibrationMap | None:
 
 def _read_votes(path: str | Path) -> dict[str, _Votes]:
     found: dict[str, _Votes] = {}
-    for lineno, row in iter_numbered_rows(path):
+    for lineno, row in iter_predictions(path):
         where = f"{path}:{lineno}"
         record_id, status, votes = row.get("id"), row.get("status"), row.get("votes") or {}
         kind = (row.get("provenance") or {}).get("kind", "classification")

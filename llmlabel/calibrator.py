@@ -144,10 +144,7 @@ def read_outcomes(
     confidences (``confidence_raw`` where a row has it)."""
     kind = kind or next(map(evaluation.row_kind, iter_rows(predictions)), evaluation.DEFAULT_KIND)
     evaluation.scoring(kind)
-    rows = (
-        evaluation.parse_prediction(_raw(row), f"{predictions} row {n}", kind)
-        for n, row in enumerate(iter_rows(predictions), start=1)
-    )
+    rows = evaluation.parse_predictions(map(_raw, iter_rows(predictions)), str(predictions), kind)
     labels = (
         (r.id, evaluation.gold_label(r.id, r.data, r.where, kind)) for r in read_records(gold)
     )

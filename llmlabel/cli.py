@@ -266,8 +266,8 @@ def _show_eval(result: api.EvalResult) -> None:
             soft_wrap=True,
         )
     out.print(
-        f"labeled {s.labeled} · abstained {s.abstained} · failed {s.failed} "
-        "(abstained and failed count as wrong)\n"
+        f"labeled {s.labeled} · abstained {s.abstained} · failed {s.failed}"
+        f"{f' · skipped {s.skipped}' if s.skipped else ''} (all but labeled count as wrong)\n"
         f"selective prediction: {s.selective.sentence()}",
         soft_wrap=True,
     )

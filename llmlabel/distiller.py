@@ -274,8 +274,8 @@ def _texts(
     """The texts of the labeled records and of the gold records without their own fields."""
     wanted = set(labeled) | {r.id for r in gold if not all(f in r.data for f in fields)}
     texts: dict[str, str] = {}
-    for record in read_records(input, id_field=id_field):
-        if record.id in wanted and record.id not in texts:
+    for record in read_records(input, id_field=id_field, keep_bad=True):
+        if record.error is None and record.id in wanted and record.id not in texts:
             texts[record.id] = _checked_text(record.data, fields, record.where, record.id)
     missing = [i for i in labeled if i not in texts]
     if missing:

@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmlabel.core.card import CardFacts, provenance_field, provenance_key, render_card
+from llmlabel.core.metrics import STATUSES
 from llmlabel.core.schema import example_answer
 from llmlabel.core.silver import Candidate, Selection, SilverOptions, select, silver_row
 from llmlabel.core.silverspans import (
@@ -36,10 +37,9 @@ from llmlabel.errors import ConfigError, ExportError, InputError
 from llmlabel.io.export import FORMATS, ClassNames, check_output, layout, write_export
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord, check_fields, read_records
-from llmlabel.io.sink import iter_numbered_rows
+from llmlabel.io.sink import iter_predictions
 from llmlabel.task import PreparedTask, load
 
-STATUSES = ("labeled", "abstained", "failed")
 CLASS_KINDS = ("classification", "relation")
 EXPORT_KINDS = (*CLASS_KINDS, "ner")
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run`"
@@ -194,7 +194,7 @@ def read_predictions(
     kind, one of ``kinds``)."""
     read = Predictions(str(path))
     found: str | None = prepared.spec.kind if prepared is not None else None
-    for lineno, row in iter_numbered_rows(path):
+    for lineno, row in iter_predictions(path):
         where = f"{path}:{lineno}"
         kind = _row_kind(row)
         _check_kind(kind, found, kinds, prepared, where)
@@ -333,8 +333,8 @@ def join(
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in selection.splits}
     seen: dict[str, str] = {}
     unmatched = 0
-    for record in read_records(input, id_field=id_field):
-        if record.id not in read.where:
+    for record in read_records(input, id_field=id_field, keep_bad=True):
+        if record.error is not None or record.id not in read.where:  # bad: its row was skipped
             unmatched += 1
             continue
         if record.id in seen:

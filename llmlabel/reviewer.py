@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlabel.core.committee import Member
+from llmlabel.core.metrics import STATUSES
 from llmlabel.core.review import (
     STRATEGIES,
     Agreement,
@@ -40,12 +41,11 @@ from llmlabel.io import argilla, labelstudio
 from llmlabel.io.handoff import append_jsonl, check_new, write_folder, write_jsonl
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import iter_numbered_rows
+from llmlabel.io.sink import iter_numbered_rows, iter_predictions
 from llmlabel.task import PreparedTask, load
 
 FORMATS = ("label-studio", "argilla")
 KINDS = ("classification", "multi_label", "ner")
-STATUSES = ("labeled", "abstained", "failed")
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` for this task"
 
 
@@ -439,7 +439,7 @@ def _prepared(task: str | Path) -> PreparedTask:
 def _read_rows(path: str | Path, prepared: PreparedTask) -> dict[str, tuple[dict[str, Any], str]]:
     """Prediction rows by id (file order), each with where it came from."""
     rows: dict[str, tuple[dict[str, Any], str]] = {}
-    for lineno, row in iter_numbered_rows(path):
+    for lineno, row in iter_predictions(path):
         where = f"{path}:{lineno}"
         record_id = row.get("id")
         if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
@@ -596,8 +596,8 @@ def _records(
 ) -> dict[str, dict[str, Any]]:
     """The input records of the predictions, by id; every prediction must find its record."""
     found: dict[str, dict[str, Any]] = {}
-    for record in read_records(input, id_field=prepared.spec.id_field):
-        if record.id in rows:
+    for record in read_records(input, id_field=prepared.spec.id_field, keep_bad=True):
+        if record.error is None and record.id in rows:  # a bad line's row was skipped
             found.setdefault(record.id, record.data)
     missing = [i for i in rows if i not in found]
     if missing:

@@ -104,10 +104,7 @@ def score(
     options: Options,
 ) -> Scored:
     """Pair a variant's output rows with the gold ``(id, value)`` pairs and summarise them."""
-    predictions = (
-        evaluation.parse_prediction(row, f"variant '{name}' row {n}", kind)
-        for n, row in enumerate(rows, start=1)
-    )
+    predictions = evaluation.parse_predictions(rows, f"variant '{name}'", kind)
     outcomes, pairing = evaluation.pair(
         predictions, gold, names=(f"variant '{name}'", "gold"), kind=kind
     )

@@ -12,15 +12,22 @@ both and says how many were left out.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.core import metrics, reliability
 from llmlabel.core.kinds import KINDS
-from llmlabel.core.metrics import ClassScore, ConfusionMatrix, Interval, Outcome, Status
+from llmlabel.core.metrics import (
+    STATUSES,
+    ClassScore,
+    ConfusionMatrix,
+    Interval,
+    Outcome,
+    Status,
+)
 from llmlabel.core.reliability import Calibration, CoveragePoint, Selective
 from llmlabel.core.scoring import Scoring, Unscorable
 from llmlabel.errors import ConfigError, InputError, JoinError
@@ -122,6 +129,8 @@ class EvalSummary(BaseModel):
     labeled: int
     abstained: int
     failed: int
+    skipped: int = 0
+    """Bad records (``--on-error skip``) with gold: not labeled, so wrong, like failed ones."""
     correct: int
     accuracy: Interval
     """Records whose prediction is right as a whole (exact label, label set or span set)."""
@@ -161,6 +170,17 @@ def row_kind(row: Mapping[str, Any]) -> str:
     return kind if isinstance(kind, str) else DEFAULT_KIND
 
 
+def parse_predictions(
+    rows: Iterable[Mapping[str, Any]], name: str, kind: str = DEFAULT_KIND
+) -> Iterator[Prediction]:
+    """``parse_prediction`` for every row of an output file; a ``skipped`` row without an id
+    (a line that could not be read) names no record and is left out."""
+    for n, row in enumerate(rows, start=1):
+        if row.get("status") == "skipped" and row.get("id") is None:
+            continue
+        yield parse_prediction(row, f"{name} row {n}", kind)
+
+
 def parse_prediction(row: Mapping[str, Any], where: str, kind: str = DEFAULT_KIND) -> Prediction:
     """One llmlabel output row of a ``kind`` task. Abstained and failed rows get confidence 0:
     they are wrong."""
@@ -172,9 +192,9 @@ def parse_prediction(row: Mapping[str, Any], where: str, kind: str = DEFAULT_KIN
             hint="score one run's output at a time",
         )
     status = row.get("status")
-    if status not in get_args(Status):
+    if status not in STATUSES:
         raise InputError(
-            f"prediction '{rid}' has status {status!r}, not labeled, abstained or failed",
+            f"prediction '{rid}' has status {status!r}, not one of {', '.join(STATUSES)}",
             where=where,
             hint="pass a file written by `llmlabel run`",
         )
@@ -314,6 +334,7 @@ def evaluate(
         labeled=statuses.count("labeled"),
         abstained=statuses.count("abstained"),
         failed=statuses.count("failed"),
+        skipped=statuses.count("skipped"),
         correct=sum(o.correct for o in outcomes),
         accuracy=accuracy,
         metrics=intervals,

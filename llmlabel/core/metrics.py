@@ -18,11 +18,15 @@ import random
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict
 
-Status = Literal["labeled", "abstained", "failed"]
+Status = Literal["labeled", "abstained", "failed", "skipped"]
+"""A row's status, the one list every command reads: ``labeled`` (a label), ``abstained`` (no
+valid answer), ``failed`` (its requests failed), ``skipped`` (a bad record, ``--on-error
+skip``). Only ``labeled`` rows carry a label; the others count as wrong when scored."""
+STATUSES: tuple[str, ...] = get_args(Status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +127,7 @@ def confusion_matrix(
         row = index[o.gold]
         if o.predicted is not None:
             counts[row][index[o.predicted]] += 1
-        elif o.status == "failed":
+        elif o.status in ("failed", "skipped"):
             failed[row] += 1
         else:
             abstained[row] += 1

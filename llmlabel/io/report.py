@@ -122,7 +122,8 @@ def _overview(s: EvalSummary, sources: dict[str, str]) -> str:
         *(f"- {name}: `{path}`" for name, path in sources.items()),
         f"- task kind: {s.kind}",
         f"- records scored: {s.records} ({s.labeled} labeled, {s.abstained} abstained, "
-        f"{s.failed} failed; abstained and failed records count as wrong, with confidence 0)",
+        f"{s.failed} failed{f', {s.skipped} skipped' if s.skipped else ''}; abstained, failed "
+        "and skipped records count as wrong, with confidence 0)",
     ]
     p = s.pairing
     if p.gold_without_prediction or p.predictions_without_gold:

@@ -302,6 +302,14 @@ def iter_numbered_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
         yield from _complete_rows(fh, str(path), InputError, _Tail(), unterminated=True)
 
 
+def iter_predictions(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``iter_numbered_rows`` without the ``skipped`` rows (bad records, ``--on-error skip``):
+    they carry no label to export, review or audit (``eval`` scores them, as wrong)."""
+    for lineno, row in iter_numbered_rows(path):
+        if row.get("status") != "skipped":
+            yield lineno, row
+
+
 def encode_row(row: dict[str, Any]) -> bytes:
     """``row`` as one output line (UTF-8 JSON and a newline)."""
     line = json.dumps(row, ensure_ascii=False)
