@@ -90,6 +90,7 @@ def floor(suite: str, gold: list[dict[str, Any]], args: argparse.Namespace) -> V
     task = load(TASKS / f"{suite}.yaml")
     labels, description = task.labels, task.spec.description or ""
     cache = args.workdir / suite / "floor.jsonl"
+    timing = cache.with_suffix(".timing.json")
     answers = {}
     if cache.is_file():
         answers = {r["id"]: r["answer"] for r in map(json.loads, cache.read_text().splitlines())}
@@ -116,6 +117,9 @@ def floor(suite: str, gold: list[dict[str, Any]], args: argparse.Namespace) -> V
                 out.write(json.dumps({"id": str(record["id"]), "answer": answer}) + "\n")
                 out.flush()
             seconds = (time.monotonic() - started) / len(todo)
+        timing.write_text(json.dumps({"seconds_per_record": seconds}))
+    if timing.is_file():
+        seconds = json.loads(timing.read_text())["seconds_per_record"]
     predicted = {str(g["id"]): named_label(answers[str(g["id"])], labels) for g in gold}
     return Variant(suite, "floor", predicted, seconds)
 

@@ -57,6 +57,25 @@ app = typer.Typer(
 )
 models_app = typer.Typer(help="List and download the embedded models.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from llmlabel import __version__
+
+        typer.echo(f"llmlabel {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, Opt("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Label data with LLMs: validated answers, voted confidence, resumable runs."""
+
+
 # Paths, labels and model names are printed as given: "[/]" in one is text, not rich markup.
 out = Console(markup=False, emoji=False)
 err = Console(stderr=True, markup=False, emoji=False)
@@ -107,7 +126,9 @@ def run(
     ] = False,
     dry_run: Annotated[bool, Opt(help="Show the plan; call no model.")] = False,
     cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
-    no_cache: Annotated[bool, Opt(help="Do not read or write the request cache.")] = False,
+    no_cache: Annotated[
+        bool, Opt("--no-cache", help="Do not read or write the request cache.")
+    ] = False,
     on_error: Annotated[
         OnErrorChoice, Opt(help="A bad record stops the run (fail) or becomes a skipped row.")
     ] = OnErrorChoice.fail,
@@ -296,7 +317,9 @@ def compare_(
     ] = 0.05,
     resamples: Annotated[int, Opt(min=1, help="Bootstrap resamples.")] = 1000,
     cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
-    no_cache: Annotated[bool, Opt(help="Do not read or write the request cache.")] = False,
+    no_cache: Annotated[
+        bool, Opt("--no-cache", help="Do not read or write the request cache.")
+    ] = False,
 ) -> None:
     """Run every variant of COMPARE_FILE on the same gold records; leaderboard and paired tests."""
 

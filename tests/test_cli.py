@@ -47,6 +47,16 @@ def test_every_command_has_help(command: list[str]) -> None:
     assert "Usage" in result.stdout
 
 
+def test_version_and_plain_flags() -> None:
+    from llmlabel import __version__
+
+    result = llmlabel("--version")
+    assert result.returncode == 0 and result.stdout.strip() == f"llmlabel {__version__}"
+    for command in COMMANDS:
+        shown = llmlabel(*command, "--help").stdout
+        assert "--no-no-" not in shown, command  # a flag is --x, not --x/--no-x pairs of "no"
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
