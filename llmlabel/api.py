@@ -37,7 +37,14 @@ from llmlabel.errors import ConfigError
 from llmlabel.exporter import ExportResult as ExportResult
 from llmlabel.exporter import export as export
 from llmlabel.io.cache import default_cache_path
-from llmlabel.io.manifest import environment_info, manifest_path_for, write_manifest
+from llmlabel.io.manifest import (
+    environment_info,
+    manifest_path_for,
+    read_json,
+    read_manifest,
+    task_labels,
+    write_manifest,
+)
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import check_fields, read_records
 from llmlabel.io.report import write_report
@@ -191,7 +198,7 @@ def check_fingerprint(
     """Refuse to resume an output whose manifest has another run's fingerprint (a manifest
     without one, from llmlabel before fingerprints, is not checked); ``missing_ok=False``:
     also one with no readable manifest, as its rows could be any task's."""
-    data = _read_json(manifest)
+    data = read_json(manifest)
     if data is None and not missing_ok:
         raise ConfigError(
             "cannot resume: the output's manifest is missing or unreadable, so the settings "
@@ -432,8 +439,8 @@ def evaluate(
     outcomes, pairing = evaluation.pair(
         rows, labels, allow_missing=allow_missing, names=(str(predictions), str(gold)), kind=kind
     )
-    manifest = _read_manifest(predictions)
-    outcomes, warnings = evaluation.check_gold(outcomes, _task_labels(manifest), kind)
+    manifest = read_manifest(predictions)
+    outcomes, warnings = evaluation.check_gold(outcomes, task_labels(manifest), kind)
     summary = evaluation.evaluate(outcomes, pairing, options, kind)
     summary = summary.model_copy(update={"warnings": warnings})
     if manifest is not None and isinstance(manifest.get("totals"), dict):
@@ -447,29 +454,6 @@ def evaluate(
     sources = {"predictions": str(predictions), "gold": str(gold)}
     path = write_report(summary, report, sources) if report is not None else None
     return EvalResult(summary=summary, report=path)
-
-
-def _read_manifest(predictions: str | Path) -> dict[str, Any] | None:
-    """The manifest ``label`` wrote beside ``predictions``, or None if there is none (or it
-    cannot be read: cost is extra information, never a reason to fail an evaluation)."""
-    return _read_json(manifest_path_for(predictions))
-
-
-def _task_labels(manifest: dict[str, Any] | None) -> list[str]:
-    """The label names of the task a manifest ran (none where it does not say)."""
-    task = (manifest or {}).get("task")
-    labels = task.get("labels") if isinstance(task, dict) else None
-    if not isinstance(labels, list):
-        return []
-    return [str(label["name"]) for label in labels if isinstance(label, dict) and "name" in label]
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def _totals(runner: Runner) -> dict[str, Any]:

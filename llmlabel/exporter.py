@@ -35,6 +35,7 @@ from llmlabel.core.silverspans import (
 )
 from llmlabel.errors import ConfigError, ExportError, InputError
 from llmlabel.io.export import FORMATS, ClassNames, check_output, layout, write_export
+from llmlabel.io.manifest import read_manifest, task_labels
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import iter_predictions
@@ -128,7 +129,7 @@ def export(
         notes=notes,
         kind="ner" if read.kind == "ner" else "classification",
     )
-    write_export(target, rows, render_card(facts), _classes(read, prepared))
+    write_export(target, rows, render_card(facts), _classes(read, prepared, predictions))
     return ExportResult(target.output, target.card, format, selection, notes)
 
 
@@ -462,14 +463,20 @@ def _sft_maker(prepared: PreparedTask) -> RowMaker:
     return make
 
 
-def _classes(read: Predictions, prepared: PreparedTask | None) -> ClassNames:
+def _classes(
+    read: Predictions, prepared: PreparedTask | None, predictions: str | Path
+) -> ClassNames:
     """ClassLabel columns: ``label`` (NER: ``ner_tags``, BIO over the entity types); names in
-    the task's label order, else the labels seen, sorted."""
+    the task's label order (``--task``, else the run's manifest), else the labels seen, sorted
+    (then ids can change between runs: the card says so)."""
     seen: set[str] = set()
     for c in read.candidates:
         if c.labeled and c.label is not None:
             seen.update([c.label] if isinstance(c.label, str) else (s.label for s in c.label))
-    names = list(prepared.labels) if prepared is not None else sorted(seen)
+    if prepared is not None:
+        names = list(prepared.labels)
+    else:
+        names = task_labels(read_manifest(predictions)) or sorted(seen)
     return {"ner_tags": bio_names(names)} if read.kind == "ner" else {"label": names}
 
 

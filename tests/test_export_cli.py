@@ -111,6 +111,19 @@ def test_hf_without_split_is_one_dataset_with_sorted_labels(files: dict[str, Pat
     assert set(loaded.column_names) == {"id", "text", "label", "confidence"}
 
 
+def test_hf_without_task_takes_the_label_list_from_the_run_manifest(
+    files: dict[str, Path],
+) -> None:
+    """Label ids must not depend on which labels a run happened to predict: the manifest
+    beside the predictions names the task's labels, in order (one never predicted here)."""
+    labels = [{"name": name} for name in ("good", "meh", "bad")]
+    manifest = files["dir"] / "pred.manifest.json"
+    manifest.write_text(json.dumps({"status": "completed", "task": {"labels": labels}}))
+    out = files["dir"] / "silver"
+    ok(export(files, out))
+    assert load_from_disk(str(out)).features["label"].names == ["good", "meh", "bad"]
+
+
 def test_parquet_round_trips_with_its_card_beside(files: dict[str, Path]) -> None:
     out = files["dir"] / "silver.parquet"
     ok(export(files, out, "--format", "parquet"))

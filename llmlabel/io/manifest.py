@@ -69,3 +69,27 @@ def environment_info() -> dict[str, Any]:
         "llmlabel": llmlabel.__version__,
         "packages": packages,
     }
+
+
+def read_manifest(output: str | Path) -> dict[str, Any] | None:
+    """The manifest ``label`` wrote beside ``output``, or None if there is none (or it cannot
+    be read: a manifest adds information, it is never a reason to fail a reader)."""
+    return read_json(manifest_path_for(output))
+
+
+def task_labels(manifest: dict[str, Any] | None) -> list[str]:
+    """The label names of the task a manifest ran (none where it does not say)."""
+    task = (manifest or {}).get("task")
+    labels = task.get("labels") if isinstance(task, dict) else None
+    if not isinstance(labels, list):
+        return []
+    return [str(label["name"]) for label in labels if isinstance(label, dict) and "name" in label]
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
