@@ -80,6 +80,9 @@ class RunStats:
     """Lowest and highest confidence of a labeled row: equal means it ranks nothing."""
     vote_fallbacks: int = 0
     """Rows that asked for logprob confidence and got the vote (no token logprobs)."""
+    numbered: int = 0
+    """Records without the task's ``id_field``, whose ids are their row numbers."""
+    id_field: str = "id"
     first_failure: str | None = None
     label_prior: dict[str, float] | None = None
     """The content-free label prior (``bias_correction: content_free``), once asked."""
@@ -112,6 +115,12 @@ class RunStats:
             )
         if self.vote_fallbacks:
             found.append(f"{self.vote_fallbacks} rows: {NO_LOGPROBS}")
+        if self.numbered:
+            found.append(
+                f"{self.numbered} record(s) have no '{self.id_field}' field, so their ids are "
+                "their row numbers (0, 1, …); if the input has its own id column, name it with "
+                "`id_field:` in the task file"
+            )
         return found
 
     def as_dict(self) -> dict[str, Any]:
@@ -187,6 +196,9 @@ class Runner:
                 self._reject(record, None, record.error or duplicate_error(record))
                 continue
             seen.add(record.id)
+            if self.task.spec.id_field not in record.data:
+                self.stats.numbered += 1
+                self.stats.id_field = self.task.spec.id_field
             if record.id in self.sink.done_ids:
                 self.stats.skipped += 1
                 continue

@@ -57,6 +57,22 @@ def test_version_and_plain_flags() -> None:
         assert "--no-no-" not in shown, command  # a flag is --x, not --x/--no-x pairs of "no"
 
 
+def test_records_without_the_id_field_are_numbered_and_the_summary_says_so(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    data = tmp_path / "tickets.csv"
+    data.write_text("ticket_id,text\nT-17,Great service\nT-18,Never again\n")
+    result = llmlabel(
+        "run", str(TASK), "-i", str(data), "-o", str(tmp_path / "out.jsonl"),
+        "--model", str(smollm2_path), "--no-cache",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    shown = " ".join((result.stdout + result.stderr).split())
+    assert "2 record(s) have no 'id' field" in shown and "`id_field:`" in shown
+    ids = [json.loads(line)["id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
+    assert sorted(ids) == ["0", "1"]
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
