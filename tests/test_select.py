@@ -31,6 +31,16 @@ def test_a_record_never_gets_itself_as_an_example() -> None:
     assert [e.id for e in chosen] == ["e0", "e2", "e3"]
 
 
+def test_a_duplicate_of_the_record_under_another_id_is_not_its_example() -> None:
+    """Every strategy: the same text under another id is the record itself (its label would
+    leak, e.g. a transductive pool made from the records being labeled)."""
+    for strategy in ("fixed", "random", "label_balanced"):
+        chosen = ExampleSelector(POOL, 3, strategy).for_record("copy", {"text": "0"})
+        assert "e0" not in [e.id for e in chosen] and len(chosen) == 3, strategy
+    kept = ExampleSelector(POOL, 3).for_record("other", {"text": "zz"})
+    assert [e.id for e in kept] == ["e0", "e1", "e2"]
+
+
 def test_k_larger_than_the_pool_takes_the_pool() -> None:
     assert len(ExampleSelector(POOL, 50).for_record()) == len(POOL)
 

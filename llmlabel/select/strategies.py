@@ -75,13 +75,14 @@ class ExampleSelector:
         self, record_id: str | None = None, data: Mapping[str, Any] | None = None
     ) -> list[Example]:
         """The record's examples; ``data`` (the record's fields) is needed by ``semantic`` and
-        ``mmr``."""
+        ``mmr``. A record is never its own example: an example with its id, or with its text in
+        every field, is skipped."""
         if self._index is not None and self.k:
             if data is None:
                 raise ValueError(f"the {self.strategy} strategy needs the record's data")
             from llmlabel.select.semantic import text_of
 
-            skip = [i for i, e in enumerate(self._pool) if e.id == record_id]
+            skip = [i for i, e in enumerate(self._pool) if self._own(e, record_id, data)]
             picked = self._index.rank(
                 text_of(data, self._fields), self.k, skip=skip, lambda_=self._lambda
             )
@@ -90,10 +91,22 @@ class ExampleSelector:
         for example in self._ranked:
             if len(chosen) == self.k:
                 break
-            if record_id is not None and example.id == record_id:
+            if self._own(example, record_id, data):
                 continue
             chosen.append(example)
         return chosen
+
+    def _own(self, example: Example, record_id: str | None, data: Mapping[str, Any] | None) -> bool:
+        """Whether ``example`` is the record itself: its id, or the same values in the task's
+        fields (a duplicate under another id)."""
+        if record_id is not None and example.id == record_id:
+            return True
+        if data is None:
+            return False
+        mine = [data.get(f) for f in self._fields]
+        return any(v is not None for v in mine) and mine == [
+            example.data.get(f) for f in self._fields
+        ]
 
 
 def _rank(pool: list[Example], strategy: str, seed: int, labels: Sequence[str]) -> list[Example]:
