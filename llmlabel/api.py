@@ -139,6 +139,14 @@ def label(
     """
     prepared = for_input(load(task, overrides), input)
     output = Path(output)
+    if prepared.spec.bootstrap is not None:
+        from llmlabel import bootstrap
+
+        return bootstrap.label(  # type: ignore[no-any-return]
+            task, prepared, input, output, label, resume=resume, overwrite=overwrite,
+            overrides=dict(overrides or {}), retry_failed=retry_failed, limit=limit,
+            cache=cache, backend=backend, on_row=on_row, on_error=on_error,
+        )  # fmt: skip
     manifest = manifest_path_for(output)
     store_path = None if cache is False else default_cache_path() if cache is True else Path(cache)
     check_apart(

@@ -132,6 +132,20 @@ class AdaptiveSpec(_Strict):
     )
 
 
+class BootstrapSpec(_Strict):
+    """Transductive few-shot from the records themselves, with no human labels: label the
+    input, take its most confident labels (at most ``per_label`` records per label, confidence
+    ``min_confidence`` or more) as the example pool, and label the input again with ``shots``
+    of them per record (``strategy``; a record is never its own example). ``rounds`` passes
+    come before the final one."""
+
+    rounds: int = Field(1, ge=1, le=5, description="labeling passes before the final one")
+    per_label: int = Field(8, ge=1, description="pool records per label, most confident first")
+    shots: int = Field(4, ge=1, description="examples per record in the next pass")
+    strategy: Strategy = Field("semantic", description="how each record's examples are chosen")
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="pool confidence floor")
+
+
 class LabelingFunctionSpec(_Strict):
     """A rule that votes beside the model (``llmlabel.core.committee``): ``label`` when any of
     ``keywords`` (whole words, any case) or ``regex`` occurs in ``fields`` (default: the
@@ -215,6 +229,9 @@ class TaskSpec(_Strict):
         1, ge=1, le=MAX_SAMPLES, description="samples voted per record (the cap if adaptive)"
     )
     adaptive: AdaptiveSpec | None = None
+    bootstrap: BootstrapSpec | None = Field(
+        None, description="transductive few-shot: examples from a first pass's confident labels"
+    )
     temperature: float | None = Field(None, ge=0.0)
     seed: int = 0
     max_tokens: int = Field(64, ge=1)
@@ -280,6 +297,12 @@ class TaskSpec(_Strict):
             return [{"name": k, "description": v} for k, v in value.items()]
         return value
 
+    @field_validator("bootstrap", mode="before")
+    @classmethod
+    def _no_bootstrap(cls, value: Any) -> Any:
+        """``bootstrap: false`` (or an override to false) means none."""
+        return None if value is False else value
+
     @model_validator(mode="after")
     def _check(self) -> TaskSpec:
         names = [label.name for label in self.labels]
@@ -315,7 +338,18 @@ class TaskSpec(_Strict):
             )
         self._check_committee()
         self._check_images()
+        self._check_bootstrap()
         return self
+
+    def _check_bootstrap(self) -> None:
+        if self.bootstrap is None:
+            return
+        if self.kind not in ("classification", "relation"):
+            raise ValueError(f"bootstrap needs one label per record; {self.kind} tasks have not")
+        if self.examples.items or self.examples.path:
+            raise ValueError("bootstrap builds the example pool: remove `examples.items/path`")
+        if self.committee or self.labeling_functions:
+            raise ValueError("bootstrap runs one model: remove `committee`/`labeling_functions`")
 
     def _check_images(self) -> None:
         if not self.fields and not self.image_fields:
