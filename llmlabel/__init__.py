@@ -1,7 +1,8 @@
 """llmlabel: label data with LLMs by zero/few-shot prompting.
 
 Public surface: ``label`` (a file in, an append-only JSONL out), ``label_records`` (in-memory
-records), ``plan`` (dry run), ``iter_output``, ``evaluate`` (score an output against gold),
+records), ``Labeler`` / ``alabel`` (lists, DataFrames, datasets in notebooks, the model kept
+loaded), ``plan`` (dry run), ``iter_output``, ``evaluate`` (score an output against gold),
 ``export`` (a silver training set from an output), ``calibrate`` (fit a confidence calibration
 and keep/review threshold on gold), ``compare`` (variants of a task on the same gold records,
 with paired significance) and the ``LLMLabelError`` tree.
@@ -23,6 +24,7 @@ from llmlabel.api import (
     plan,
 )
 from llmlabel.errors import LLMLabelError
+from llmlabel.labeler import Labeler, alabel
 
 __version__ = "0.1.0"
 __all__ = [
@@ -31,8 +33,10 @@ __all__ = [
     "EvalResult",
     "ExportResult",
     "LLMLabelError",
+    "Labeler",
     "RunResult",
     "__version__",
+    "alabel",
     "calibrate",
     "compare",
     "evaluate",
