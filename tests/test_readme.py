@@ -253,13 +253,18 @@ def test_readme_image_commands(command: str, workdir: Path) -> None:
     assert {r["id"]: r["label"] for r in rows} == gold
 
 
-def test_readme_python_example(workdir: Path, smollm2_path: Path) -> None:
-    code = re.findall(r"```python\n(.*?)```", README, re.DOTALL)[0]
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr
-    assert "('a', '" in result.stdout
+def test_readme_python_examples(workdir: Path, smollm2_path: Path) -> None:
+    blocks = re.findall(r"```python\n(.*?)```", README, re.DOTALL)
+    assert len(blocks) >= 2
+    found = []
+    for code in blocks:
+        result = subprocess.run(
+            [sys.executable, "-c", code], cwd=workdir, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr
+        found.append(result.stdout)
+    assert "('a', '" in found[0]
+    assert "labeled" in found[1] and "Broke in a day." in found[1]
 
 
 @pytest.mark.slow
