@@ -10,6 +10,7 @@ import importlib
 import os
 import signal
 import sys
+import time
 from enum import Enum
 from pathlib import Path
 from types import FrameType
@@ -171,9 +172,13 @@ def run(
     if runner is RunnerChoice.local and (address or endpoints):
         raise click.UsageError("--address and --endpoints need --runner ray")
     with _progress() as progress:
-        bar = progress.add_task("labeling", total=api.count_records(input, limit), info="")
+        total = api.count_records(input, limit)
+        bar = progress.add_task("labeling", total=total, info="")
+        lines = None if err.is_terminal else _ProgressLines(total)
 
         def on_row(stats: RunStats) -> None:
+            if lines is not None:
+                lines.update(stats)
             progress.update(
                 bar,
                 completed=stats.done,
@@ -757,6 +762,37 @@ def _show_span_agreement(a: api.SpanAgreement) -> str:
 class _RateColumn(ProgressColumn):
     def render(self, task: ProgressTask) -> Text:
         return Text(f"{task.speed:.2f} rec/s" if task.speed else "… rec/s")
+
+
+class _ProgressLines:
+    """Progress where there is no terminal for a bar (a notebook's ``!llmlabel``, CI, nohup):
+    one line every ``LLMLABEL_PROGRESS_SECONDS`` (30 by default)."""
+
+    def __init__(self, total: int | None) -> None:
+        self.total = total
+        self.every = float(os.environ.get("LLMLABEL_PROGRESS_SECONDS", "30"))
+        self.last = time.monotonic()
+
+    def update(self, stats: RunStats) -> None:
+        now = time.monotonic()
+        if now - self.last < self.every:
+            return
+        self.last = now
+        elapsed = now - stats.started
+        rate = stats.done / elapsed if elapsed > 0 else 0.0
+        of = f"/{self.total:,}" if self.total else ""
+        eta = ""
+        if self.total and rate > 0:
+            left = max(0, self.total - stats.done) / rate
+            eta = f" · ETA {int(left // 60)}m{int(left % 60):02d}s"
+        err.print(
+            f"progress: {stats.done:,}{of} records · {rate:.2f} rec/s{eta} · "
+            f"{stats.labeled} labeled · {stats.abstained} abstained · {stats.failed} failed"
+            + (f" · {stats.skipped_bad} skipped" if stats.skipped_bad else ""),
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _progress() -> Progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -71,6 +72,21 @@ def test_records_without_the_id_field_are_numbered_and_the_summary_says_so(
     assert "2 record(s) have no 'id' field" in shown and "`id_field:`" in shown
     ids = [json.loads(line)["id"] for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert sorted(ids) == ["0", "1"]
+
+
+def test_progress_lines_where_there_is_no_terminal(tmp_path: Path, smollm2_path: Path) -> None:
+    """Captured output is no terminal (CI, nohup, a notebook's !llmlabel): lines, not a bar."""
+    data = tmp_path / "in.jsonl"
+    data.write_text('{"id": "a", "text": "Lovely."}\n{"id": "b", "text": "Awful."}\n')
+    result = llmlabel(
+        "run", str(TASK), "-i", str(data), "-o", str(tmp_path / "out.jsonl"),
+        "--model", str(smollm2_path), "--no-cache",
+        env={**os.environ, "LLMLABEL_PROGRESS_SECONDS": "0"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("progress: ")]
+    assert [line.split(" records")[0] for line in lines] == ["progress: 1/2", "progress: 2/2"]
+    assert "rec/s" in lines[-1] and "2 labeled" in lines[-1]
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
