@@ -421,9 +421,13 @@ def evaluate(
     kind: str | None = None,
     price_input: float | None = None,
     price_output: float | None = None,
+    input: str | Path | None = None,
 ) -> EvalResult:
     """Score an output file of ``label`` against gold rows (``{id, label}`` for
     classification; each kind's gold format is in the README).
+
+    ``input``: the file that was labeled (default: the manifest's input, where it exists); the
+    summary's ``wrong`` then lists the wrong records with their text, for error analysis.
 
     ``kind``: the task kind, by default the rows' ``provenance.kind``. Every gold id needs a
     prediction and every prediction a gold id (``JoinError`` otherwise); ``allow_missing``
@@ -459,9 +463,31 @@ def evaluate(
             price_output=price_output,
         )
         summary = summary.model_copy(update={"cost": cost})
+    texts = _texts(input, manifest, {o.id for o in outcomes if not o.correct})
+    if texts is not None:
+        summary = summary.model_copy(update={"wrong": evaluation.wrong_records(outcomes, texts)})
     sources = {"predictions": str(predictions), "gold": str(gold)}
     path = write_report(summary, report, sources) if report is not None else None
     return EvalResult(summary=summary, report=path)
+
+
+def _texts(
+    input: str | Path | None, manifest: dict[str, Any] | None, ids: set[str]
+) -> dict[str, str] | None:
+    """The task fields' text of records ``ids`` in ``input`` (else the manifest's input, if
+    that file is there); None when there is no input to read."""
+    task = (manifest or {}).get("task") or {}
+    if input is None:
+        named = (manifest or {}).get("input")
+        if not isinstance(named, str) or not Path(named).is_file():
+            return None
+        input = named
+    fields = task.get("fields") or ["text"]
+    texts = {}
+    for record in read_records(input, id_field=task.get("id_field") or "id", keep_bad=True):
+        if record.error is None and record.id in ids:
+            texts[record.id] = " | ".join(str(record.data.get(f, "")) for f in fields)
+    return texts
 
 
 def _totals(runner: Runner) -> dict[str, Any]:

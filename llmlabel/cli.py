@@ -243,6 +243,15 @@ def eval_(
     price_output: Annotated[
         float | None, Opt(min=0.0, help="USD per million completion tokens.")
     ] = None,
+    input: Annotated[
+        str | None,
+        Opt(
+            "--input",
+            "-i",
+            help="The labeled input: wrong records with their text in the "
+            "report (default: the manifest's input, where it exists).",
+        ),
+    ] = None,
 ) -> None:
     """Score PREDICTIONS against gold labels: accuracy with CIs, F1, calibration, coverage."""
     result = api.evaluate(
@@ -257,6 +266,7 @@ def eval_(
         kind=kind,
         price_input=price_input,
         price_output=price_output,
+        input=input,
     )
     check = None
     if calibration is not None:  # checked before printing, so a bad file stops with no table

@@ -158,3 +158,25 @@ def test_gold_labels_spelled_otherwise_are_matched_and_reported(tmp_path: Path) 
     assert "10 gold label(s) differ from the task's labels only in case" in warnings[0]
     assert "' Pos' → 'pos'" in warnings[0] or "'NEG ' → 'neg'" in warnings[0]
     assert "1 gold label(s) are none of the task's labels (e.g. 'neutral')" in warnings[1]
+
+
+def test_input_puts_the_wrong_records_text_in_the_report(tmp_path: Path) -> None:
+    """Error analysis: r3 and r6 (pos/neg swapped at 0.6 and 0.8), r9 abstained, r10 failed;
+    every confusion is seen once here, so the most confident mistakes come first."""
+    preds, gold = fixtures(tmp_path)
+    data = write_jsonl(tmp_path / "in.jsonl", [{"id": i, "text": f"text of {i}"} for i in GOLD])
+    report = tmp_path / "report"
+    result = llmlabel("eval", str(preds), "--gold", str(gold), "-i", str(data),
+                      "--report", str(report))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    wrong = json.loads((report / "summary.json").read_text())["wrong"]
+    assert [w["id"] for w in wrong] == ["r6", "r3", "r10", "r9"]
+    assert {w["id"]: w["text"] for w in wrong}["r6"] == "text of r6"
+    markdown = (report / "report.md").read_text()
+    assert "## Wrong records" in markdown and "| r6 | neg | pos | 0.800 | text of r6 |" in markdown
+    html = (report / "report.html").read_text()
+    assert "text of r3" in html
+    # Without --input (and no manifest naming one) the report has no such section.
+    plain = tmp_path / "plain"
+    assert llmlabel("eval", str(preds), "--gold", str(gold), "--report", str(plain)).returncode == 0
+    assert "## Wrong records" not in (plain / "report.md").read_text()

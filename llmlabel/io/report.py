@@ -111,8 +111,36 @@ def render_markdown(
         *(_calibration(c) for c in summary.calibration),
         _coverage(summary.coverage_curve),
         *([_cost(summary.cost)] if summary.cost is not None else []),
+        *([_wrong(summary)] if summary.wrong else []),
     ]
     return "\n\n".join(parts) + "\n"
+
+
+TEXT_CHARS = 240
+"""A wrong record's text is cut to this many characters in the report (summary.json has it
+whole)."""
+
+
+def _wrong(s: EvalSummary) -> str:
+    rows = [
+        [
+            w.id,
+            w.gold,
+            w.predicted if w.predicted is not None else f"({w.status})",
+            f"{w.confidence:.3f}",
+            _cut(" ".join(w.text.split())),
+        ]
+        for w in s.wrong
+    ]
+    return (
+        f"## Wrong records\n\nThe {len(s.wrong)} shown: the most frequent confusions first, "
+        "the most confident of each first (those a confidence threshold keeps).\n\n"
+        + _table(["id", "gold", "predicted", "confidence", "text"], rows)
+    )
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= TEXT_CHARS else text[: TEXT_CHARS - 1] + "…"
 
 
 def _overview(s: EvalSummary, sources: dict[str, str]) -> str:
