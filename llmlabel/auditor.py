@@ -56,19 +56,22 @@ def audit(
     label_field: str = "label",
     allow_missing: bool = False,
     force: bool = False,
+    input: str | Path | None = None,
 ) -> AuditResult:
     """Write the records of ``gold`` whose given label the model confidently contradicts to
     ``output`` (JSONL, most suspicious first). ``threshold`` replaces the per-class thresholds
     (each class's mean self-confidence); ``calibration`` (a calib.json) calibrates the leader's
-    vote share first."""
+    vote share first. ``input``: the labeled records, joined by id, for flagged rows whose
+    gold row holds only an id and a label (their ``record`` is then the input's)."""
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise ConfigError(f"--threshold must lie in (0, 1] (got {threshold})")
     mapping = _calibration_map(calibration)
     target = Path(output)
     check_apart(
         {"--output": target},
-        {"PREDICTIONS": predictions, "--gold": gold, "--calibration": calibration},
-    )
+        {"PREDICTIONS": predictions, "--gold": gold, "--calibration": calibration,
+         "--input": input},
+    )  # fmt: skip
     check_new(target, force, folder=False)
     votes = _read_votes(predictions)
     records: list[Audited] = []
@@ -95,6 +98,8 @@ def audit(
     if not records:
         raise InputError("no gold record has a prediction", where=str(gold), hint=_PREDICTIONS_HINT)
     result = confident_learning(records, threshold=threshold)
+    if input is not None:
+        _join_input(input, data, {f.id for f in result.flags})
     by_id = {r.id: r for r in records}
     rows = (
         _flag_row(rank, flag, by_id[flag.id].votes, data[flag.id])
@@ -102,6 +107,14 @@ def audit(
     )
     write_jsonl(target, rows)
     return AuditResult(target, result, mapping is not None, notes)
+
+
+def _join_input(input: str | Path, data: dict[str, dict[str, Any]], ids: set[str]) -> None:
+    """Add each flagged record's input fields to its gold fields (gold wins on a clash)."""
+    for record in read_records(input, keep_bad=True):
+        if record.error is None and record.id in ids:
+            fields = {k: v for k, v in record.data.items() if k != "id"}
+            data[record.id] = {**fields, **data[record.id]}
 
 
 def _calibration_map(calibration: str | Path | None) -> CalibrationMap | None:

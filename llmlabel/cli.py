@@ -715,6 +715,10 @@ def audit_(
     label_field: Annotated[str, Opt(help="The gold rows' label column.")] = "label",
     allow_missing: Annotated[bool, Opt(help="Audit only gold ids with a prediction.")] = False,
     force: Annotated[bool, Opt(help="Replace OUTPUT.")] = False,
+    input: Annotated[
+        str | None,
+        Opt("--input", "-i", help="The labeled input, joined by id: flagged rows get its text."),
+    ] = None,
 ) -> None:
     """Flag likely label errors in gold: given labels the model confidently contradicts."""
     result = api.audit(
@@ -726,6 +730,7 @@ def audit_(
         label_field=label_field,
         allow_missing=allow_missing,
         force=force,
+        input=input,
     )
     a = result.audit
     table = Table("given label", "threshold", "confirmed", "flagged", title="confident learning")

@@ -49,6 +49,24 @@ def test_the_planted_flips_are_flagged_and_nothing_else(tmp_path: Path) -> None:
     assert not result.calibrated
 
 
+def test_gold_of_ids_and_labels_gets_the_text_from_the_input(tmp_path: Path) -> None:
+    """A gold file with only {id, label}: without --input the flagged rows have no text."""
+    labels = [{"id": r["id"], "label": r["label"]} for r in rows(NOISY)]
+    bare = write(tmp_path / "bare.jsonl", labels)
+    api.audit(PREDICTIONS, bare, tmp_path / "plain.jsonl")
+    assert rows(tmp_path / "plain.jsonl")[0]["record"] == {}
+    joined = tmp_path / "joined.jsonl"
+    data = SENTIMENT / "reviews.jsonl"
+    result = llmlabel(
+        "audit", str(PREDICTIONS), "--gold", str(bare), "-o", str(joined), "-i", str(data)
+    )
+    assert result.returncode == 0, result.stderr
+    texts = {r["id"]: r["text"] for r in rows(SENTIMENT / "reviews.jsonl")}
+    flagged = rows(joined)
+    assert [f["id"] for f in flagged] == ["r09", "r16", "r33"]
+    assert all(f["record"] == {"text": texts[f["id"]]} for f in flagged)
+
+
 def test_the_clean_gold_has_no_confident_contradiction(tmp_path: Path) -> None:
     result = api.audit(PREDICTIONS, GOLD, tmp_path / "flagged.jsonl")
     assert result.audit.flags == [] and (tmp_path / "flagged.jsonl").read_text() == ""
