@@ -22,6 +22,7 @@ from llmlabel.api import (
     label,
     label_records,
     plan,
+    preview,
 )
 from llmlabel.errors import LLMLabelError
 from llmlabel.labeler import Labeler, alabel
@@ -45,4 +46,5 @@ __all__ = [
     "label",
     "label_records",
     "plan",
+    "preview",
 ]

@@ -29,6 +29,7 @@ from llmlabel.core.fingerprint import changed as fingerprint_changed
 from llmlabel.core.fingerprint import digest as fingerprint_digest
 from llmlabel.core.fingerprint import parts as fingerprint_parts
 from llmlabel.core.idset import IdSet
+from llmlabel.core.request import Message
 from llmlabel.core.review import SpanAgreement as SpanAgreement
 from llmlabel.core.spec import TaskSpec
 from llmlabel.distiller import DistillResult as DistillResult
@@ -359,6 +360,40 @@ def serve_check(
     """Probe an OpenAI-compatible server (see ``llmlabel.servecheck``): models, ``n``,
     structured-output dialects, logprobs, context; and the ``backend:`` llmlabel would use."""
     return _serve_check(base_url, model=model, api_key_env=api_key_env)
+
+
+@dataclass(frozen=True)
+class Preview:
+    """What one record's request carries: its messages (system, few-shot turns, the record)
+    and the ids of the examples shown; ``tokens`` estimates each message's prompt tokens
+    (characters / 4: a tokenizer's count differs by model)."""
+
+    record_id: str
+    messages: tuple[Message, ...]
+    examples: list[str]
+
+    @property
+    def tokens(self) -> list[int]:
+        return [max(1, len(m.content) // CHARS_PER_TOKEN) for m in self.messages]
+
+
+def preview(
+    task: TaskRef,
+    input: str | Path,
+    *,
+    n: int = 3,
+    overrides: Mapping[str, Any] | None = None,
+) -> tuple[list[Preview], dict[str, Any]]:
+    """The exact messages the first ``n`` records of ``input`` will be sent, and the JSON
+    schema that constrains the answer, without calling any model."""
+    prepared = for_input(load(task, overrides), input)
+    spec = prepared.spec
+    shown = []
+    for record in read_records(input, id_field=spec.id_field, limit=n):
+        check_fields(record, spec.fields)
+        messages, examples = prepared.messages_for(record.id, record.data)
+        shown.append(Preview(record.id, messages, examples))
+    return shown, prepared.schema
 
 
 def plan(

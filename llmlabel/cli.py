@@ -217,6 +217,39 @@ def run(
         )
 
 
+@app.command("preview")
+def preview(
+    task: Annotated[Path, typer.Argument(help="Task file (YAML).")],
+    input: Annotated[str, Opt("--input", "-i", help="JSONL/CSV/Parquet file, HF dataset dir.")],
+    n: Annotated[int, Opt("-n", min=1, help="Records to show.")] = 3,
+    model: Annotated[str | None, Opt(help="Override backend.model.")] = None,
+    as_json: Annotated[bool, Opt("--json", help="Print JSON instead of text.")] = False,
+) -> None:
+    """Show the exact messages and answer schema the first records will be sent (no model
+    call): check the prompt before paying for a run."""
+    overrides = {"backend.model": model} if model else None
+    shown, schema = api.preview(task, input, n=n, overrides=overrides)
+    if as_json:
+        found = [
+            {"id": p.record_id, "examples": p.examples, "tokens": p.tokens,
+             "messages": [m.model_dump(exclude_defaults=True) for m in p.messages]}
+            for p in shown
+        ]  # fmt: skip
+        out.print_json(data={"records": found, "schema": schema})
+        return
+    for p in shown:
+        examples = ", ".join(p.examples) or "none"
+        out.rule(f"record {p.record_id} · examples: {examples} · ≈{sum(p.tokens):,} tokens")
+        for message, tokens in zip(p.messages, p.tokens, strict=True):
+            out.print(f"[{message.role}] (≈{tokens:,} tokens)", markup=False, highlight=False)
+            out.print(message.content, markup=False, highlight=False, soft_wrap=True)
+            for image in message.images:
+                out.print(f"  + image {image[:60]}{'…' if len(image) > 60 else ''}", markup=False)
+    out.rule("answer schema (constrained decoding)")
+    out.print_json(data=schema)
+    out.print("token counts are estimates (characters / 4)", style="dim")
+
+
 @app.command("eval")
 def eval_(
     predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],

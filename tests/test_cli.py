@@ -89,6 +89,24 @@ def test_progress_lines_where_there_is_no_terminal(tmp_path: Path, smollm2_path:
     assert "rec/s" in lines[-1] and "2 labeled" in lines[-1]
 
 
+def test_preview_shows_the_messages_and_schema_without_a_model() -> None:
+    data = ROOT / "examples/sentiment/reviews.jsonl"
+    result = llmlabel("preview", str(TASK), "-i", str(data), "-n", "2", "--json")
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    texts = [json.loads(line)["text"] for line in data.read_text().splitlines()[:2]]
+    assert [r["id"] for r in found["records"]] == ["r01", "r02"]
+    for record, text in zip(found["records"], texts, strict=True):
+        roles = [m["role"] for m in record["messages"]]
+        assert roles == ["system", *["user", "assistant"] * len(record["examples"]), "user"]
+        assert record["messages"][-1]["content"] == text
+        assert len(record["tokens"]) == len(roles) and all(t > 0 for t in record["tokens"])
+    assert found["schema"]["properties"]["label"]["enum"] == ["positive", "negative"]
+    shown = llmlabel("preview", str(TASK), "-i", str(data), "-n", "1")
+    assert "[system]" in shown.stdout and texts[0] in shown.stdout
+    assert "answer schema" in shown.stdout
+
+
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
