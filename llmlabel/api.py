@@ -98,6 +98,12 @@ class Plan:
         return rounds * (self.prefix_tokens * self.records + self.record_tokens)
 
     @property
+    def completion_tokens_max(self) -> int:
+        """Completion tokens if every sample used all of ``max_tokens`` (re-asks excluded)."""
+        spec = self.task.spec
+        return self.records * self.samples_per_record * spec.max_tokens
+
+    @property
     def prompt_tokens_uncached(self) -> int:
         """Estimated prompt tokens a prefix-caching server evaluates (the prefix once)."""
         return self.prefix_tokens + self.record_tokens

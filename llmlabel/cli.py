@@ -126,6 +126,12 @@ def run(
         bool, Opt(help="Replace OUTPUT, once the run has started (its first row).")
     ] = False,
     dry_run: Annotated[bool, Opt(help="Show the plan; call no model.")] = False,
+    price_input: Annotated[
+        float | None, Opt(min=0.0, help="--dry-run: USD per million prompt tokens.")
+    ] = None,
+    price_output: Annotated[
+        float | None, Opt(min=0.0, help="--dry-run: USD per million completion tokens.")
+    ] = None,
     cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
     no_cache: Annotated[
         bool, Opt("--no-cache", help="Do not read or write the request cache.")
@@ -165,7 +171,8 @@ def run(
         "image_root": str(image_root.resolve()) if image_root else None,
     }
     if dry_run:
-        _show_plan(api.plan(task, input, limit=limit, overrides=overrides))
+        _show_plan(api.plan(task, input, limit=limit, overrides=overrides), price_input,
+                   price_output)  # fmt: skip
         return
     if output is None:
         raise click.UsageError("--output is required (or use --dry-run)")
@@ -858,7 +865,9 @@ def _progress() -> Progress:
     )
 
 
-def _show_plan(plan: api.Plan) -> None:
+def _show_plan(
+    plan: api.Plan, price_input: float | None = None, price_output: float | None = None
+) -> None:
     spec = plan.task.spec
     table = Table("plan", "", show_header=False)
     table.add_row("task", f"{spec.name} ({spec.kind}, template {plan.task.renderer.name})")
@@ -869,6 +878,11 @@ def _show_plan(plan: api.Plan) -> None:
     table.add_row("few-shot examples", str(plan.task.selector.k))
     table.add_row("prompt tokens sent (est.)", f"{plan.prompt_tokens:,}")
     table.add_row("  with prefix caching (est.)", f"{plan.prompt_tokens_uncached:,}")
+    table.add_row("completion tokens (at most)", f"{plan.completion_tokens_max:,}")
+    if price_input is not None or price_output is not None:
+        low = plan.prompt_tokens * (price_input or 0.0) / 1e6
+        high = low + plan.completion_tokens_max * (price_output or 0.0) / 1e6
+        table.add_row("cost (est., USD)", f"{low:,.4f} to {high:,.4f}")
     out.print(table)
     for note in plan.notes:
         out.print(f"note: {note}")

@@ -223,3 +223,12 @@ def test_dry_run_prints_the_plan(tmp_path: Path) -> None:
     assert json.loads(
         (ROOT / "examples" / "sentiment" / "reviews.jsonl").read_text().splitlines()[0]
     )
+    # 40 records x 1 sample x max_tokens 64 = 2,560 completion tokens at most; with prices,
+    # the cost runs from the prompt's alone to the prompt's plus every completion token's.
+    priced = llmlabel(
+        "run", str(TASK), "-i", str(ROOT / "examples" / "sentiment" / "reviews.jsonl"),
+        "--dry-run", "--price-input", "1", "--price-output", "1000",
+    )  # fmt: skip
+    assert priced.returncode == 0, priced.stderr
+    assert "2,560" in priced.stdout and "cost (est., USD)" in priced.stdout
+    assert " to 2.56" in priced.stdout
