@@ -316,6 +316,10 @@ def label_on_ray(
 
     base_dir = Path.cwd() if isinstance(task, TaskSpec) else Path(task).resolve().parent
     prepared = for_input(load(task, overrides), input)
+    if prepared.spec.bootstrap is not None:
+        raise ConfigError(
+            "`bootstrap:` runs with the local runner", hint="drop --runner ray for this task"
+        )
     output = Path(output)
     options = ray_runner.RayOptions(address, tuple(endpoints), actors, partition_rows)
     manifest = manifest_path_for(output)

@@ -20,7 +20,7 @@ from llmlabel.backends.base import Backend
 from llmlabel.core.committee import Ballot, CommitteeRules, LabelingFunction, keyword_pattern
 from llmlabel.core.request import Usage
 from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
-from llmlabel.errors import InputError
+from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.readers import InputRecord
 from llmlabel.runner import Cache, Drawn, OnError, Runner, RunStats, Sink
 from llmlabel.task import PreparedTask, prepare
@@ -41,7 +41,15 @@ def make_runner(
     on_error: OnError = "fail",
 ) -> Runner:
     """The runner a task needs: a ``CommitteeRunner`` when it declares a committee or
-    labeling functions, else a plain ``Runner``."""
+    labeling functions, else a plain ``Runner``. A ``bootstrap:`` task is a series of runs
+    (``llmlabel.bootstrap``), which only ``llmlabel run`` / ``llmlabel.label`` make."""
+    if task.spec.bootstrap is not None:
+        raise ConfigError(
+            f"task '{task.spec.name}' has `bootstrap:`, which runs as a series of labeling "
+            "passes over a file",
+            hint="use `llmlabel run` (or llmlabel.label) with the local runner, or remove "
+            "`bootstrap:` (overrides: {'bootstrap': False})",
+        )
     if task.spec.committee or task.spec.labeling_functions:
         return CommitteeRunner(task, backend, cache, sink, on_row=on_row, on_error=on_error)
     return Runner(task, backend, cache, sink, on_row=on_row, on_error=on_error)

@@ -123,6 +123,17 @@ def test_bootstrap_needs_one_label_per_record_and_no_pool_of_its_own(tmp_path: P
         llmlabel.label(multi, tmp_path / "in.jsonl", tmp_path / "o.jsonl")
 
 
+def test_bootstrap_is_refused_where_it_cannot_run(files: dict[str, Path]) -> None:
+    """In-memory labeling and Ray have no passes over a file: they refuse, not ignore, it."""
+    with pytest.raises(ConfigError, match="has `bootstrap:`"):
+        llmlabel.label_records(files["task"], RECORDS, backend=FakeBackend(script), cache=False)
+    lab = llmlabel.Labeler(files["task"], backend=FakeBackend(script), cache=False)
+    with lab, pytest.raises(ConfigError, match="has `bootstrap:`"):
+        lab.label(RECORDS)
+    with pytest.raises(ConfigError, match="local runner"):
+        llmlabel.api.label_on_ray(files["task"], files["input"], files["output"])
+
+
 def test_bootstrap_on_smollm2_end_to_end(tmp_path: Path, smollm2_path: Path) -> None:
     reviews = (ROOT / "examples/sentiment/reviews.jsonl").read_text().splitlines()[:6]
     data = tmp_path / "in.jsonl"
