@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, 
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
+from llmlabel import describe
 from llmlabel.backends.base import Backend, cache_identity
 from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
@@ -84,6 +85,8 @@ class RunStats:
     """Records without the task's ``id_field``, whose ids are their row numbers."""
     id_field: str = "id"
     first_failure: str | None = None
+    label_descriptions: dict[str, str] | None = None
+    """Descriptions the model wrote for bare labels (``describe_labels``)."""
     label_prior: dict[str, float] | None = None
     """The content-free label prior (``bias_correction: content_free``), once asked."""
     started: float = field(default_factory=time.monotonic)
@@ -140,6 +143,7 @@ class RunStats:
             "labels": dict(self.labels),
             "mean_confidence": self.mean_confidence,
             **({} if self.label_prior is None else {"label_prior": self.label_prior}),
+            **({"label_descriptions": self.label_descriptions} if self.label_descriptions else {}),
             "seconds": round(self.seconds, 3),
         }
 
@@ -168,6 +172,10 @@ class Runner:
         self._breaker = Breaker(task.spec.retries.stop_after)
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
+        if self.task.spec.describe_labels and self.stats.label_descriptions is None:
+            self.task, self.stats.label_descriptions = await describe.described(
+                self.task, self._complete
+            )
         queue: asyncio.Queue[InputRecord | None] = asyncio.Queue(self.task.spec.concurrency * 2)
         workers = [
             asyncio.create_task(self._worker(queue)) for _ in range(self.task.spec.concurrency)

@@ -229,6 +229,11 @@ class TaskSpec(_Strict):
         1, ge=1, le=MAX_SAMPLES, description="samples voted per record (the cap if adaptive)"
     )
     adaptive: AdaptiveSpec | None = None
+    describe_labels: bool = Field(
+        False,
+        description="the model writes a one-line description for each label that has none, "
+        "once before the run (cached; recorded in the manifest)",
+    )
     bootstrap: BootstrapSpec | None = Field(
         None, description="transductive few-shot: examples from a first pass's confident labels"
     )
@@ -332,6 +337,8 @@ class TaskSpec(_Strict):
                 f"examples.strategy label_balanced needs labels, which {self.kind} tasks do not "
                 "have: use fixed or random"
             )
+        if self.describe_labels and (self.committee or self.labeling_functions):
+            raise ValueError("describe_labels runs one model: remove `committee`")
         if self.bias_correction != "none" and self.confidence == "vote":
             raise ValueError(
                 "bias_correction needs label probabilities: set `confidence: logprob` (or combined)"
