@@ -22,7 +22,9 @@ embedded model. The variants, each a label per record:
   (``--per-label`` records per label, highest probability first) become the example pool of a
   second pass, ``--shots`` examples per record by ``semantic`` selection; a record is never its
   own example (the selector skips its id);
-- ``boot+bc``: the second pass's distributions with its content-free prior divided out.
+- ``boot+bc``: the second pass's distributions with its content-free prior divided out;
+- ``describe``: ``describe_labels: true``: the model first writes a line for each bare label
+  (one request per task), and the run prompts with those lines.
 
 The records are split into two seeded halves: ``select`` (where a default would be chosen) and
 ``report`` (where it is scored). Every variant is compared with ``today`` on the same records:
@@ -57,7 +59,7 @@ from llmlabel.task import load
 TASKS = harness.TASKS / "bare"
 RESULTS = harness.RESULTS
 SUITES = "sst2,ag_news,trec,sms_spam,tweet_eval_emotion,financial_phrasebank"
-VARIANTS = ("floor", "today", "bc", "bc+em", "boot", "boot+bc")
+VARIANTS = ("floor", "today", "bc", "bc+em", "boot", "boot+bc", "describe")
 Probs = dict[str, float]
 
 
@@ -238,6 +240,9 @@ def suite_variants(suite: str, args: argparse.Namespace, tmp: Path) -> list[Vari
     boot = {g: dict(again[g].get("probs") or {}) for g in dists}
     boot_bc = {g: labelprobs.debias(d, again_prior) if d else {} for g, d in boot.items()}
     total = None if seconds is None or again_seconds is None else seconds + again_seconds
+    lines, _, lines_seconds = label_today(suite, gold, args, tmp, "describe",
+                                          {"describe_labels": True})  # fmt: skip
+    described = {g: argmax(dict(lines[g].get("probs") or {}), labels) for g in dists}
     return [
         bare,
         Variant(suite, "today", today, seconds),
@@ -245,6 +250,7 @@ def suite_variants(suite: str, args: argparse.Namespace, tmp: Path) -> list[Vari
         Variant(suite, "bc+em", moved, seconds),
         Variant(suite, "boot", {g: argmax(d, labels) for g, d in boot.items()}, total),
         Variant(suite, "boot+bc", {g: argmax(d, labels) for g, d in boot_bc.items()}, total),
+        Variant(suite, "describe", described, lines_seconds),
     ]
 
 
