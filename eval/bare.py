@@ -155,10 +155,7 @@ def label_today(
         cache=workdir / "requests.sqlite",
         overrides=overrides,
     )
-    stats, timing = result.stats, output.with_suffix(".timing.json")
-    if stats.cache_hits == 0 and stats.requests:
-        timing.write_text(json.dumps({"seconds_per_record": stats.seconds / stats.records}))
-    seconds = json.loads(timing.read_text())["seconds_per_record"] if timing.is_file() else None
+    seconds = harness.seconds_per_record(output, result.stats)
     rows = {str(row["id"]): row for row in llmlabel.iter_output(output)}
     priors = [rows[r["id"]]["probs"] for r in free if rows[r["id"]].get("probs")]
     prior = labelprobs.mean(priors, task.labels) or dict.fromkeys(task.labels, 1 / len(task.labels))

@@ -132,11 +132,7 @@ def run(
         cache=workdir / "requests.sqlite",
         overrides=overrides,
     )
-    stats = result.stats
-    timing = output.with_suffix(".timing.json")
-    if stats.cache_hits == 0 and stats.requests:
-        timing.write_text(json.dumps({"seconds_per_record": stats.seconds / stats.records}))
-    seconds = json.loads(timing.read_text())["seconds_per_record"] if timing.is_file() else None
+    seconds = harness.seconds_per_record(output, result.stats)
     return {row["id"]: row for row in llmlabel.iter_output(output)}, seconds
 
 

@@ -232,6 +232,17 @@ def _rate(output: Path, stats: RunStats) -> float | None:
     return None
 
 
+def seconds_per_record(output: Path, stats: RunStats) -> float | None:
+    """Model seconds per record of the run that wrote ``output``, if the model answered every
+    request, else of the last such run (kept beside it); None when none did."""
+    timing = output.with_suffix(".timing.json")
+    if stats.cache_hits == 0 and stats.requests:
+        timing.write_text(json.dumps({"seconds_per_record": stats.seconds / stats.records}))
+    if not timing.is_file():
+        return None
+    return float(json.loads(timing.read_text())["seconds_per_record"])
+
+
 def _progress(variant: str, total: int) -> Any:
     def on_row(stats: RunStats) -> None:
         if stats.done % 10 == 0 or stats.done == total:

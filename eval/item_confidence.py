@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 import shlex
 import sys
 import tempfile
@@ -91,7 +90,10 @@ def row_items(row: dict[str, Any]) -> list[tuple[Any, float]]:
     return [(label, decided.get(label, row["confidence"])) for label in row["label"]]
 
 
-def run(suite: str, method: str, inputs: Path, args: argparse.Namespace) -> Path:
+def run(
+    suite: str, method: str, inputs: Path, args: argparse.Namespace
+) -> tuple[Path, float | None]:
+    """The method's output and its model seconds per record."""
     workdir = args.workdir / suite
     workdir.mkdir(parents=True, exist_ok=True)
     output: Path = workdir / f"{method}-{args.limit}-seed{args.sample_seed}.jsonl"
@@ -107,13 +109,12 @@ def run(suite: str, method: str, inputs: Path, args: argparse.Namespace) -> Path
         cache=workdir / "requests.sqlite",
         overrides=overrides,
     )
-    stats, timing = result.stats, output.with_suffix(".timing.json")
-    if stats.cache_hits == 0 and stats.requests:
-        timing.write_text(json.dumps({"seconds_per_record": stats.seconds / stats.records}))
-    return output
+    return output, harness.seconds_per_record(output, result.stats)
 
 
-def measure(suite: str, method: str, gold: list[dict[str, Any]], output: Path) -> Result:
+def measure(
+    suite: str, method: str, gold: list[dict[str, Any]], output: Path, seconds: float | None
+) -> Result:
     rows = {str(r["id"]): r for r in llmlabel.iter_output(output)}
     right: list[bool] = []
     scores: list[float] = []
@@ -130,8 +131,6 @@ def measure(suite: str, method: str, gold: list[dict[str, Any]], output: Path) -
         row_right.append({item for item, _ in found} == truth)
         row_scores.append(row["confidence"])
     kept = [r for r, s in zip(right, scores, strict=True) if s >= 0.5]
-    timing = output.with_suffix(".timing.json")
-    seconds = json.loads(timing.read_text())["seconds_per_record"] if timing.is_file() else None
     return Result(
         suite=suite,
         method=method,
@@ -187,7 +186,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             inputs = harness.write_jsonl(Path(tmp) / f"{suite}.jsonl", gold)
             for method in METHODS:
-                results.append(measure(suite, method, gold, run(suite, method, inputs, args)))
+                output, seconds = run(suite, method, inputs, args)
+                results.append(measure(suite, method, gold, output, seconds))
                 args.out.write_text(render(results, args))
     print(f"→ {args.out}", file=sys.stderr)
 
