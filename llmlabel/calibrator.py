@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlabel.core import crossfit, evaluation
-from llmlabel.core.calibration import METHODS
+from llmlabel.core.calibration import DEFAULT_METHOD, METHODS
 from llmlabel.core.crossfit import CalibrationCheck
 from llmlabel.core.metrics import Outcome
 from llmlabel.errors import ConfigError
@@ -44,7 +44,7 @@ def calibrate(
     gold: str | Path,
     output: str | Path,
     *,
-    method: str = "isotonic",
+    method: str = DEFAULT_METHOD,
     target_accuracy: float | None = 0.95,
     delta: float = 0.05,
     holdout: float = 0.5,
@@ -83,7 +83,7 @@ def calibrate(
     except ValueError as exc:
         raise ConfigError(
             f"cannot calibrate on {predictions}: {exc}",
-            hint="calibrate on more gold records (a few hundred for isotonic)",
+            hint="calibrate on more gold records (a hundred or more)",
         ) from None
     calibration = CalibrationFile(
         kind=kind,

@@ -433,7 +433,7 @@ def calibrate_(
     predictions: Annotated[Path, typer.Argument(help="Output JSONL of `llmlabel run`.")],
     gold: Annotated[str, Opt("--gold", "-g", help="Dev gold rows {id, label}.")],
     output: Annotated[Path, Opt("--output", "-o", help="Calibration file to write.")],
-    method: Annotated[str, Opt(help="isotonic | platt | temperature")] = "isotonic",
+    method: Annotated[str, Opt(help="platt | isotonic | temperature")] = "platt",
     target_accuracy: Annotated[
         float | None, Opt(min=0.0, max=1.0, help="Accuracy the kept labels must reach.")
     ] = 0.95,

@@ -50,7 +50,7 @@ def test_calibrate_writes_a_file_and_reports_held_out_ece(tmp_path: Path) -> Non
     assert "ECE" in result.stdout and "20 held-out records" in result.stdout
     assert "keep confidence ≥" in result.stdout
     file = read_calibration(out).file
-    assert file.map.method == "isotonic" and file.held_out.records == 20
+    assert file.map.method == "platt" and file.held_out.records == 20
     assert file.selection is not None and file.selection.target == 0.8
     assert file.gold.sha256 == hashlib.sha256(GOLD.read_bytes()).hexdigest()
 
