@@ -32,8 +32,10 @@ from rich.progress import Task as ProgressTask
 from rich.table import Column, Table
 from rich.text import Text
 
-from llmlabel import api
+from llmlabel import api, models
+from llmlabel._version import __version__
 from llmlabel.errors import LLMLabelError, clean
+from llmlabel.io.report import accuracy_title, cost_sentence, metric_titles
 from llmlabel.runner import RunStats
 
 
@@ -62,8 +64,6 @@ app.add_typer(models_app, name="models")
 
 def _version(value: bool) -> None:
     if value:
-        from llmlabel import __version__
-
         typer.echo(f"llmlabel {__version__}")
         raise typer.Exit()
 
@@ -145,6 +145,9 @@ def run(
     image_root: Annotated[
         Path | None, Opt(help="Folder record images may be read from (default: the input's).")
     ] = None,
+    keep_fields: Annotated[
+        str | None, Opt(help="Comma-separated input fields copied into each row (`input`).")
+    ] = None,
     runner: Annotated[
         RunnerChoice, Opt(help="local (asyncio, one process) or ray (Ray Data, llmlabel[ray]).")
     ] = RunnerChoice.local,
@@ -169,6 +172,7 @@ def run(
         "concurrency": concurrency,
         "calibration": str(calibration.resolve()) if calibration else None,
         "image_root": str(image_root.resolve()) if image_root else None,
+        "keep_fields": _names(keep_fields),
     }
     if dry_run:
         _show_plan(api.plan(task, input, limit=limit, overrides=overrides), price_input,
@@ -205,7 +209,7 @@ def run(
         }
         try:
             if runner is RunnerChoice.ray:
-                urls = [u.strip() for u in (endpoints or "").split(",") if u.strip()]
+                urls = _names(endpoints) or []
                 options.update(address=address, endpoints=urls, actors=actors)
                 result = api.label_on_ray(task, input, output, **options)
             else:
@@ -320,8 +324,6 @@ def eval_(
 
 def _show_eval(result: api.EvalResult) -> None:
     s = result.summary
-    from llmlabel.io.report import accuracy_title, cost_sentence, metric_titles
-
     table = Table("metric", "value", "95% CI", title=f"{s.records} {s.kind} records against gold")
     estimates = [(accuracy_title(s.kind), s.accuracy)]
     estimates += [(title, s.metrics[name]) for name, title in metric_titles(s.kind)]
@@ -527,8 +529,6 @@ def _yes(ok: bool) -> str:
 @models_app.command("list")
 def models_list() -> None:
     """Known models, their sources and whether they are downloaded."""
-    from llmlabel import models
-
     table = Table("name", "size", "cached", "source", "about")
     for info, cached in models.list_models():
         table.add_row(
@@ -545,8 +545,6 @@ def models_list() -> None:
 @models_app.command("pull")
 def models_pull(name: Annotated[str, typer.Argument(help="A name from `models list`.")]) -> None:
     """Download a model into the cache (sha256 verified)."""
-    from llmlabel import models
-
     path = models.pull(name, progress=True)
     out.print(f"{name}: {path}")
 
@@ -848,6 +846,11 @@ class _ProgressLines:
             highlight=False,
             soft_wrap=True,
         )
+
+
+def _names(text: str | None) -> list[str] | None:
+    """A comma-separated option as a list (None when not given)."""
+    return None if text is None else [name.strip() for name in text.split(",") if name.strip()]
 
 
 def _progress() -> Progress:

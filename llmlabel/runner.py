@@ -28,6 +28,7 @@ from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usa
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError, mask
 from llmlabel.io.readers import InputRecord, check_fields
+from llmlabel.retrying import RetryPolicy
 from llmlabel.task import PreparedTask
 
 T = TypeVar("T")
@@ -84,6 +85,8 @@ class RunStats:
     numbered: int = 0
     """Records without the task's ``id_field``, whose ids are their row numbers."""
     id_field: str = "id"
+    unkept: Counter[str] = field(default_factory=Counter)
+    """``keep_fields`` names missing from records: field -> records without it."""
     first_failure: str | None = None
     label_descriptions: dict[str, str] | None = None
     """Descriptions the model wrote for bare labels (``describe_labels``)."""
@@ -124,6 +127,11 @@ class RunStats:
                 "their row numbers (0, 1, …); if the input has its own id column, name it with "
                 "`id_field:` in the task file"
             )
+        for name, count in sorted(self.unkept.items()):
+            found.append(
+                f"{count} record(s) have no '{name}' field to keep (`keep_fields:`): check the "
+                "name against the input's fields"
+            )
         return found
 
     def as_dict(self) -> dict[str, Any]:
@@ -157,6 +165,7 @@ class Runner:
         sink: Sink,
         on_row: Callable[[RunStats], None] | None = None,
         on_error: OnError = "fail",
+        retry: RetryPolicy | None = None,
     ):
         self.task = task
         self.skip_bad = on_error == "skip"
@@ -170,6 +179,7 @@ class Runner:
         self._router = task.calibration.file.router() if task.calibration is not None else None
         self._prior_lock = asyncio.Lock()
         self._breaker = Breaker(task.spec.retries.stop_after)
+        self._retry = retry or RetryPolicy.of(task.spec.retries)
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         if self.task.spec.describe_labels and self.stats.label_descriptions is None:
@@ -207,6 +217,7 @@ class Runner:
             if self.task.spec.id_field not in record.data:
                 self.stats.numbered += 1
                 self.stats.id_field = self.task.spec.id_field
+            self.stats.unkept.update(f for f in self.task.spec.keep_fields if f not in record.data)
             if record.id in self.sink.done_ids:
                 self.stats.skipped += 1
                 continue
@@ -467,16 +478,18 @@ class Runner:
         return [(first + start, min(step, samples - start)) for start in range(0, samples, step)]
 
     async def _complete(self, request: LabelRequest) -> Completion:
+        """Every backend request goes through here: the cache, then the backend with the
+        task's retries (``llmlabel.retrying``; backends never retry themselves)."""
         if not self.cache.enabled:
             self.stats.requests += 1
-            return _masked(await self.backend.complete(request))
+            return _masked(await self._retry.call(lambda: self.backend.complete(request)))
         key = request.cache_key(cache_identity(self.backend))
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
             return cached
         self.stats.requests += 1
-        completion = _masked(await self.backend.complete(request))
+        completion = _masked(await self._retry.call(lambda: self.backend.complete(request)))
         self.cache.put(key, completion)
         return completion
 
@@ -551,6 +564,8 @@ class Runner:
         }
         if self._router is not None:  # a labeled row is routed again by ``label``
             row.update(confidence_raw=0.0, route="review")
+        if keep := self.task.spec.keep_fields:
+            row["input"] = {name: record.data[name] for name in keep if name in record.data}
         return row
 
     def _voted_row(

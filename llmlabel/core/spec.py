@@ -221,6 +221,11 @@ class TaskSpec(_Strict):
         "file); default: the input file's folder",
     )
     id_field: str = "id"
+    keep_fields: list[str] = Field(
+        default_factory=list,
+        description="input fields copied into each output row under `input` (error analysis "
+        "without joining files)",
+    )
     template: str | None = Field(None, description="default: the kind's built-in template")
     label_schema: str | None = Field(None, alias="schema")
     examples: ExamplesSpec = ExamplesSpec()
