@@ -8,6 +8,7 @@ and keep/review threshold on gold), ``compare`` (variants of a task on the same 
 with paired significance) and the ``LLMLabelError`` tree.
 """
 
+from llmlabel._version import __version__
 from llmlabel.api import (
     CalibrateResult,
     CompareResult,
@@ -27,7 +28,6 @@ from llmlabel.api import (
 from llmlabel.errors import LLMLabelError
 from llmlabel.labeler import Labeler, alabel
 
-__version__ = "0.1.0"
 __all__ = [
     "CalibrateResult",
     "CompareResult",

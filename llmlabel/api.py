@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmlabel import bootstrap, ray_runner
 from llmlabel.auditor import AuditResult as AuditResult
 from llmlabel.auditor import audit as audit
 from llmlabel.backends import make_backend
@@ -49,7 +50,8 @@ from llmlabel.io.manifest import (
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import check_fields, read_records
 from llmlabel.io.report import write_report
-from llmlabel.io.sink import JsonlSink, check_output
+from llmlabel.io.sink import JsonlSink, check_output, iter_rows
+from llmlabel.labeling import RunResult as RunResult
 from llmlabel.labeling import TaskRef as TaskRef
 from llmlabel.labeling import label_records as label_records
 from llmlabel.labeling import open_cache as _open_cache
@@ -64,21 +66,6 @@ from llmlabel.servecheck import check as _serve_check
 from llmlabel.task import PreparedTask, for_input, load
 
 CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
-
-
-@dataclass
-class RunResult:
-    output: Path
-    manifest: Path
-    stats: RunStats
-    model_id: str = ""
-    failed_kept: int = 0
-    """Failed rows of the resumed run kept in the output (``retry_failed=False``)."""
-
-    @property
-    def failed(self) -> int:
-        """Failed rows in the output: this run's and those kept from the one it resumed."""
-        return self.stats.failed + self.failed_kept
 
 
 @dataclass
@@ -147,9 +134,7 @@ def label(
     prepared = for_input(load(task, overrides), input)
     output = Path(output)
     if prepared.spec.bootstrap is not None:
-        from llmlabel import bootstrap
-
-        return bootstrap.label(  # type: ignore[no-any-return]
+        return bootstrap.label(
             task, prepared, input, output, label, resume=resume, overwrite=overwrite,
             overrides=dict(overrides or {}), retry_failed=retry_failed, limit=limit,
             cache=cache, backend=backend, on_row=on_row, on_error=on_error,
@@ -311,9 +296,6 @@ def label_on_ray(
     ``address``: a running cluster (``"auto"``), else a local one is started; ``endpoints``:
     ``/v1`` URLs serving the task's model, used round-robin, else every actor runs the task's
     own backend."""
-    from llmlabel import ray_runner
-    from llmlabel.io.sink import iter_rows
-
     base_dir = Path.cwd() if isinstance(task, TaskSpec) else Path(task).resolve().parent
     prepared = for_input(load(task, overrides), input)
     if prepared.spec.bootstrap is not None:
@@ -441,8 +423,6 @@ def plan(
 
 def iter_output(path: str | Path) -> Iterator[dict[str, Any]]:
     """Rows of an output file (a partial last line from a killed run is skipped)."""
-    from llmlabel.io.sink import iter_rows
-
     return iter_rows(path)
 
 
@@ -481,8 +461,6 @@ def evaluate(
     manifest lies beside the predictions, the summary carries its cost and time (``cost``),
     with a USD estimate from ``price_input``/``price_output`` (per million tokens).
     """
-    from llmlabel.io.sink import iter_rows
-
     check_apart(report_writes(report), {"PREDICTIONS": predictions, "--gold": gold})
     options = evaluation.Options(
         target_accuracy=target_accuracy, bins=bins, resamples=resamples, seed=seed

@@ -28,10 +28,12 @@ from llmlabel.errors import OutputError
 from llmlabel.io.manifest import read_json, write_manifest
 from llmlabel.io.readers import read_records
 from llmlabel.io.sink import iter_rows
+from llmlabel.labeling import RunResult
 from llmlabel.task import PreparedTask
 
-LabelFile = Callable[..., Any]
-"""``llmlabel.api.label``: (task, input, output, **options) -> RunResult."""
+LabelFile = Callable[..., RunResult]
+"""``llmlabel.api.label``: (task, input, output, **options) -> RunResult; passed in, as
+the API sits above this module."""
 
 
 def work_folder(output: Path) -> Path:
@@ -50,7 +52,7 @@ def label(
     overwrite: bool,
     overrides: dict[str, Any],
     **options: Any,
-) -> Any:
+) -> RunResult:
     """Run the rounds, then the final pass into ``output``; its RunResult."""
     spec = prepared.spec.bootstrap
     assert spec is not None

@@ -23,7 +23,7 @@ from llmlabel.core import distill as plan
 from llmlabel.core.metrics import Interval, Outcome, accuracy, bootstrap, macro_f1
 from llmlabel.errors import ConfigError, InputError, OutputError
 from llmlabel.exporter import read_predictions
-from llmlabel.io import plots
+from llmlabel.io import curves, plots
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.models import cache_dir
@@ -376,8 +376,6 @@ def _sklearn() -> None:
 def _write_report(
     result: DistillResult, predictions: str | Path, gold: str | Path, min_conf: float | None
 ) -> None:
-    from llmlabel.io import curves
-
     folder = result.report
     (folder / "plots").mkdir(parents=True, exist_ok=True)
     size, by_threshold = result.size_curve, result.threshold_curve

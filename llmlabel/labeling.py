@@ -1,11 +1,13 @@
-"""Labeling below the commands: in-memory records through the runner, and the two helpers
-every labeling entry point shares (``llmlabel.api`` for files, ``llmlabel.compare`` for
-variants), so that no command imports another."""
+"""Labeling below the commands: in-memory records through the runner, and what every labeling
+entry point shares (``RunResult`` and two helpers; ``llmlabel.api`` labels files,
+``llmlabel.bootstrap`` passes of a file, ``llmlabel.compare`` variants), so that no command
+imports another."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,21 @@ from llmlabel.runner import Runner, RunStats
 from llmlabel.task import load
 
 TaskRef = str | Path | TaskSpec
+
+
+@dataclass
+class RunResult:
+    output: Path
+    manifest: Path
+    stats: RunStats
+    model_id: str = ""
+    failed_kept: int = 0
+    """Failed rows of the resumed run kept in the output (``retry_failed=False``)."""
+
+    @property
+    def failed(self) -> int:
+        """Failed rows in the output: this run's and those kept from the one it resumed."""
+        return self.stats.failed + self.failed_kept
 
 
 def label_records(

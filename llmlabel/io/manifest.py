@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import llmlabel
+from llmlabel._version import __version__
 from llmlabel.errors import OutputError, hide_passwords
 
 PACKAGES = ("openai", "pydantic", "jinja2", "xllamacpp", "vllm", "datasets", "pyarrow")
@@ -66,7 +66,7 @@ def environment_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
         "platform": platform.platform(),
-        "llmlabel": llmlabel.__version__,
+        "llmlabel": __version__,
         "packages": packages,
     }
 
