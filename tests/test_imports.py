@@ -1,0 +1,129 @@
+"""Import contracts over llmlabel's import graph (grimp): no cycles, and each layer imports only
+what it is allowed to.
+
+The graph counts every import statement, those inside functions too (a function-level import
+does not break a cycle, it only hides it); imports under ``if TYPE_CHECKING:`` never run and
+are left out.
+"""
+
+from __future__ import annotations
+
+import grimp
+import pytest
+
+PACKAGE = "llmlabel"
+
+CORE_STDLIB = {
+    "__future__", "abc", "bisect", "collections", "copy", "dataclasses", "datetime", "decimal",
+    "difflib", "enum", "fractions", "functools", "hashlib", "heapq", "itertools", "json", "math",
+    "numbers", "operator", "random", "re", "statistics", "string", "sys", "textwrap", "types",
+    "typing", "unicodedata",
+}  # fmt: skip
+"""Pure standard-library modules: no files, processes, sockets or clocks in ``core``."""
+
+CORE_THIRD_PARTY = {"pydantic", "jinja2"}
+
+MAY_IMPORT = {
+    "llmlabel.core": {"llmlabel.errors"},
+    "llmlabel.select": {"llmlabel.core", "llmlabel.errors", "llmlabel.models"},
+    "llmlabel.backends": {"llmlabel.core", "llmlabel.errors", "llmlabel.models"},
+    "llmlabel.io": {
+        "llmlabel.core", "llmlabel.select", "llmlabel.errors", "llmlabel.models",
+        "llmlabel._version",
+    },
+    "llmlabel.errors": set(),
+    "llmlabel.models": {"llmlabel.errors"},
+    "llmlabel._version": set(),
+}  # fmt: skip
+"""The llmlabel modules each layer may import besides its own: pure logic, adapters and I/O sit
+below the runners, commands, API and CLI, so none of them imports those (``errors`` is the one
+exception tree every layer raises from)."""
+
+
+@pytest.fixture(scope="module")
+def graph() -> grimp.ImportGraph:
+    return grimp.build_graph(
+        PACKAGE,
+        include_external_packages=True,
+        exclude_type_checking_imports=True,
+        cache_dir=None,
+    )
+
+
+def _internal(graph: grimp.ImportGraph) -> set[str]:
+    return {m for m in graph.modules if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def _within(module: str, layer: str) -> bool:
+    return module == layer or module.startswith(layer + ".")
+
+
+def _imports(graph: grimp.ImportGraph, layer: str) -> dict[str, set[str]]:
+    """Each module of ``layer`` (a package or a module) and what it imports directly."""
+    modules = {layer} | graph.find_descendants(layer)
+    return {m: graph.find_modules_directly_imported_by(m) for m in modules}
+
+
+def _where(graph: grimp.ImportGraph, importer: str, imported: str) -> str:
+    lines = graph.get_import_details(importer=importer, imported=imported)
+    at = ", ".join(f"line {d['line_number']}" for d in lines)
+    return f"{importer} -> {imported} ({at})"
+
+
+def cycles(graph: grimp.ImportGraph) -> list[str]:
+    """Each import cycle as ``a -> b -> ... -> a``, once per set of modules."""
+    internal, seen, found = _internal(graph), set(), []
+    for importer in sorted(internal):
+        for imported in sorted(graph.find_modules_directly_imported_by(importer) & internal):
+            back = graph.find_shortest_chain(importer=imported, imported=importer)
+            if back is None:
+                continue
+            loop = (importer, *back)
+            if frozenset(loop) not in seen:
+                seen.add(frozenset(loop))
+                found.append(" -> ".join(loop))
+    return found
+
+
+def test_no_import_cycles(graph: grimp.ImportGraph) -> None:
+    found = cycles(graph)
+    assert not found, "import cycles:\n" + "\n".join(found)
+
+
+def test_the_cycle_check_finds_a_cycle(graph: grimp.ImportGraph) -> None:
+    """The check above is no stub: one added import back up the layers is reported."""
+    graph.add_import(importer="llmlabel.core.vote", imported="llmlabel.api")
+    try:
+        found = cycles(graph)
+    finally:
+        graph.remove_import(importer="llmlabel.core.vote", imported="llmlabel.api")
+    assert any("llmlabel.core.vote" in c and "llmlabel.api" in c for c in found), found
+
+
+def test_core_imports_only_pure_stdlib_pydantic_and_jinja(graph: grimp.ImportGraph) -> None:
+    allowed = CORE_STDLIB | CORE_THIRD_PARTY
+    offenders = [
+        _where(graph, module, imported)
+        for module, imports in _imports(graph, "llmlabel.core").items()
+        for imported in imports
+        if not imported.startswith(PACKAGE) and imported.split(".")[0] not in allowed
+    ]
+    assert offenders == [], "core is pure logic: no I/O, no optional packages"
+
+
+@pytest.mark.parametrize("layer", sorted(MAY_IMPORT))
+def test_each_layer_imports_only_the_layers_below(graph: grimp.ImportGraph, layer: str) -> None:
+    allowed = MAY_IMPORT[layer] | {layer}
+    offenders = [
+        _where(graph, module, imported)
+        for module, imports in _imports(graph, layer).items()
+        for imported in imports & _internal(graph)
+        if not any(_within(imported, a) for a in allowed)
+    ]
+    assert offenders == []
+
+
+def test_only_the_cli_and_the_package_root_import_the_api(graph: grimp.ImportGraph) -> None:
+    """Commands and runners sit below ``api``: a shared helper belongs below both."""
+    importers = graph.find_modules_that_directly_import("llmlabel.api")
+    assert importers <= {"llmlabel", "llmlabel.cli", "llmlabel.__main__"}
