@@ -14,9 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from llmlabel.models import cache_dir
+from llmlabel.select.semantic import SemanticIndex, build_index, text_of
+
 if TYPE_CHECKING:
     from llmlabel.core.spec import ExamplesSpec
-    from llmlabel.select.semantic import SemanticIndex
 
 PER_RECORD = ("semantic", "mmr")
 
@@ -80,8 +82,6 @@ class ExampleSelector:
         if self._index is not None and self.k:
             if data is None:
                 raise ValueError(f"the {self.strategy} strategy needs the record's data")
-            from llmlabel.select.semantic import text_of
-
             skip = [i for i, e in enumerate(self._pool) if self._own(e, record_id, data)]
             picked = self._index.rank(
                 text_of(data, self._fields), self.k, skip=skip, lambda_=self._lambda
@@ -139,9 +139,6 @@ def make_selector(
     under the llmlabel cache dir) with ``examples.embedder``."""
     index = None
     if examples.strategy in PER_RECORD and pool and k:
-        from llmlabel.models import cache_dir
-        from llmlabel.select.semantic import build_index, text_of
-
         texts = [text_of(e.data, fields) for e in pool]
         index = build_index(texts, examples.embedder, cache_dir() / "embeddings")
     return ExampleSelector(
