@@ -102,25 +102,27 @@ def test_the_cycle_check_finds_a_cycle(graph: grimp.ImportGraph) -> None:
 
 def test_core_imports_only_pure_stdlib_pydantic_and_jinja(graph: grimp.ImportGraph) -> None:
     allowed = CORE_STDLIB | CORE_THIRD_PARTY
-    offenders = [
+    offenders = sorted(
         _where(graph, module, imported)
         for module, imports in _imports(graph, "llmlabel.core").items()
         for imported in imports
         if not imported.startswith(PACKAGE) and imported.split(".")[0] not in allowed
-    ]
-    assert offenders == [], "core is pure logic: no I/O, no optional packages"
+    )
+    assert not offenders, "core is pure logic (no I/O, no optional packages):\n" + "\n".join(
+        offenders
+    )
 
 
 @pytest.mark.parametrize("layer", sorted(MAY_IMPORT))
 def test_each_layer_imports_only_the_layers_below(graph: grimp.ImportGraph, layer: str) -> None:
     allowed = MAY_IMPORT[layer] | {layer}
-    offenders = [
+    offenders = sorted(
         _where(graph, module, imported)
         for module, imports in _imports(graph, layer).items()
         for imported in imports & _internal(graph)
         if not any(_within(imported, a) for a in allowed)
-    ]
-    assert offenders == []
+    )
+    assert not offenders, f"{layer} imports above its layer:\n" + "\n".join(offenders)
 
 
 def test_only_the_cli_and_the_package_root_import_the_api(graph: grimp.ImportGraph) -> None:
