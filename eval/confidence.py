@@ -20,7 +20,12 @@ al. 2021). The methods compared, each a label and a confidence per record:
 - ``logprob@1``: argmax of the logprob distribution, confidence = its probability;
 - ``logprob+bc``: the same after dividing out the content-free prior (renormalised);
 - ``vote@3+logprob``: the mean of the vote shares and the logprob distribution;
-- ``vote@3+logprob+bc``: the mean of the vote shares and the bias-corrected distribution.
+- ``vote@3+logprob+bc``: the mean of the vote shares and the bias-corrected distribution;
+- ``vote@10a``: adaptive self-consistency, at most ten samples at temperature 0.7
+  (``adaptive:`` defaults: three first, then two at a time until the vote is settled),
+  ``confidence: vote``, confidence = vote share.
+
+``--methods`` computes only some of them (and runs only the labelings those need).
 
 Metrics per method: accuracy (Wilson 95% CI), AUROC of confidence for "label is right", ECE (10
 equal-width bins), held-out calibrated ECE (isotonic map fitted on a seeded half, measured on
@@ -53,7 +58,15 @@ from llmlabel.task import load
 RESULTS = harness.RESULTS
 SUITES = "sst2,ag_news,trec,sms_spam,tweet_eval_emotion,financial_phrasebank"
 CONTENT_FREE = labelprobs.CONTENT_FREE
-METHODS = ("vote@3", "logprob@1", "logprob+bc", "vote@3+logprob", "vote@3+logprob+bc")
+METHODS = (
+    "vote@3",
+    "logprob@1",
+    "logprob+bc",
+    "vote@3+logprob",
+    "vote@3+logprob+bc",
+    "vote@10a",
+)
+ADAPTIVE = {"samples": 10, "adaptive": {}, "confidence": "vote"}
 Probs = dict[str, float]
 
 
@@ -109,17 +122,24 @@ def _num(value: float | None, digits: int = 3) -> str:
 
 
 def run(
-    suite: str, samples: int, inputs: Path, args: argparse.Namespace, limit: int
+    suite: str,
+    samples: int,
+    inputs: Path,
+    args: argparse.Namespace,
+    limit: int,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, dict[str, Any]], float | None]:
     """Label ``inputs``; the rows by id and model seconds per record (None when cached)."""
     workdir = args.workdir / suite
     workdir.mkdir(parents=True, exist_ok=True)
-    output = workdir / f"{args.tag}-{samples}s-{limit}-seed{args.sample_seed}.jsonl"
+    name = f"{samples}s" + ("-adaptive" if extra and "adaptive" in extra else "")
+    output = workdir / f"{args.tag}-{name}-{limit}-seed{args.sample_seed}.jsonl"
     overrides: dict[str, Any] = {
         "samples": samples,
         "confidence": "logprob",
         "examples.k": 0,
         "concurrency": args.concurrency,
+        **(extra or {}),
     }
     if args.model:
         overrides["backend.model"] = args.model
@@ -240,6 +260,14 @@ def suite_results(
     """Every method's result on ``suite``; ``votes=False``: only the one-sample methods."""
     labels = load(harness.TASKS / f"{suite}.yaml").labels
     gold, free, inputs = suite_inputs(suite, args, tmp)
+    wanted = set(args.methods.split(","))
+    Method = tuple[Mapping[str, dict[str, Any]], Callable[[dict[str, Any]], Probs], float | None]
+    methods: dict[str, Method] = {}
+    if votes and "vote@10a" in wanted:
+        adaptive, adaptive_seconds = run(suite, 10, inputs, args, len(gold), ADAPTIVE)
+        methods["vote@10a"] = (adaptive, lambda r: shares(r, labels), adaptive_seconds)
+    if not wanted & set(METHODS[:5]):
+        return [measure_method(suite, m, gold, labels, args, *v) for m, v in methods.items()]
     one, one_seconds = run(suite, 1, inputs, args, len(gold))
     priors = [one[row["id"]]["probs"] for row in free if "probs" in one[row["id"]]]
     prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
@@ -248,8 +276,7 @@ def suite_results(
     def logprob(row: dict[str, Any]) -> Probs:
         return dict(row.get("probs") or {})
 
-    Method = tuple[Mapping[str, dict[str, Any]], Callable[[dict[str, Any]], Probs], float | None]
-    methods: dict[str, Method] = {
+    methods |= {
         "logprob@1": (one, logprob, one_seconds),
         "logprob+bc": (one, lambda r: corrected(logprob(r), prior), one_seconds),
     }
@@ -270,11 +297,22 @@ def suite_results(
             ),
         }
     return [
-        measure(
-            suite, method, outcomes(gold, rows, distribution, labels), seconds, args.sample_seed
-        )
-        for method, (rows, distribution, seconds) in methods.items()
+        measure_method(suite, m, gold, labels, args, *v) for m, v in methods.items() if m in wanted
     ]
+
+
+def measure_method(
+    suite: str,
+    method: str,
+    gold: list[dict[str, Any]],
+    labels: Sequence[str],
+    args: argparse.Namespace,
+    rows: Mapping[str, dict[str, Any]],
+    distribution: Callable[[dict[str, Any]], Probs],
+    seconds: float | None,
+) -> Result:
+    scored = outcomes(gold, rows, distribution, labels)
+    return measure(suite, method, scored, seconds, args.sample_seed)
 
 
 def render(results: list[Result], args: argparse.Namespace) -> str:
@@ -325,6 +363,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
+    parser.add_argument(
+        "--methods", default=",".join(METHODS), help=f"comma-separated, of: {', '.join(METHODS)}"
+    )
     parser.add_argument("--tag", default="default", help="names the cached outputs")
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument(
@@ -340,10 +381,10 @@ def main(argv: list[str] | None = None) -> None:
     voted = suites if args.vote_suites is None else args.vote_suites.split(",")
     with tempfile.TemporaryDirectory(prefix="llmlabel-confidence-") as tmp:
         # The one-sample methods on every suite first (cheap), then the three-sample runs.
-        for suite in [*suites, *(s for s in suites if s in voted)]:
-            done = [r for r in results if r.suite == suite]
+        passes = [(s, False) for s in suites] + [(s, True) for s in suites if s in voted]
+        for suite, votes in passes:
             results = [r for r in results if r.suite != suite]
-            results += suite_results(suite, args, Path(tmp), votes=bool(done))
+            results += suite_results(suite, args, Path(tmp), votes=votes)
             args.out.write_text(render(results, args), encoding="utf-8")
             for r in results:
                 if r.suite == suite:
