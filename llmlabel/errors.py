@@ -6,7 +6,9 @@ unless ``--debug``.
 
 from __future__ import annotations
 
+import copy
 import re
+from typing import TypeVar
 
 _SECRETS: set[str] = set()
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+")
@@ -115,6 +117,9 @@ class ModelError(LLMLabelError):
     """A model cannot be found, downloaded, verified or loaded."""
 
 
+_B = TypeVar("_B", bound="BackendError")
+
+
 class BackendError(LLMLabelError):
     """A backend request failed. ``retryable`` says whether trying again can help."""
 
@@ -134,6 +139,20 @@ class BackendError(LLMLabelError):
         # fatal: no later request can succeed either (unreachable server, bad API key),
         # so the run stops instead of writing a failed row per record.
         self.fatal = fatal
+
+    def after(self: _B, attempts: int) -> _B:
+        """This error as the last of ``attempts`` tries (``llmlabel.retrying``): the count goes
+        into the message's head, the part before the server's own words, so that every
+        request failing the same way reads the same up to its first ``": "`` (what the
+        circuit breaker compares): ``… kept failing (HTTP 503)`` becomes ``… kept failing
+        (HTTP 503, 6 attempts)``, ``cannot reach …`` becomes ``cannot reach … (6 attempts)``."""
+        count = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        head, sep, rest = self.message.partition(": ")
+        head = f"{head[:-1]}, {count})" if head.endswith(")") else f"{head} ({count})"
+        tried = copy.copy(self)
+        tried.message = head + sep + rest
+        tried.args = (tried.one_line(),)
+        return tried
 
 
 class ContextError(BackendError):

@@ -461,9 +461,7 @@ class _LabelActor:
             spec = self._task.spec
             if self._endpoints:
                 start = os.getpid()  # actors begin on different replicas
-                self._backend = openai_pool(
-                    spec.backend, self._endpoints, attempts=spec.retries.attempts, start=start
-                )
+                self._backend = openai_pool(spec.backend, self._endpoints, start=start)
             else:
                 self._backend = make_backend(spec)
             path = self._cache_path

@@ -7,7 +7,8 @@ answers the request's JSON schema with the first enum value of each property, so
 doubles as an "instant endpoint" for overhead benchmarks.
 
     with StubServer([Reply(429, headers={"Retry-After": "0.2"})]) as stub:
-        ... OpenAICompatBackend(BackendSpec(type="openai_compat", base_url=stub.url, ...))
+        backend = OpenAICompatBackend(BackendSpec(type="openai_compat", base_url=stub.url, ...))
+        await RetryPolicy().call(lambda: backend.complete(request))  # as the runner does
         assert stub.calls == 2
 """
 

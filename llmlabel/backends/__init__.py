@@ -17,7 +17,7 @@ def make_backend(spec: TaskSpec) -> Backend:
     if backend.type == "openai_compat":
         from llmlabel.backends.openai_compat import OpenAICompatBackend
 
-        return OpenAICompatBackend(backend, attempts=spec.retries.attempts)
+        return OpenAICompatBackend(backend)
     if backend.type == "transformers":
         from llmlabel.backends.transformers_hf import transformers_backend
 

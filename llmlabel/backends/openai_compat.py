@@ -3,8 +3,9 @@
 ``n`` samples are asked for in one request so the server prefills the prompt once. Servers that
 cap ``n`` (llama.cpp: at its slot count, with HTTP 400) are split into smaller requests and the
 cap is remembered in ``max_n``; servers that return fewer choices than asked are topped up with
-extra requests under other seeds. Retries (tenacity) happen here and only for errors that can
-pass: 408/409/429/5xx, timeouts and dropped connections, honouring ``Retry-After``.
+extra requests under other seeds. Retries are the runner's (``llmlabel.retrying``); this
+backend only says which errors can pass (408/409/429/5xx, timeouts, dropped connections, bodies
+that are not a chat completion) and how long the server asked to wait (``Retry-After``).
 """
 
 from __future__ import annotations
@@ -14,15 +15,12 @@ import ipaddress
 import os
 import re
 import time
-from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import Any, cast
 from urllib.parse import urlparse
 
 import openai
 from openai.types.chat import ChatCompletion
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
-from tenacity.wait import wait_random_exponential
 
 from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
 from llmlabel.core.spec import BackendSpec
@@ -36,23 +34,13 @@ _CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
 _CONTEXT_TEXT = re.compile(r"context (length|size|window)|maximum context", re.I)
 _N_PARAM = re.compile(r"['\"`]n['\"`]|\bn must\b|\bn should\b")
 
-Sleep = Callable[[float], Awaitable[None]]
-
 
 class OpenAICompatBackend:
     """``complete()`` against ``spec.base_url`` (a ``/v1`` URL) with model ``spec.model``."""
 
     name = "openai_compat"
 
-    def __init__(
-        self,
-        spec: BackendSpec,
-        *,
-        attempts: int = 6,
-        base_delay: float = 0.5,
-        max_delay: float = 60.0,
-        sleep: Sleep = asyncio.sleep,
-    ) -> None:
+    def __init__(self, spec: BackendSpec) -> None:
         if not spec.base_url:
             raise ConfigError(
                 "the openai_compat backend needs `base_url`",
@@ -63,10 +51,6 @@ class OpenAICompatBackend:
         self._spec = spec
         self._url = spec.base_url.rstrip("/")
         self.identity = f"openai_compat:{self._url}:{spec.model}"  # cache keys: per server
-        self._attempts = max(1, attempts)
-        self._base_delay = base_delay
-        self._max_delay = max_delay
-        self._sleep = sleep
         key = os.environ.get(spec.api_key_env)
         hide_secret(key)  # a server may echo it back in an error body
         if not key and not _is_local(self._url):
@@ -90,7 +74,7 @@ class OpenAICompatBackend:
                 response = await self._create(self._body(request, k, len(samples)))
             except _BadAnswer as exc:
                 raise BackendError(
-                    f"bad answer from {self._url} ({self._attempts} attempts): {exc}",
+                    f"bad answer from {self._url}: {exc}",
                     hint="is base_url an OpenAI-compatible /v1 endpoint (no proxy in between)?",
                     retryable=True,
                 ) from exc
@@ -173,56 +157,40 @@ class OpenAICompatBackend:
         return body
 
     async def _create(self, body: dict[str, Any]) -> ChatCompletion:
-        retrying = AsyncRetrying(
-            stop=stop_after_attempt(self._attempts),
-            wait=self._wait,
-            retry=retry_if_exception(_retryable),
-            sleep=self._sleep,
-            reraise=True,
-        )
         # The body is already plain JSON: posting it directly skips the SDK's per-call walk of
         # the messages and JSON schema against its TypedDicts (about a quarter of the client's
         # CPU per request, eval/bench_overhead.py) while keeping its errors and response model.
-        post = self._client.post
-        async for attempt in retrying:
-            with attempt:
-                try:
-                    # The client's timeout bounds each read, so a server dripping one byte a
-                    # second never trips it; this bounds the whole attempt.
-                    response = await asyncio.wait_for(
-                        post("/chat/completions", cast_to=ChatCompletion, body=body),
-                        self._spec.timeout,
-                    )
-                except asyncio.TimeoutError:
-                    raise _Deadline() from None
-                except (ValueError, RecursionError) as exc:  # cut off, or nested past the stack
-                    raise _BadAnswer(f"the answer is not valid JSON: {exc}") from None
-                if not isinstance(response, ChatCompletion):  # the SDK returns other bodies as-is
-                    raise _BadAnswer(f"the answer is not JSON: {str(response)[:60]!r}")
-                return response
-        raise AssertionError("unreachable: tenacity reraises the last error")
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        hinted = _retry_after(exc) if exc is not None else None
-        if hinted is not None:
-            return min(hinted, self._max_delay)
-        backoff = wait_random_exponential(multiplier=self._base_delay, max=self._max_delay)
-        return float(backoff(state))
+        try:
+            # The client's timeout bounds each read, so a server dripping one byte a second
+            # never trips it; this bounds the whole attempt.
+            response = await asyncio.wait_for(
+                self._client.post("/chat/completions", cast_to=ChatCompletion, body=body),
+                self._spec.timeout,
+            )
+        except asyncio.TimeoutError:
+            raise _Deadline() from None
+        except (ValueError, RecursionError) as exc:  # cut off, or nested past the stack
+            raise _BadAnswer(f"the answer is not valid JSON: {exc}") from None
+        if not isinstance(response, ChatCompletion):  # the SDK returns other bodies as-is
+            raise _BadAnswer(f"the answer is not JSON: {str(response)[:60]!r}")
+        return response
 
     def _error(self, exc: openai.APIError) -> BackendError:
+        """The ``BackendError`` for a failed request: whether it can pass (``retryable``),
+        how long the server asked to wait, and whether no later request can succeed either
+        (``fatal``: after its retries, for a server that cannot be reached)."""
         env, url = self._spec.api_key_env, self._url
         if isinstance(exc, openai.APITimeoutError):
             return BackendError(
-                f"request to {url} timed out after {self._spec.timeout:g}s "
-                f"({self._attempts} attempts)",
+                f"request to {url} timed out after {self._spec.timeout:g}s",
                 hint="raise backend.timeout, or lower max_tokens / concurrency",
                 retryable=True,
             )
         if isinstance(exc, openai.APIConnectionError):
             return BackendError(
-                f"cannot reach {url} ({self._attempts} attempts)",
+                f"cannot reach {url}",
                 hint="is the server running? check --base-url / backend.base_url",
+                retryable=True,
                 fatal=True,
             )
         if not isinstance(exc, openai.APIStatusError):
@@ -245,7 +213,7 @@ class OpenAICompatBackend:
             return BackendError(f"quota exhausted at {url}: {said}", fatal=True)
         if status in _RETRY_STATUS or status >= 500:
             return BackendError(
-                f"{url} kept failing (HTTP {status}, {self._attempts} attempts): {said}",
+                f"{url} kept failing (HTTP {status}): {said}",
                 retryable=True,
                 retry_after=_retry_after(exc),
             )
@@ -263,7 +231,7 @@ class OpenAICompatBackend:
 
 
 class _Deadline(openai.APITimeoutError):
-    """An attempt ran past ``backend.timeout`` in all; retried and reported as any timeout."""
+    """An attempt ran past ``backend.timeout`` in all; reported (and retried) as any timeout."""
 
     def __init__(self) -> None:
         Exception.__init__(self, "Request timed out.")  # no httpx request to hand the SDK's
@@ -273,15 +241,6 @@ class _Deadline(openai.APITimeoutError):
 
 class _BadAnswer(Exception):
     """HTTP 200 whose body is not a chat completion: an HTML error page, cut-off JSON."""
-
-
-def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, openai.APIConnectionError | _BadAnswer):  # includes timeouts
-        return True
-    if isinstance(exc, openai.APIStatusError):
-        quota = exc.code == "insufficient_quota"  # OpenAI's 429 for an empty account
-        return not quota and (exc.status_code in _RETRY_STATUS or exc.status_code >= 500)
-    return False
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -5,7 +5,8 @@ llama.cpp servers): each ``complete()`` goes to the next replica, so a runner wi
 ``concurrency`` records in flight keeps every replica busy. The replicas must serve the same
 model: the pool's ``model_id`` (provenance) is the first one's, its cache ``identity`` names
 every replica, and its ``max_n`` is the smallest. A replica that fails is not skipped: its error
-is the request's error, as with one server (retries happen inside each replica's backend).
+is the request's error, as with one server; the runner's retry of a retryable error
+(``llmlabel.retrying``) goes to the next replica, and replicas never retry themselves.
 """
 
 from __future__ import annotations
@@ -52,17 +53,13 @@ class EndpointPool:
             await backend.aclose()
 
 
-def openai_pool(
-    spec: BackendSpec, endpoints: Sequence[str], *, attempts: int, start: int = 0
-) -> EndpointPool:
+def openai_pool(spec: BackendSpec, endpoints: Sequence[str], *, start: int = 0) -> EndpointPool:
     """An ``openai_compat`` backend per ``/v1`` URL in ``endpoints``, with ``spec``'s model,
     key and structured-output dialect."""
     from llmlabel.backends.openai_compat import OpenAICompatBackend
 
     replicas = [
-        OpenAICompatBackend(
-            spec.model_copy(update={"type": "openai_compat", "base_url": url}), attempts=attempts
-        )
+        OpenAICompatBackend(spec.model_copy(update={"type": "openai_compat", "base_url": url}))
         for url in endpoints
     ]
     return EndpointPool(replicas, start=start)

@@ -1,5 +1,6 @@
 """The openai_compat backend against a real llama.cpp server and a scripted stub (both on
-127.0.0.1); the openai client itself is never mocked."""
+127.0.0.1); the openai client itself is never mocked. Retries are the runner's policy
+(``llmlabel.retrying``), which ``complete`` wraps the backend in as the runner does."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from llmlabel.backends.openai_compat import OpenAICompatBackend
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.spec import BackendSpec, StructuredOutput
 from llmlabel.errors import BackendError, ConfigError
+from llmlabel.retrying import RetryPolicy
 from tests.stub_server import Reply, StubServer, error
 
 LABELS = ["positive", "negative", "neutral"]
@@ -59,8 +61,6 @@ def with_backend(
     *,
     model: str = "stub-model",
     mode: StructuredOutput = "json_schema",
-    attempts: int = 6,
-    sleep: Sleeps | None = None,
     timeout: float = 30.0,
     max_n: int | None = None,
 ) -> T:
@@ -76,7 +76,7 @@ def with_backend(
     )
 
     async def main() -> T:
-        backend = OpenAICompatBackend(spec, attempts=attempts, sleep=sleep or Sleeps())
+        backend = OpenAICompatBackend(spec)
         try:
             return await use(backend)
         finally:
@@ -85,9 +85,18 @@ def with_backend(
     return asyncio.run(main())
 
 
-def complete(url: str, request: LabelRequest | None = None, **kw: Any) -> Completion:
+def complete(
+    url: str,
+    request: LabelRequest | None = None,
+    *,
+    attempts: int = 6,
+    sleep: Sleeps | None = None,
+    **kw: Any,
+) -> Completion:
+    """One request through the backend under the runner's retry policy."""
     req = request or label_request()
-    return with_backend(url, lambda b: b.complete(req), **kw)
+    policy = RetryPolicy(attempts=attempts, sleep=sleep or Sleeps())
+    return with_backend(url, lambda b: policy.call(lambda: b.complete(req)), **kw)
 
 
 def labels_of(completion: Completion) -> list[str]:

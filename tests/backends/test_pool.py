@@ -58,7 +58,7 @@ def test_closing_closes_every_replica() -> None:
 
 def test_openai_pool_builds_one_client_per_url_with_the_task_model() -> None:
     spec = BackendSpec(model="qwen", max_n=4)
-    pool = openai_pool(spec, ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1/"], attempts=2)
+    pool = openai_pool(spec, ["http://127.0.0.1:1/v1", "http://127.0.0.1:2/v1/"])
     assert [b.model_id for b in pool.backends] == ["qwen", "qwen"]
     assert pool.max_n == 4
     with pytest.raises(ConfigError):
