@@ -486,7 +486,10 @@ def evaluate(
             price_output=price_output,
         )
         summary = summary.model_copy(update={"cost": cost})
-    texts = _texts(input, manifest, {o.id for o in outcomes if not o.correct})
+    wrong = {o.id for o in outcomes if not o.correct}
+    texts = _texts(input, manifest, wrong)
+    if texts is None:  # no input file: the fields the rows kept (``keep_fields``), if any
+        texts = _kept_texts(predictions, wrong)
     if texts is not None:
         summary = summary.model_copy(update={"wrong": evaluation.wrong_records(outcomes, texts)})
     sources = {"predictions": str(predictions), "gold": str(gold)}
@@ -511,6 +514,16 @@ def _texts(
         if record.error is None and record.id in ids:
             texts[record.id] = " | ".join(str(record.data.get(f, "")) for f in fields)
     return texts
+
+
+def _kept_texts(predictions: str | Path, ids: set[str]) -> dict[str, str] | None:
+    """The ``input`` fields rows ``ids`` of ``predictions`` kept; None when none kept any."""
+    texts = {
+        str(row.get("id")): " | ".join(map(str, row["input"].values()))
+        for row in iter_rows(predictions)
+        if isinstance(row.get("input"), dict) and str(row.get("id")) in ids
+    }
+    return texts or None
 
 
 def _totals(runner: Runner) -> dict[str, Any]:

@@ -180,3 +180,15 @@ def test_input_puts_the_wrong_records_text_in_the_report(tmp_path: Path) -> None
     plain = tmp_path / "plain"
     assert llmlabel("eval", str(preds), "--gold", str(gold), "--report", str(plain)).returncode == 0
     assert "## Wrong records" not in (plain / "report.md").read_text()
+
+
+def test_rows_that_kept_their_input_give_the_wrong_records_text(tmp_path: Path) -> None:
+    """A run with ``keep_fields`` needs no --input: the rows carry the text."""
+    _, gold = fixtures(tmp_path)
+    rows = [{**prediction(i), "input": {"text": f"kept text of {i}"}} for i in GOLD]
+    preds = write_jsonl(tmp_path / "kept.jsonl", rows)
+    report = tmp_path / "report"
+    result = llmlabel("eval", str(preds), "--gold", str(gold), "--report", str(report))
+    assert result.returncode == 0, result.stderr
+    wrong = json.loads((report / "summary.json").read_text())["wrong"]
+    assert {w["id"]: w["text"] for w in wrong}["r6"] == "kept text of r6"
