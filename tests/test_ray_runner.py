@@ -26,9 +26,10 @@ from llmlabel.ray_runner import _pack, _unpack
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples/sentiment/task.yaml"
-README_RAY = [
+README_RAY = [  # the docs' example (README.md and docs/*.md)
     line.strip()
-    for line in (ROOT / "README.md").read_text().splitlines()
+    for doc in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for line in doc.read_text().splitlines()
     if line.startswith("llmlabel run") and "--runner ray" in line
 ]
 
@@ -149,7 +150,7 @@ def test_resume_retries_the_failed_rows_of_a_finished_output(namespace_run: Path
     assert _rows(namespace_run / "retry.jsonl") == _rows(namespace_run / "emb-ray.jsonl")
 
 
-@pytest.mark.skipif(not README_RAY, reason="the README has no `--runner ray` example")
+@pytest.mark.skipif(not README_RAY, reason="the docs have no `--runner ray` example")
 def test_readme_ray_example(namespace_run: Path) -> None:
     found = _found(namespace_run)["readme"]
     assert found["rc"] == 0, found["stderr"]
