@@ -1,4 +1,4 @@
-"""The README's quality table: several gold suites, 0-shot vs 8-shot, every headline number.
+"""docs/measured.md's quality table: several gold suites, 0-shot vs 8-shot, every headline number.
 
     python eval/quality.py                      # the six suites below, 200 records each
     python eval/quality.py --suites trec --limit 50

@@ -449,7 +449,7 @@ def evaluate(
     input: str | Path | None = None,
 ) -> EvalResult:
     """Score an output file of ``label`` against gold rows (``{id, label}`` for
-    classification; each kind's gold format is in the README).
+    classification; each kind's gold format is in docs/eval.md).
 
     ``input``: the file that was labeled (default: the manifest's input, where it exists); the
     summary's ``wrong`` then lists the wrong records with their text, for error analysis.

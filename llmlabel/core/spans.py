@@ -5,7 +5,7 @@ badly). ``recover`` finds each named text in the record: each mention takes the 
 no other mention has taken (longer mentions first, whole-word occurrences preferred), and a
 mention that is not in the text is dropped with a reason, never guessed. Pure: no I/O.
 
-Voting (``span_vote``), rules documented in the README:
+Voting (``span_vote``), rules documented in docs/ner.md:
 - each valid sample votes for a set of spans ``(start, end, type)``; a span is kept when more
   than half of the valid samples have it (exactly half is a tie: not kept, ``tie=True``);
 - a span's confidence is the share of all samples that agree with the decision on it, so invalid

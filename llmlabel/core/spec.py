@@ -266,7 +266,7 @@ class TaskSpec(_Strict):
         "confidence_raw and route (keep | review)",
     )
     committee: list[CommitteeMemberSpec] = Field(
-        default_factory=list, description="prompts/models whose votes merge (see the README)"
+        default_factory=list, description="prompts/models whose votes merge (docs/committees.md)"
     )
     labeling_functions: list[LabelingFunctionSpec] = Field(
         default_factory=list, description="keyword/regex/Python rules that vote beside the model"
@@ -501,4 +501,4 @@ def _hint(exc: ValidationError, data: dict[str, Any]) -> str | None:
         if close:
             return f"did you mean '{close[0]}'?"
         return f"allowed keys here: {', '.join(allowed)}"
-    return "fix that value; every key is described in the README's 'The task file' section"
+    return "fix that value; every key is described in docs/task-file.md"

@@ -1,6 +1,6 @@
 """Self-consistency voting. Pure and deterministic.
 
-Classification (``plurality``), rules documented in the README:
+Classification (``plurality``), rules documented in docs/confidence.md:
 - Each sample votes for one label; an invalid sample votes for nothing but still counts in
   the total, so invalid answers lower confidence instead of vanishing.
 - The label with the most votes wins; ``confidence`` = its votes / all samples.
