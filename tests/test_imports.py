@@ -21,7 +21,9 @@ CORE_STDLIB = {
 }  # fmt: skip
 """Pure standard-library modules: no files, processes, sockets or clocks in ``core``."""
 
-CORE_THIRD_PARTY = {"pydantic", "jinja2"}
+CORE_THIRD_PARTY = {"pydantic", "jinja2", "numpy", "scipy", "sklearn"}
+"""Values and numerics: the fits and tests of calibrate, eval, compare and audit are scipy's and
+scikit-learn's, imported inside the functions that need them (numpy for their arrays)."""
 
 MAY_IMPORT = {
     "llmlabel.core": {"llmlabel.errors"},

@@ -133,13 +133,9 @@ def testable(target: float, delta: float) -> int:
 
 def binomial_tail(n: int, k: int, p: float) -> float:
     """``P(Binomial(n, p) ≥ k)``, the exact p-value of "success rate < p" after k of n."""
-    if k <= 0:
-        return 1.0
-    if k > n or p <= 0.0:
-        return 0.0
-    if p >= 1.0:
-        return 1.0
-    return regularized_beta(p, k, n - k + 1)
+    from scipy.stats import binom
+
+    return float(binom.sf(k - 1, n, p))
 
 
 def clopper_pearson_lower(k: int, n: int, delta: float) -> float:
@@ -149,49 +145,6 @@ def clopper_pearson_lower(k: int, n: int, delta: float) -> float:
         raise ValueError("need 0 <= k <= n")
     if k == 0:
         return 0.0
-    if k == n:
-        return float(delta ** (1.0 / n))
-    low, high = 0.0, 1.0
-    for _ in range(100):
-        middle = (low + high) / 2
-        if regularized_beta(middle, k, n - k + 1) < delta:
-            low = middle
-        else:
-            high = middle
-    return (low + high) / 2
+    from scipy.stats import beta
 
-
-def regularized_beta(x: float, a: float, b: float) -> float:
-    """The regularized incomplete beta function ``I_x(a, b)`` (a continued fraction, as in
-    Numerical Recipes' ``betai``), accurate to about 1e-14."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = (
-        math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    )
-    if x < (a + 1) / (a + b + 2):
-        return math.exp(log_front) * _beta_fraction(x, a, b) / a
-    return 1.0 - math.exp(log_front) * _beta_fraction(1 - x, b, a) / b
-
-
-def _beta_fraction(x: float, a: float, b: float) -> float:
-    """Lentz's method for the continued fraction of the incomplete beta function."""
-    tiny = 1e-300
-    c, d = 1.0, 1.0 - (a + b) * x / (a + 1)
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    result = d
-    for m in range(1, 10_000):
-        for numerator in (
-            m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m)),
-            -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1)),
-        ):
-            d = 1.0 + numerator * d
-            d = 1.0 / (d if abs(d) > tiny else tiny)
-            c = 1.0 + numerator / c
-            c = c if abs(c) > tiny else tiny
-            result *= d * c
-        if abs(d * c - 1.0) < 1e-15:
-            break
-    return result
+    return float(beta.ppf(delta, k, n - k + 1))

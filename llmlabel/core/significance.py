@@ -2,8 +2,8 @@
 
 - McNemar's exact test looks only at the discordant records (right under one variant, wrong
   under the other): under "no difference" each is equally likely to go either way, so the
-  smaller count is Binomial(b + c, 1/2). Two-sided p = min(1, 2 · P[X ≤ min(b, c)]), computed
-  with exact integers (no normal approximation, so it is right for the small counts gold sets
+  smaller count is Binomial(b + c, 1/2). Two-sided p = min(1, 2 · P[X ≤ min(b, c)]), scipy's
+  exact ``binomtest`` (no normal approximation, so it is right for the small counts gold sets
   give).
 - The paired bootstrap resamples records (the same draw for both variants, so each record keeps
   its pair) and recomputes any statistic's difference B − A. The p-value is two-sided and
@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import math
 import random
 from collections.abc import Mapping, Sequence
 
@@ -59,8 +58,12 @@ def mcnemar_exact(a_only: int, b_only: int) -> McNemar:
     if a_only < 0 or b_only < 0:
         raise ValueError("discordant counts must be >= 0")
     n = a_only + b_only
-    tail = sum(math.comb(n, k) for k in range(min(a_only, b_only) + 1))
-    return McNemar(a_only=a_only, b_only=b_only, p_value=min(1.0, 2 * tail / 2**n))
+    if n == 0:
+        return McNemar(a_only=a_only, b_only=b_only, p_value=1.0)
+    from scipy.stats import binomtest
+
+    p_value = float(binomtest(min(a_only, b_only), n, 0.5).pvalue)
+    return McNemar(a_only=a_only, b_only=b_only, p_value=p_value)
 
 
 def discordant(a: Sequence[Outcome], b: Sequence[Outcome]) -> tuple[list[str], list[str]]:
