@@ -2,17 +2,18 @@
 
 Fitted on (confidence, correct) pairs of labeled records from a gold/dev split. Three methods:
 
-- ``isotonic``: the best non-decreasing step map (pool-adjacent-violators), predicted by linear
-  interpolation between its knots and clipped at the ends, as scikit-learn's
-  ``IsotonicRegression(out_of_bounds="clip")``. Flexible; needs a few hundred records.
-- ``platt``: ``sigmoid(a * logit(c) + b)``, fitted by Newton's method on Platt's smoothed targets
-  (``(N₊+1)/(N₊+2)`` for right, ``1/(N₋+2)`` for wrong), which keeps the fit finite when the
-  records are separable, as vote shares of 1.0 that are all right are.
+- ``isotonic``: the best non-decreasing step map, scikit-learn's
+  ``IsotonicRegression(out_of_bounds="clip")``, stored as its knots: predicted by linear
+  interpolation between them and clipped at the ends. Flexible; needs a few hundred records.
+- ``platt``: ``sigmoid(a * logit(c) + b)``, the log-loss minimum (scipy) on Platt's smoothed
+  targets (``(N₊+1)/(N₊+2)`` for right, ``1/(N₋+2)`` for wrong), which keeps the fit finite when
+  the records are separable, as vote shares of 1.0 that are all right are.
 - ``temperature``: ``sigmoid(logit(c) / T)``, one parameter (Guo et al., 2017), fitted by
   maximum likelihood; the map keeps 0.5 fixed and only sharpens or softens.
 
 Confidences are clipped to [``EPS``, 1 - ``EPS``] before the logit, so vote shares of 0 and 1
-stay finite. Pure: floats in, frozen pydantic values out.
+stay finite. Pure: floats in, frozen pydantic values out. scipy and scikit-learn are imported
+when a map is fitted, not when one is applied.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import bisect
 import itertools
 import math
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -33,7 +34,6 @@ DEFAULT_METHOD: Method = "platt"
 EPS = 1e-4
 """Confidences are clipped to [EPS, 1 - EPS] before taking the log-odds."""
 MIN_TEMPERATURE, MAX_TEMPERATURE = 0.01, 100.0
-_NEWTON_STEPS = 100
 
 
 class _Map(BaseModel):
@@ -108,90 +108,60 @@ def fit(method: Method, confidences: Sequence[float], correct: Sequence[bool]) -
 
 
 def fit_isotonic(confidences: Sequence[float], correct: Sequence[bool]) -> Isotonic:
-    """Pool adjacent violators over the distinct confidences (equal ones pooled first)."""
-    # Blocks of [sum of correct, count, lowest x, highest x], merged while they decrease.
-    blocks: list[list[float]] = []
-    for x, group in _groups(confidences, correct):
-        blocks.append([sum(group), len(group), x, x])
-        while len(blocks) > 1 and blocks[-2][0] * blocks[-1][1] >= blocks[-1][0] * blocks[-2][1]:
-            total, count, _, high = blocks.pop()
-            blocks[-1][0] += total
-            blocks[-1][1] += count
-            blocks[-1][3] = high
-    xs: list[float] = []
-    ys: list[float] = []
-    for total, count, low, high in blocks:
-        for x in (low, high) if high > low else (low,):
-            xs.append(x)
-            ys.append(total / count)
-    return Isotonic(x=tuple(xs), y=tuple(ys))
+    """scikit-learn's isotonic regression; its knots are the ends of each flat step."""
+    from sklearn.isotonic import IsotonicRegression
+
+    fitted = IsotonicRegression(out_of_bounds="clip").fit(
+        [float(c) for c in confidences], [float(ok) for ok in correct]
+    )
+    return Isotonic(x=tuple(fitted.X_thresholds_.tolist()), y=tuple(fitted.y_thresholds_.tolist()))
 
 
 def fit_platt(confidences: Sequence[float], correct: Sequence[bool]) -> Platt:
-    """Newton's method on the log-loss of ``sigmoid(a * logit(c) + b)`` with Platt's targets."""
+    """The log-loss minimum of ``sigmoid(a * logit(c) + b)`` against Platt's targets."""
+    import numpy as np
+    from scipy.optimize import minimize
+    from scipy.special import expit
+
     right = sum(correct)
-    wrong = len(correct) - right
-    high, low = (right + 1) / (right + 2), 1 / (wrong + 2)
-    z = [logit(c) for c in confidences]
-    t = [high if ok else low for ok in correct]
-    if len(set(z)) == 1:  # one confidence for all: only the intercept can be fitted
-        return Platt(a=0.0, b=logit(math.fsum(t) / len(t)))
+    high, low = (right + 1) / (right + 2), 1 / (len(correct) - right + 2)
+    z = np.array([logit(c) for c in confidences])
+    t = np.array([high if ok else low for ok in correct])
+    if np.all(z == z[0]):  # one confidence for all: only the intercept can be fitted
+        return Platt(a=0.0, b=logit(float(t.mean())))
 
-    def loss(a: float, b: float) -> float:
-        return math.fsum(
-            _log1pexp(a * zi + b) - ti * (a * zi + b) for zi, ti in zip(z, t, strict=True)
-        )
+    def loss(ab: Any) -> tuple[float, Any]:
+        s = ab[0] * z + ab[1]
+        r = expit(s) - t
+        return float(np.sum(np.logaddexp(0.0, s) - t * s)), np.array([r @ z, r.sum()])
 
-    a, b = 1.0, 0.0
-    current = loss(a, b)
-    for _ in range(_NEWTON_STEPS):
-        ga = gb = haa = hab = hbb = 0.0
-        for zi, ti in zip(z, t, strict=True):
-            p = _sigmoid(a * zi + b)
-            r, w = p - ti, p * (1 - p)
-            ga, gb = ga + r * zi, gb + r
-            haa, hab, hbb = haa + w * zi * zi, hab + w * zi, hbb + w
-        det = haa * hbb - hab * hab
-        if det <= 0:
-            break
-        da, db = (hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det
-        step = 1.0
-        while step > 1e-8 and (trial := loss(a - step * da, b - step * db)) > current:
-            step /= 2  # damped Newton: never let the loss rise
-        if step <= 1e-8:
-            break
-        a, b, current = a - step * da, b - step * db, trial
-        if abs(step * da) + abs(step * db) < 1e-10:
-            break
-    return Platt(a=a, b=b)
+    a, b = minimize(loss, [1.0, 0.0], jac=True, method="BFGS", options={"gtol": 1e-10}).x
+    return Platt(a=float(a), b=float(b))
 
 
 def fit_temperature(confidences: Sequence[float], correct: Sequence[bool]) -> Temperature:
     """Maximum likelihood ``T`` in [MIN_TEMPERATURE, MAX_TEMPERATURE].
 
-    The log-loss is convex in ``1 / T``, so its derivative is increasing: bisect on its sign.
+    The log-loss is convex in ``1 / T``: its derivative is increasing, and the fit is its root
+    (scipy's ``brentq``), or the bound it stays on the same side of.
     """
-    z = [logit(c) for c in confidences]
+    import numpy as np
+    from scipy.optimize import brentq
+    from scipy.special import expit
+
+    z = np.array([logit(c) for c in confidences])
+    ok = np.array([float(c) for c in correct])
 
     def slope(inverse: float) -> float:
-        return math.fsum(
-            (_sigmoid(inverse * zi) - ok) * zi for zi, ok in zip(z, correct, strict=True)
-        )
+        return float((expit(inverse * z) - ok) @ z)
 
     low, high = 1 / MAX_TEMPERATURE, 1 / MIN_TEMPERATURE
     if slope(low) >= 0:
         return Temperature(temperature=MAX_TEMPERATURE)
     if slope(high) <= 0:
         return Temperature(temperature=MIN_TEMPERATURE)
-    for _ in range(200):
-        middle = (low + high) / 2
-        if slope(middle) < 0:
-            low = middle
-        else:
-            high = middle
-        if high - low < 1e-12 * high:
-            break
-    return Temperature(temperature=min(max(2 / (low + high), MIN_TEMPERATURE), MAX_TEMPERATURE))
+    inverse = brentq(slope, low, high, xtol=1e-14, rtol=1e-12)
+    return Temperature(temperature=min(max(1 / inverse, MIN_TEMPERATURE), MAX_TEMPERATURE))
 
 
 def logit(confidence: float) -> float:
@@ -204,17 +174,3 @@ def _sigmoid(z: float) -> float:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-def _log1pexp(z: float) -> float:
-    return z + math.log1p(math.exp(-z)) if z > 0 else math.log1p(math.exp(z))
-
-
-def _groups(
-    confidences: Sequence[float], correct: Sequence[bool]
-) -> list[tuple[float, list[bool]]]:
-    """Correctness grouped by distinct confidence, lowest confidence first."""
-    by_value: dict[float, list[bool]] = {}
-    for c, ok in zip(confidences, correct, strict=True):
-        by_value.setdefault(float(c), []).append(bool(ok))
-    return sorted(by_value.items())
