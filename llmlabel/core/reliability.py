@@ -113,17 +113,13 @@ def brier(outcomes: Sequence[Outcome]) -> float:
 def auroc(outcomes: Sequence[Outcome]) -> float | None:
     """Chance that a random right record has a higher confidence than a random wrong one (ties
     count half): how well confidence ranks right above wrong. None if all are right or all wrong.
-
-    Computed from mid-ranks (Mann-Whitney U), so tied confidences are handled exactly.
     """
-    right = sum(o.correct for o in outcomes)
-    wrong = len(outcomes) - right
-    if not right or not wrong:
+    correct = [o.correct for o in outcomes]
+    if all(correct) or not any(correct):
         return None
-    rank_sum = 0.0
-    for ranks, group in _tied_runs(sorted(outcomes, key=lambda o: o.confidence)):
-        rank_sum += sum(o.correct for o in group) * (ranks[0] + ranks[1]) / 2
-    return (rank_sum - right * (right + 1) / 2) / (right * wrong)
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(correct, [o.confidence for o in outcomes]))
 
 
 def coverage_curve(outcomes: Sequence[Outcome]) -> tuple[CoveragePoint, ...]:

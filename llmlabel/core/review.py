@@ -32,7 +32,6 @@ import hashlib
 import itertools
 import math
 import re
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -268,15 +267,12 @@ class Agreement:
 
 def cohen_kappa(pairs: Sequence[tuple[str, str]]) -> float | None:
     """Cohen's kappa of two raters over (a, b) pairs; ``None`` when chance agreement is 1."""
-    n = len(pairs)
-    if not n:
+    if len({x for pair in pairs for x in pair}) < 2:  # no pairs, or one label for all
         return None
-    observed = sum(a == b for a, b in pairs) / n
-    first, second = Counter(a for a, _ in pairs), Counter(b for _, b in pairs)
-    expected = sum(first[k] * second[k] for k in first) / (n * n)
-    if expected >= 1.0:
-        return None
-    return (observed - expected) / (1.0 - expected)
+    from sklearn.metrics import cohen_kappa_score
+
+    first, second = zip(*pairs, strict=True)
+    return float(cohen_kappa_score(first, second))
 
 
 def agreement(
