@@ -5,7 +5,8 @@ records), ``Labeler`` / ``alabel`` (lists, DataFrames, datasets in notebooks, th
 loaded), ``plan`` (dry run), ``iter_output``, ``evaluate`` (score an output against gold),
 ``export`` (a silver training set from an output), ``calibrate`` (fit a confidence calibration
 and keep/review threshold on gold), ``compare`` (variants of a task on the same gold records,
-with paired significance) and the ``LLMLabelError`` tree.
+with paired significance), ``tune`` (search prompt settings on a dev split, scored once on
+held-out) and the ``LLMLabelError`` tree.
 """
 
 from llmlabel._version import __version__
@@ -15,6 +16,7 @@ from llmlabel.api import (
     EvalResult,
     ExportResult,
     RunResult,
+    TuneResult,
     calibrate,
     compare,
     evaluate,
@@ -24,6 +26,7 @@ from llmlabel.api import (
     label_records,
     plan,
     preview,
+    tune,
 )
 from llmlabel.errors import LLMLabelError
 from llmlabel.labeler import Labeler, alabel
@@ -36,6 +39,7 @@ __all__ = [
     "LLMLabelError",
     "Labeler",
     "RunResult",
+    "TuneResult",
     "__version__",
     "alabel",
     "calibrate",
@@ -47,4 +51,5 @@ __all__ = [
     "label_records",
     "plan",
     "preview",
+    "tune",
 ]

@@ -64,6 +64,9 @@ from llmlabel.runner import OnError, Runner, RunStats
 from llmlabel.servecheck import ServeReport as ServeReport
 from llmlabel.servecheck import check as _serve_check
 from llmlabel.task import PreparedTask, for_input, load
+from llmlabel.tuner import STEPS as STEPS
+from llmlabel.tuner import TuneResult as TuneResult
+from llmlabel.tuner import tune as tune
 
 CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
 

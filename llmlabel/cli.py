@@ -398,6 +398,64 @@ def compare_(
     _show_compare(result)
 
 
+@app.command("tune")
+def tune_(
+    task: Annotated[Path, typer.Argument(help="Task file (YAML) to tune.")],
+    gold: Annotated[str, Opt("--gold", "-g", help="Gold rows: the task's fields + label.")],
+    output: Annotated[Path, Opt("--output", "-o", help="Tuned task file to write.")],
+    input: Annotated[
+        str | None, Opt("--input", "-i", help="Records to label, if gold holds only labels.")
+    ] = None,
+    dev_share: Annotated[
+        float, Opt(min=0.0, max=1.0, help="Share of gold searched on; the rest is held out.")
+    ] = 0.5,
+    limit: Annotated[int | None, Opt(min=1, help="Use a seeded sample of N gold records.")] = None,
+    seed: Annotated[int, Opt(help="Seed of the split and of the bootstrap.")] = 0,
+    model: Annotated[str | None, Opt(help="Model to tune for (written to the tuned file).")] = None,
+    alpha: Annotated[
+        float, Opt(min=0.0, max=1.0, help="A step is accepted when McNemar's p < alpha.")
+    ] = 0.05,
+    steps: Annotated[
+        str, Opt(help="Comma-separated steps, in order: describe, instructions, examples, bias.")
+    ] = ",".join(api.STEPS),
+    cache: Annotated[Path | None, Opt(help="Request cache file (SQLite).")] = None,
+    no_cache: Annotated[
+        bool, Opt("--no-cache", help="Do not read or write the request cache.")
+    ] = False,
+) -> None:
+    """Search TASK's prompt settings on a dev split of GOLD; score the winner once on held-out."""
+
+    def on_step(name: str) -> None:
+        err.print(f"{name} …", highlight=False)
+
+    result = api.tune(
+        task,
+        gold,
+        output,
+        input=input,
+        dev_share=dev_share,
+        limit=limit,
+        seed=seed,
+        alpha=alpha,
+        steps=_names(steps) or [],
+        overrides={"backend.model": model} if model else None,
+        cache=False if no_cache else (cache or True),
+        on_step=on_step,
+    )
+    accuracy = result.pair.delta("accuracy")
+    accepted = [t for t in result.trials if t.accepted]
+    out.print(
+        f"{len(result.trials)} options tried on {result.dev} dev records, {len(accepted)} "
+        f"accepted: {', '.join(t.step for t in accepted) or 'none'}"
+    )
+    out.print(
+        f"held-out ({result.held_out} records, labeled once): accuracy {accuracy.a:.3f} as "
+        f"given → {accuracy.b:.3f} tuned ({accuracy.delta:+.3f}, 95% CI {accuracy.low:+.3f} to "
+        f"{accuracy.high:+.3f}; McNemar p {result.pair.mcnemar.p_value:.3g})"
+    )
+    out.print(f"wrote {result.output} and {result.report}")
+
+
 def _show_compare(result: api.CompareResult) -> None:
     c = result.comparison
     board = Table(Column("variant", no_wrap=True), "accuracy", "95% CI", "abstained / failed")

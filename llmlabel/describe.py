@@ -6,12 +6,16 @@ for a line per label that has none: which texts get it, so that the labels can b
 The task is then prepared again with those lines, exactly as if the task file had them; the
 runner records them in the manifest's totals (``label_descriptions``). Labels that have a
 description keep it.
+
+``llmlabel tune`` asks for guidance here too: ``instruction_request`` has the model rewrite a
+task's instructions from records the current prompt labels wrongly.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any
 
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.spec import LabelDef
@@ -85,3 +89,50 @@ def parse(text: str, names: list[str]) -> dict[str, str]:
         return {}
     lines = {name: " ".join(str(found.get(name, "")).split())[:MAX_CHARS] for name in names}
     return {name: line for name, line in lines.items() if line}
+
+
+def instruction_request(
+    spec: Mapping[str, Any], wrong: Sequence[tuple[str, Any, Any]]
+) -> LabelRequest:
+    """Ask for better instructions: the task, its labels, and records the incumbent got wrong."""
+    labels = ", ".join(
+        f"{d['name']} ({d['description']})" if d.get("description") else d["name"]
+        for d in spec.get("labels", [])
+    )
+    shown = "\n".join(
+        f"- text: {text[:300]!r}; correct: {gold}; answered: {predicted}"
+        for text, gold, predicted in wrong
+    )
+    user = (
+        f"Task: {spec.get('description') or spec['name']}\nLabels: {labels}\n"
+        f"Current instructions: {spec.get('instructions') or '(none)'}\n\n"
+        + (f"Records labeled wrongly with them:\n{shown}\n\n" if shown else "")
+        + "Write better instructions for annotators (at most 4 sentences): what tells the labels "
+        "apart, and how to decide the hard cases above. Answer with a JSON object "
+        '{"instructions": "..."}.'
+    )
+    return LabelRequest(
+        messages=(
+            Message(role="system", content="You write precise labeling guidelines."),
+            Message(role="user", content=user),
+        ),
+        json_schema={
+            "type": "object",
+            "properties": {"instructions": {"type": "string", "minLength": 10, "maxLength": 600}},
+            "required": ["instructions"],
+            "additionalProperties": False,
+        },
+        schema_name="Instructions",
+        temperature=0.7,
+        max_tokens=200,
+    )
+
+
+def parse_instructions(text: str) -> str | None:
+    """The ``instructions`` of the model's JSON answer, whitespace collapsed (None if unusable)."""
+    try:
+        found = json.loads(text[text.find("{") :] if "{" in text else text)
+    except ValueError:
+        return None
+    value = found.get("instructions") if isinstance(found, dict) else None
+    return " ".join(value.split()) if isinstance(value, str) and value.strip() else None
