@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from llmlabel.task import load
+
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
@@ -102,6 +104,7 @@ def runner(command: str) -> str | None:
     for prefix, name in [
         ("llmlabel eval", "eval"),
         ("llmlabel compare", "compare"),
+        ("llmlabel tune", "tune"),
         ("llmlabel export", "export"),
         ("llmlabel serve-check", "serve-check"),
     ]:
@@ -285,6 +288,18 @@ def test_compare_commands(command: str, workdir: Path, smollm2_path: Path) -> No
     assert summary["records"] == int(args[args.index("--limit") + 1])
     assert len(summary["pairs"]) == 1 and summary["pairs"][0]["mcnemar"]["p_adjusted"] is not None
     assert (report / "report.html").read_text().count("data:image/png;base64,") >= 5
+
+
+@pytest.mark.parametrize("command", commands_for("tune"))
+def test_tune_commands(command: str, workdir: Path, smollm2_path: Path) -> None:
+    """The tune example searches on SmolLM2 and writes a task file that loads where it lies."""
+    result = run(command, workdir)
+    assert result.returncode == 0, result.stderr
+    assert "held-out (20 records, labeled once)" in result.stdout
+    args = shlex.split(command)
+    tuned = workdir / args[args.index("-o") + 1]
+    assert load(tuned).spec.backend.model == "smollm2-135m"
+    assert "## Held-out" in tuned.with_suffix(".tune.md").read_text()
 
 
 @pytest.mark.parametrize("command", commands_for("export"))

@@ -41,7 +41,7 @@ def _moved(data: dict[str, Any], source: Path, target: Path) -> dict[str, Any]:
     def rebase(value: str) -> str:
         if os.path.isabs(value) or not (source / value).exists():
             return value  # a package name, a built-in template, a registry model
-        return os.path.relpath((source / value).resolve(), target.resolve())
+        return os.path.relpath(os.path.abspath(source / value), os.path.abspath(target))
 
     out = dict(data)
     for key in ("template", "calibration", "image_root"):
