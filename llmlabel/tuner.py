@@ -70,6 +70,12 @@ class Trial:
     p_value: float
     accepted: bool
 
+    @property
+    def shown(self) -> dict[str, Any]:
+        """The option as reports show it (the examples file is always the dev records)."""
+        hidden = ("examples.path", "examples.items")
+        return {k: v for k, v in self.option.items() if k not in hidden}
+
 
 @dataclass(frozen=True)
 class TuneResult:
@@ -355,7 +361,7 @@ def render(result: TuneResult, task: Path, gold: str | Path, alpha: float, seed:
         "|---|---|---|---|---|---|---|",
     ]
     for t in result.trials:
-        option = json.dumps(t.option, ensure_ascii=False).replace("|", "\\|")
+        option = json.dumps(t.shown, ensure_ascii=False).replace("|", "\\|")
         lines.append(
             f"| {t.step} | `{option}` | {t.accuracy:.3f} | {t.incumbent:.3f} "
             f"| {t.better} / {t.worse} | {t.p_value:.3g} | {'yes' if t.accepted else 'no'} |"
