@@ -50,7 +50,7 @@ from llmlabel.io.manifest import (
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import check_fields, read_records
 from llmlabel.io.report import write_report
-from llmlabel.io.sink import JsonlSink, check_output, iter_rows
+from llmlabel.io.sink import JsonlSink, check_output, iter_rows, read_rows
 from llmlabel.labeling import RunResult as RunResult
 from llmlabel.labeling import TaskRef as TaskRef
 from llmlabel.labeling import label_records as label_records
@@ -342,7 +342,8 @@ def label_on_ray(
             info.update(status=status, error=str(exc) or status, finished_at=_now())
             write_manifest(manifest, info)
         raise
-    model_id = next(iter_rows(output), {}).get("provenance", {}).get("model_id", "")
+    first = next((row for _, row in read_rows(output)), None)
+    model_id = "" if first is None else str(first.provenance.get("model_id") or "")
     stats.seconds = time.monotonic() - stats.started
     info.update(status="completed", finished_at=_now(), model_id=model_id, totals=stats.as_dict())
     write_manifest(manifest, info)
@@ -425,8 +426,10 @@ def plan(
 
 
 def iter_output(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Rows of an output file (a partial last line from a killed run is skipped)."""
-    return iter_rows(path)
+    """Rows of an output file as written (a partial last line from a killed run is skipped),
+    each checked against ``llmlabel.core.row.Row``: a malformed row is an ``InputError`` that
+    names its line and field."""
+    return (row.dump() for _, row in read_rows(path))
 
 
 @dataclass(frozen=True)
@@ -468,9 +471,9 @@ def evaluate(
     options = evaluation.Options(
         target_accuracy=target_accuracy, bins=bins, resamples=resamples, seed=seed
     )
-    kind = kind or next(map(evaluation.row_kind, iter_rows(predictions)), evaluation.DEFAULT_KIND)
+    kind = kind or evaluation.kind_of(row for _, row in read_rows(predictions))
     evaluation.scoring(kind)  # an unscorable kind fails before any file is read through
-    rows = evaluation.parse_predictions(iter_rows(predictions), str(predictions), kind)
+    rows = evaluation.parse_predictions(read_rows(predictions), kind)
     labels = (
         (r.id, evaluation.gold_label(r.id, r.data, r.where, kind)) for r in read_records(gold)
     )

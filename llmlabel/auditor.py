@@ -17,13 +17,12 @@ from typing import Any
 from llmlabel.core.audit import Audit, Audited, Flag, distribution
 from llmlabel.core.audit import audit as confident_learning
 from llmlabel.core.calibration import CalibrationMap
-from llmlabel.core.metrics import STATUSES
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.calibfile import read_calibration
 from llmlabel.io.handoff import check_new, write_jsonl
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import iter_predictions
+from llmlabel.io.sink import read_rows
 
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` over the gold records"
 
@@ -132,39 +131,22 @@ def _calibration_map(calibration: str | Path | None) -> CalibrationMap | None:
 
 def _read_votes(path: str | Path) -> dict[str, _Votes]:
     found: dict[str, _Votes] = {}
-    for lineno, row in iter_predictions(path):
-        where = f"{path}:{lineno}"
-        record_id, status, votes = row.get("id"), row.get("status"), row.get("votes") or {}
-        kind = (row.get("provenance") or {}).get("kind", "classification")
-        if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
-            raise InputError("the row has no 'id'", where=where, hint=_PREDICTIONS_HINT)
-        if kind != "classification" or isinstance(row.get("label"), list):
+    for where, row in read_rows(path, skipped=False):
+        kind = row.kind or "classification"
+        if kind != "classification" or isinstance(row.label, list):
             raise InputError(
                 f"audit handles classification predictions; this row is {kind}",
                 where=where,
                 hint="audit the gold of a classification task",
             )
-        if status not in STATUSES:
-            raise InputError(f"status {status!r} is not one of {', '.join(STATUSES)}", where=where)
-        if not isinstance(votes, dict) or not all(
-            isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in votes.values()
-        ):
-            raise InputError(
-                "'votes' is not a {label: count} object", where=where, hint=_PREDICTIONS_HINT
-            )
-        key = str(record_id)
+        key = row.key
         if key in found:
             raise InputError(
                 f"prediction '{key}' appears twice (first at {found[key].where})", where=where
             )
-        label = row.get("label") if status == "labeled" else None
-        invalid = len(row.get("invalid") or [])
-        probs = row.get("probs") if row.get("confidence_method", "vote") != "vote" else None
-        if probs is not None and not (
-            isinstance(probs, dict) and all(isinstance(p, (int, float)) for p in probs.values())
-        ):
-            raise InputError("'probs' is not a {label: probability} object", where=where)
-        found[key] = _Votes(label if isinstance(label, str) else None, votes, invalid, where, probs)
+        label = row.label if row.status == "labeled" and isinstance(row.label, str) else None
+        probs = row.probs if (row.confidence_method or "vote") != "vote" else None
+        found[key] = _Votes(label, dict(row.votes), len(row.invalid), where, probs)
     if not found:
         raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
     return found

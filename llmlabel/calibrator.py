@@ -11,15 +11,14 @@ confidence fitted and calibrated here, so calibrating such a file again starts f
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from llmlabel.core import crossfit, evaluation
 from llmlabel.core.calibration import DEFAULT_METHOD, METHODS
 from llmlabel.core.crossfit import CalibrationCheck
 from llmlabel.core.metrics import Outcome
+from llmlabel.core.row import Row
 from llmlabel.errors import ConfigError
 from llmlabel.io.calibfile import (
     CalibrationFile,
@@ -30,7 +29,7 @@ from llmlabel.io.calibfile import (
 )
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import iter_rows
+from llmlabel.io.sink import read_rows
 
 
 @dataclass(frozen=True)
@@ -142,9 +141,9 @@ def read_outcomes(
 ) -> tuple[str, list[Outcome]]:
     """The task kind and the scored records of a predictions file against gold, with raw
     confidences (``confidence_raw`` where a row has it)."""
-    kind = kind or next(map(evaluation.row_kind, iter_rows(predictions)), evaluation.DEFAULT_KIND)
+    kind = kind or evaluation.kind_of(row for _, row in read_rows(predictions))
     evaluation.scoring(kind)
-    rows = evaluation.parse_predictions(map(_raw, iter_rows(predictions)), str(predictions), kind)
+    rows = evaluation.parse_predictions(((w, _raw(row)) for w, row in read_rows(predictions)), kind)
     labels = (
         (r.id, evaluation.gold_label(r.id, r.data, r.where, kind)) for r in read_records(gold)
     )
@@ -154,5 +153,6 @@ def read_outcomes(
     return kind, outcomes
 
 
-def _raw(row: Mapping[str, Any]) -> Mapping[str, Any]:
-    return {**row, "confidence": row["confidence_raw"]} if "confidence_raw" in row else row
+def _raw(row: Row) -> Row:
+    raw = row.confidence_raw
+    return row if raw is None else row.model_copy(update={"confidence": raw})

@@ -19,10 +19,11 @@ from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
 from llmlabel.core.committee import Ballot, CommitteeRules, LabelingFunction, keyword_pattern
 from llmlabel.core.request import Usage
+from llmlabel.core.row import Row
 from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.readers import InputRecord
-from llmlabel.runner import Cache, Drawn, OnError, Runner, RunStats, Sink
+from llmlabel.runner import Cache, Drawn, OnError, Runner, RunStats, Sink, row_usage
 from llmlabel.task import PreparedTask, prepare
 
 LONE_MEMBER = "model"
@@ -119,29 +120,27 @@ class CommitteeRunner(Runner):
             for backend in self._owned:
                 await backend.aclose()
 
-    async def label(self, record: InputRecord) -> dict[str, Any]:
+    async def label(self, record: InputRecord) -> Row:
         fired = [(rule, self._apply(rule, record)) for rule in self.rules]  # cheap: fail early
         draws = await asyncio.gather(*(m.runner.draw(record) for m in self.members))
-        rows = [d for d in draws if isinstance(d, dict)]
-        skipped = next((row for row in rows if row["status"] == "skipped"), None)
+        rows = [d for d in draws if isinstance(d, Row)]
+        skipped = next((row for row in rows if row.status == "skipped"), None)
         if skipped is not None:  # too long for a member: the record is skipped, as without one
-            return {**skipped, "provenance": self._provenance}
-        usage = sum(
-            (d.usage if isinstance(d, Drawn) else Usage(**d["usage"]) for d in draws), Usage()
-        )
-        example_ids = draws[0].examples if isinstance(draws[0], Drawn) else draws[0]["examples"]
+            return Row.model_validate({**skipped.dump(), "provenance": self._provenance})
+        usage = sum((d.usage if isinstance(d, Drawn) else row_usage(d) for d in draws), Usage())
+        example_ids = draws[0].examples
         ballots: list[Ballot] = []
         failed: dict[str, str] = {}
         reasons: list[str] = []
         for member, drawn in zip(self.members, draws, strict=True):
-            if isinstance(drawn, dict):  # its requests failed
-                failed[member.name] = drawn["error"]
+            if isinstance(drawn, Row):  # its requests failed
+                failed[member.name] = str(drawn.error)
                 continue
             ballots.append(Ballot(member.name, tuple(drawn.values), member.weight))
             reasons += [f"{member.name}: {why}" for why in drawn.reasons]
         if not ballots:
             errors = "; ".join(f"{name}: {error}" for name, error in failed.items())
-            return self._row(record, example_ids, usage, error=errors)
+            return Row.model_validate(self._row(record, example_ids, usage, error=errors))
         ballots += [
             Ballot(r.name, (value,), r.weight, r.partial) for r, value in fired if value is not None
         ]
@@ -161,7 +160,7 @@ class CommitteeRunner(Runner):
         }
         if self._router is not None:
             self._router.apply(row)
-        return row
+        return Row.model_validate(row)
 
     @property
     def _returns(self) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmlabel.core.card import CardFacts, provenance_field, provenance_key, render_card
-from llmlabel.core.metrics import STATUSES
+from llmlabel.core.row import Row
 from llmlabel.core.schema import example_answer
 from llmlabel.core.silver import Candidate, Selection, SilverOptions, select, silver_row
 from llmlabel.core.silverspans import (
@@ -38,7 +38,7 @@ from llmlabel.io.export import FORMATS, ClassNames, check_output, layout, write_
 from llmlabel.io.manifest import read_manifest, task_labels
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord, check_fields, read_records
-from llmlabel.io.sink import iter_predictions
+from llmlabel.io.sink import read_rows
 from llmlabel.task import PreparedTask, load
 
 CLASS_KINDS = ("classification", "relation")
@@ -195,8 +195,7 @@ def read_predictions(
     kind, one of ``kinds``)."""
     read = Predictions(str(path))
     found: str | None = prepared.spec.kind if prepared is not None else None
-    for lineno, row in iter_predictions(path):
-        where = f"{path}:{lineno}"
+    for where, row in read_rows(path, skipped=False):
         kind = _row_kind(row)
         _check_kind(kind, found, kinds, prepared, where)
         found = found or kind
@@ -211,7 +210,7 @@ def read_predictions(
             _check_labels(candidate, prepared, where)
         read.candidates.append(candidate)
         read.where[candidate.id] = where
-        read.provenance[provenance_key(row.get("provenance") or {})] += 1
+        read.provenance[provenance_key(row.provenance)] += 1
     if not read.candidates:
         raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
     read.kind = found or "classification"
@@ -248,12 +247,11 @@ def _check_kind(
         )
 
 
-def _row_kind(row: dict[str, Any]) -> str | None:
+def _row_kind(row: Row) -> str | None:
     """The row's kind: its provenance's, else read from its label (``None``: no label)."""
-    kind = (row.get("provenance") or {}).get("kind")
-    if isinstance(kind, str):
-        return kind
-    label = row.get("label")
+    if row.kind is not None:
+        return row.kind
+    label = row.label
     if isinstance(label, str):
         return "classification"
     if isinstance(label, dict):
@@ -263,31 +261,19 @@ def _row_kind(row: dict[str, Any]) -> str | None:
     return None
 
 
-def _candidate(row: dict[str, Any], where: str, kind: str) -> Candidate:
-    """The checked row; a labeled NER row's label is its entities in text order."""
-    record_id, status, label = row.get("id"), row.get("status"), row.get("label")
-    confidence = row.get("confidence", 0.0)
+def _candidate(row: Row, where: str, kind: str) -> Candidate:
+    """The row as a candidate; a labeled NER row's label is its entities in text order."""
+    label = row.label if row.status == "labeled" else None
     problem = None
-    if isinstance(record_id, bool) or not isinstance(record_id, (str, int, float)):
-        problem = "the row has no string or number 'id'"
-    elif status not in STATUSES:
-        problem = f"status {status!r} is not one of {', '.join(STATUSES)}"
-    elif status == "labeled" and kind == "ner":
+    if row.status == "labeled" and kind == "ner":
         label = entities_of(label)
         if label is None:
             problem = "a labeled NER row has no list of {start, end, label, text} entities"
-    elif status == "labeled" and not isinstance(label, str):
+    elif row.status == "labeled" and not isinstance(label, str):
         problem = "a labeled row has no string 'label'"
-    if problem is None and (
-        isinstance(confidence, bool) or not isinstance(confidence, (int, float))
-    ):
-        problem = f"confidence {confidence!r} is not a number"
     if problem is not None:
         raise InputError(problem, where=where, hint=_PREDICTIONS_HINT)
-    assert isinstance(status, str) and isinstance(confidence, (int, float))
-    return Candidate(
-        str(record_id), status, label if status == "labeled" else None, float(confidence)
-    )
+    return Candidate(row.key, row.status, label, row.confidence)
 
 
 def _check_labels(candidate: Candidate, prepared: PreparedTask, where: str) -> None:

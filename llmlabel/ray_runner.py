@@ -38,6 +38,7 @@ from llmlabel.backends.base import Backend
 from llmlabel.backends.pool import openai_pool
 from llmlabel.committee import make_runner
 from llmlabel.core.idset import IdSet
+from llmlabel.core.row import Row
 from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import InputError, LLMLabelError, OutputError
 from llmlabel.io.cache import NullCache, RequestCache
@@ -364,7 +365,7 @@ def _label(
             gathered[part].append((int(out["pos"]), line))
             if out["stats"]:
                 _add_counts(stats, json.loads(out["stats"]))
-            count_row(stats, json.loads(line), label_totals=label_totals)
+            count_row(stats, Row.model_validate(json.loads(line)), label_totals=label_totals)
             if on_row is not None:
                 on_row(stats)
             if len(gathered[part]) == partitions.expected[part]:

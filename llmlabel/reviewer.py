@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from llmlabel.core.committee import Member
-from llmlabel.core.metrics import STATUSES
 from llmlabel.core.review import (
     STRATEGIES,
     Agreement,
@@ -34,6 +33,7 @@ from llmlabel.core.review import (
     entity_problem,
     span_agreement,
 )
+from llmlabel.core.row import Row
 from llmlabel.core.silverspans import Entities, entities_of
 from llmlabel.core.spans import Span, bio_tags, token_offsets
 from llmlabel.errors import ConfigError, InputError
@@ -41,7 +41,7 @@ from llmlabel.io import argilla, labelstudio
 from llmlabel.io.handoff import append_jsonl, check_new, write_folder, write_jsonl
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import iter_numbered_rows, iter_predictions
+from llmlabel.io.sink import iter_numbered_rows, read_rows
 from llmlabel.task import PreparedTask, load
 
 FORMATS = ("label-studio", "argilla")
@@ -205,12 +205,12 @@ def merge(
     changed = 0
     for record_id, correction in answers.items():
         row, where = rows[record_id]
-        model_label = _label_of(row.get("label"), prepared, where)
+        model_label = _label_of(row.label, prepared, where)
         pairs.append((model_label, correction.label))
         changed += _key(model_label) != _key(correction.label)
     merged = list(_merged(rows, answers, question))
     untagged = sum(
-        row.get("tags") is not None and new.get("tags") is None
+        row.tags is not None and new.get("tags") is None
         for (row, _), new in zip(rows.values(), merged, strict=True)
     )
     if untagged:
@@ -354,11 +354,12 @@ def _checked_label(value: Any, question: Question, where: str) -> Label:
 
 
 def _merged(
-    rows: Mapping[str, tuple[dict[str, Any], str]],
+    rows: Mapping[str, tuple[Row, str]],
     answers: Mapping[str, Correction],
     question: Question,
 ) -> Iterator[dict[str, Any]]:
-    for record_id, (row, _) in rows.items():
+    for record_id, (read, _) in rows.items():
+        row = read.dump()
         correction = answers.get(record_id)
         if correction is None:
             yield {**row, "source": "model"}
@@ -436,22 +437,18 @@ def _prepared(task: str | Path) -> PreparedTask:
     return prepared
 
 
-def _read_rows(path: str | Path, prepared: PreparedTask) -> dict[str, tuple[dict[str, Any], str]]:
+def _read_rows(path: str | Path, prepared: PreparedTask) -> dict[str, tuple[Row, str]]:
     """Prediction rows by id (file order), each with where it came from."""
-    rows: dict[str, tuple[dict[str, Any], str]] = {}
-    for lineno, row in iter_predictions(path):
-        where = f"{path}:{lineno}"
-        record_id = row.get("id")
-        if isinstance(record_id, bool) or not isinstance(record_id, (str, int)):
-            raise InputError("the row has no 'id'", where=where, hint=_PREDICTIONS_HINT)
-        key = str(record_id)
+    rows: dict[str, tuple[Row, str]] = {}
+    for where, row in read_rows(path, skipped=False):
+        key = row.key
         if key in rows:
             raise InputError(
                 f"prediction '{key}' appears twice (first at {rows[key][1]})",
                 where=where,
                 hint="ids must be unique; was a run appended to another?",
             )
-        kind = (row.get("provenance") or {}).get("kind", prepared.spec.kind)
+        kind = row.kind or prepared.spec.kind
         if kind != prepared.spec.kind:
             raise InputError(
                 f"the row is a {kind} prediction; task '{prepared.spec.name}' is "
@@ -465,23 +462,13 @@ def _read_rows(path: str | Path, prepared: PreparedTask) -> dict[str, tuple[dict
     return rows
 
 
-def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Candidate:
-    status, votes = row.get("status"), row.get("votes") or {}
-    confidence = row.get("confidence", 0.0)
-    if status not in STATUSES:
-        raise InputError(f"status {status!r} is not one of {_names(STATUSES)}", where=where)
-    if not isinstance(votes, dict) or not all(
-        isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in votes.values()
-    ):
-        raise InputError(
-            "'votes' is not a {label: count} object", where=where, hint=_PREDICTIONS_HINT
-        )
-    _number(confidence, "confidence", where)
-    label = _label_of(row.get("label"), prepared, where) if status == "labeled" else None
-    invalid = len(row.get("invalid") or [])
+def _candidate(row: Row, where: str, prepared: PreparedTask) -> Candidate:
+    votes: dict[str, int] = dict(row.votes)
+    label = _label_of(row.label, prepared, where) if row.status == "labeled" else None
+    invalid = len(row.invalid)
     multi = prepared.spec.kind == "multi_label"
     spans = prepared.spec.kind == "ner"
-    committee = _committee(row.get("committee"), where)
+    committee = _committee(row.committee, where)
     if multi or spans:  # votes: valid samples per label (per candidate span)
         samples = _samples(row, where)
         valid = max(samples - invalid, max(votes.values(), default=0))
@@ -490,13 +477,13 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
     else:
         valid = sum(votes.values())
     recorded = None
-    if (multi or spans) and committee is not None:  # members vote per item: the run's number
-        recorded = _number(row["committee"].get("disagreement"), "committee.disagreement", where)
+    if (multi or spans) and row.committee is not None:  # members vote per item: the run's number
+        recorded = _number(row.committee.get("disagreement"), "committee.disagreement", where)
         committee = None
     return Candidate(
-        id=str(row["id"]),
+        id=row.key,
         label=label,
-        confidence=float(confidence),
+        confidence=row.confidence,
         votes=votes,
         valid=valid,
         invalid=invalid,
@@ -504,25 +491,22 @@ def _candidate(row: Mapping[str, Any], where: str, prepared: PreparedTask) -> Ca
         committee=committee,
         spans=spans,
         disagreement=recorded,
-        probs=_probs(row, where),
+        probs=_probs(row),
     )
 
 
-def _probs(row: Mapping[str, Any], where: str) -> dict[str, float] | None:
+def _probs(row: Row) -> dict[str, float] | None:
     """The row's label distribution if it came from token logprobs (see ``core.review``)."""
-    probs = row.get("probs")
-    if probs is None or row.get("confidence_method", "vote") == "vote":
+    if (row.confidence_method or "vote") == "vote":
         return None
-    if not isinstance(probs, dict):
-        raise InputError("'probs' is not a {label: probability} object", where=where)
-    return {str(k): _number(v, "probs", where) for k, v in probs.items()}
+    return row.probs
 
 
-def _samples(row: Mapping[str, Any], where: str) -> int:
+def _samples(row: Row, where: str) -> int:
     """All samples behind a multi-label or NER row (a committee's: every member's answers)."""
-    members = (row.get("committee") or {}).get("samples")
+    members = (row.committee or {}).get("samples")
     if members is None:
-        return int(row.get("samples_used") or (row.get("provenance") or {}).get("samples") or 0)
+        return int(row.samples_used or row.provenance.get("samples") or 0)
     if not isinstance(members, dict):
         raise InputError("'committee.samples' is not a {member: count} object", where=where)
     return sum(int(_number(n, "committee.samples", where)) for n in members.values())
@@ -610,8 +594,8 @@ def _records(
     return found
 
 
-def _model_version(row: Mapping[str, Any]) -> str:
-    p = row.get("provenance") or {}
+def _model_version(row: Row) -> str:
+    p = row.provenance
     parts = [p.get("model_id") or p.get("model"), p.get("template"), p.get("template_hash")]
     return " ".join(str(x) for x in parts if x) or "llmlabel"
 
@@ -634,10 +618,10 @@ def _key(label: Label | None) -> Any:
     return label
 
 
-def _span_scores(row: Mapping[str, Any]) -> dict[Span, float]:
+def _span_scores(row: Row) -> dict[Span, float]:
     """Each kept entity's confidence in an NER row."""
     scores = {}
-    for item in row.get("label") or []:
+    for item in row.label or []:
         entity = entities_of([item])
         confidence = item.get("confidence") if isinstance(item, dict) else None
         if entity and isinstance(confidence, (int, float)):

@@ -25,6 +25,7 @@ from llmlabel.core.breaker import Breaker
 from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import cut_off, parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.core.row import Row
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError, mask
 from llmlabel.io.readers import InputRecord, check_fields
@@ -238,9 +239,10 @@ class Runner:
         if row_id is None and record.where in self.sink.done_where:
             self.stats.skipped += 1  # skipped by the run this one resumes
             return
-        row = self._row(record, [], Usage(), error=error.one_line())
-        row.update(id=row_id, status="skipped", where=record.where)
-        self.sink.write(row)
+        fields = self._row(record, [], Usage(), error=error.one_line())
+        fields.update(id=row_id, status="skipped", where=record.where)
+        row = Row.model_validate(fields)
+        self.sink.write(row.dump())
         self._count(row)
 
     async def _worker(self, queue: asyncio.Queue[InputRecord | None]) -> None:
@@ -249,18 +251,18 @@ class Runner:
                 continue  # drain so the feeder never blocks; the first error wins
             try:
                 row = await self.label(record)
-                self.sink.write(row)  # a failed write (disk full) stops the run the same way
+                self.sink.write(row.dump())  # a failed write (disk full) stops the run the same way
             except BaseException as exc:  # the run stops; rows already written stay
                 self._failure = self._failure or exc
                 continue
             self._count(row)
-            if self._breaker.trips(row["status"], row["error"]):
-                self._failure = self._failure or stopped(self._breaker.limit, row["error"])
+            if self._breaker.trips(row.status, row.error):
+                self._failure = self._failure or stopped(self._breaker.limit, str(row.error))
 
-    async def label(self, record: InputRecord) -> dict[str, Any]:
+    async def label(self, record: InputRecord) -> Row:
         """Label one record; only fatal errors escape, everything else becomes the row."""
         drawn = await self.draw(record)
-        if isinstance(drawn, dict):
+        if isinstance(drawn, Row):
             return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
         soft = self._item_probs(drawn) if self.task.scores_items else None
@@ -304,9 +306,9 @@ class Runner:
             row["logprobs"] = [s.logprob for s in samples]
         if self._router is not None:
             self._router.apply(row)
-        return row
+        return Row.model_validate(row)
 
-    async def draw(self, record: InputRecord) -> Drawn | dict[str, Any]:
+    async def draw(self, record: InputRecord) -> Drawn | Row:
         """The record's samples and their vote values, or the row it ends as without a vote
         (skipped: it cannot be labeled; failed: its requests failed)."""
         try:
@@ -317,7 +319,7 @@ class Runner:
                 raise InputError(exc.message, where=exc.where, hint=hint) from None
             row = self._row(record, [], Usage(), error=exc.one_line())
             row.update(status="skipped", where=record.where)
-            return row
+            return Row.model_validate(row)
         drawn = Drawn(examples=example_ids, messages=messages)
         try:
             await self._sample(messages, record.data, drawn)
@@ -328,11 +330,13 @@ class Runner:
                 raise ContextError(message, where=record.where, hint=hint) from exc
             row = self._row(record, example_ids, drawn.usage, error=f"{record.where}: {message}")
             row.update(status="skipped", where=record.where)
-            return row
+            return Row.model_validate(row)
         except BackendError as exc:
             if exc.fatal:
                 raise
-            return self._row(record, example_ids, drawn.usage, error=exc.one_line())
+            return Row.model_validate(
+                self._row(record, example_ids, drawn.usage, error=exc.one_line())
+            )
         return drawn
 
     async def _sample(
@@ -548,6 +552,8 @@ class Runner:
         usage: Usage,
         error: str | None = None,
     ) -> dict[str, Any]:
+        """The fields of a failed row (what ``Row`` validates), for the caller to complete:
+        in the order they are written."""
         row = {
             "id": record.id,
             "status": "failed",
@@ -593,36 +599,42 @@ class Runner:
             row.update(vote.extra)
         return row
 
-    def _count(self, row: dict[str, Any]) -> None:
+    def _count(self, row: Row) -> None:
         count_row(self.stats, row, label_totals=bool(self.task.labels))
         if self.on_row is not None:
             self.on_row(self.stats)
 
 
-def count_row(stats: RunStats, row: dict[str, Any], *, label_totals: bool) -> None:
+def count_row(stats: RunStats, row: Row, *, label_totals: bool) -> None:
     """Add one output row to ``stats`` (also for runners that gather rows elsewhere);
     ``label_totals``: count labels (extraction and free text have none)."""
-    stats.usage = stats.usage + Usage(**row["usage"])
-    if row["status"] == "labeled":
+    stats.usage = stats.usage + row_usage(row)
+    if row.status == "labeled":
         stats.labeled += 1
-        label = row["label"]
+        label = row.label
         if label_totals:
             stats.labels.update(_names(label if isinstance(label, list) else [label]))
-        confidence = row["confidence"]
+        confidence = row.confidence
         stats.confidence_sum += confidence
         low, high = stats.confidence_range or (confidence, confidence)
         stats.confidence_range = (min(low, confidence), max(high, confidence))
-        stats.vote_fallbacks += row.get("confidence_note") == NO_LOGPROBS
-        stats.ties += int(row["tie"])
-    elif row["status"] == "abstained":
+        stats.vote_fallbacks += row.confidence_note == NO_LOGPROBS
+        stats.ties += int(row.tie)
+    elif row.status == "abstained":
         stats.abstained += 1
-    elif row["status"] == "skipped":
+    elif row.status == "skipped":
         stats.skipped_bad += 1
         if len(stats.skipped_where) < SKIPPED_LISTED:
-            stats.skipped_where.append(row["error"])
+            stats.skipped_where.append(str(row.error))
     else:
         stats.failed += 1
-        stats.first_failure = stats.first_failure or f"record {row['id']}: {row['error']}"
+        stats.first_failure = stats.first_failure or f"record {row.id}: {row.error}"
+
+
+def row_usage(row: Row) -> Usage:
+    return Usage(
+        prompt_tokens=row.usage.prompt_tokens, completion_tokens=row.usage.completion_tokens
+    )
 
 
 def reask_round(samples: int, reasks: int, index: int, attempt: int) -> int:

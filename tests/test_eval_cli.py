@@ -98,7 +98,7 @@ def test_a_row_that_is_not_llmlabel_output_is_one_line(tmp_path: Path) -> None:
     preds, gold = fixtures(tmp_path)
     preds.write_text('{"id": "r0", "label": "pos"}\n')
     result = llmlabel("eval", str(preds), "--gold", str(gold))
-    assert_one_line_error(result, "preds.jsonl row 1", "status None", "llmlabel run")
+    assert_one_line_error(result, "preds.jsonl:1", "status: missing", "llmlabel run")
 
 
 def test_a_missing_gold_file_is_one_line(tmp_path: Path) -> None:

@@ -269,8 +269,8 @@ def test_bad_options_are_one_line(
     ("row", "needle"),
     [
         ({"id": "r0", "status": "labeled", "label": None, "confidence": 1}, "no string 'label'"),
-        ({"id": "r0", "status": "done", "label": "good", "confidence": 1}, "status 'done'"),
-        ({"text": "no id"}, "no string or number 'id'"),
+        ({"id": "r0", "status": "done", "label": "good", "confidence": 1}, "status: Input"),
+        ({"text": "no id"}, "id: missing"),
         ({"id": "r0", "status": "labeled", "label": ["a"], "confidence": 1}, "multi_label pre"),
         ({"id": "r0", "status": "labeled", "label": {"a": 1}, "confidence": 1}, "extraction pre"),
     ],

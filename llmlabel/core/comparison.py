@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from llmlabel.core import evaluation, metrics, significance
 from llmlabel.core.evaluation import EvalSummary, Options
 from llmlabel.core.metrics import Outcome, Statistic
+from llmlabel.core.row import read_row
 from llmlabel.core.significance import McNemar, PairedDelta
 
 
@@ -104,7 +105,9 @@ def score(
     options: Options,
 ) -> Scored:
     """Pair a variant's output rows with the gold ``(id, value)`` pairs and summarise them."""
-    predictions = evaluation.parse_predictions(rows, f"variant '{name}'", kind)
+    wheres = (f"variant '{name}' row {n}" for n in range(1, len(rows) + 1))
+    read = ((where, read_row(row, where)) for where, row in zip(wheres, rows, strict=True))
+    predictions = evaluation.parse_predictions(read, kind)
     outcomes, pairing = evaluation.pair(
         predictions, gold, names=(f"variant '{name}'", "gold"), kind=kind
     )

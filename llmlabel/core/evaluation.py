@@ -2,7 +2,7 @@
 
 Kind-aware: the predictions' task kind (``provenance.kind`` of the rows, else classification)
 picks the ``Scoring`` on its ``Kind`` that reads gold and predicted values, judges each record
-and names the corpus metrics. Pure: rows (dicts) in, one frozen ``EvalSummary`` out.
+and names the corpus metrics. Pure: rows (``core.row.Row``) in, one frozen ``EvalSummary`` out.
 
 Pairing is strict by default, because a prediction file that covers only part of the gold set
 (or another set) gives numbers that look right and are not; ``allow_missing`` scores the ids in
@@ -14,14 +14,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.core import metrics, reliability
 from llmlabel.core.kinds import KINDS
 from llmlabel.core.metrics import (
-    STATUSES,
     ClassScore,
     ConfusionMatrix,
     Interval,
@@ -29,6 +28,7 @@ from llmlabel.core.metrics import (
     Status,
 )
 from llmlabel.core.reliability import Calibration, CoveragePoint, Selective
+from llmlabel.core.row import Row
 from llmlabel.core.scoring import Scoring, Unscorable
 from llmlabel.errors import ConfigError, InputError, JoinError
 
@@ -213,57 +213,46 @@ def scoring(kind: str) -> Scoring:
     return known.scoring
 
 
-def row_kind(row: Mapping[str, Any]) -> str:
-    """The task kind an output row was labeled under (``provenance.kind``)."""
-    provenance = row.get("provenance")
-    kind = provenance.get("kind") if isinstance(provenance, Mapping) else None
-    return kind if isinstance(kind, str) else DEFAULT_KIND
+def kind_of(rows: Iterable[Row]) -> str:
+    """The task kind of an output file's rows: the first row's ``provenance.kind``."""
+    return next((row.kind or DEFAULT_KIND for row in rows), DEFAULT_KIND)
 
 
 def parse_predictions(
-    rows: Iterable[Mapping[str, Any]], name: str, kind: str = DEFAULT_KIND
+    rows: Iterable[tuple[str, Row]], kind: str = DEFAULT_KIND
 ) -> Iterator[Prediction]:
-    """``parse_prediction`` for every row of an output file; a ``skipped`` row without an id
-    (a line that could not be read) names no record and is left out."""
-    for n, row in enumerate(rows, start=1):
-        if row.get("status") == "skipped" and row.get("id") is None:
+    """``parse_prediction`` for every (where, row) of an output file; a ``skipped`` row without
+    an id (a line that could not be read) names no record and is left out."""
+    for where, row in rows:
+        if row.status == "skipped" and row.id is None:
             continue
-        yield parse_prediction(row, f"{name} row {n}", kind)
+        yield parse_prediction(row, where, kind)
 
 
-def parse_prediction(row: Mapping[str, Any], where: str, kind: str = DEFAULT_KIND) -> Prediction:
-    """One llmlabel output row of a ``kind`` task. Abstained and failed rows get confidence 0:
-    they are wrong."""
-    rid = _id(row, where, "prediction")
-    if row_kind(row) != kind and "provenance" in row:
+def parse_prediction(row: Row, where: str, kind: str = DEFAULT_KIND) -> Prediction:
+    """One output row of a ``kind`` task (``Row`` checked its fields; this its kind). Abstained
+    and failed rows get confidence 0: they are wrong."""
+    rid = str(row.id).strip()
+    if row.id is None or not rid:
+        raise InputError("a prediction row has no id", where=where, hint="every row needs an 'id'")
+    found = row.kind or DEFAULT_KIND
+    if found != kind and "provenance" in row.model_fields_set:
         raise InputError(
-            f"prediction '{rid}' is from a {row_kind(row)} task, not {kind}",
+            f"prediction '{rid}' is from a {found} task, not {kind}",
             where=where,
             hint="score one run's output at a time",
         )
-    status = row.get("status")
-    if status not in STATUSES:
-        raise InputError(
-            f"prediction '{rid}' has status {status!r}, not one of {', '.join(STATUSES)}",
-            where=where,
-            hint="pass a file written by `llmlabel run`",
-        )
-    if status != "labeled":
-        return Prediction(id=rid, status=cast(Status, status), label=None, confidence=0.0)
-    confidence = row.get("confidence")
+    if row.status != "labeled":
+        return Prediction(id=rid, status=row.status, label=None, confidence=0.0)
+    if "confidence" not in row.model_fields_set:
+        raise InputError(f"labeled prediction '{rid}' has no confidence", where=where)
     try:
-        label = scoring(kind).predicted(row.get("label"))
+        label = scoring(kind).predicted(row.label)
     except Unscorable as exc:
         raise InputError(
             f"labeled prediction '{rid}' {exc.problem}", where=where, hint=exc.hint
         ) from None
-    if isinstance(confidence, bool) or not isinstance(confidence, (int, float)):
-        raise InputError(f"labeled prediction '{rid}' has no numeric confidence", where=where)
-    if not 0.0 <= confidence <= 1.0:
-        raise InputError(
-            f"prediction '{rid}' has confidence {confidence}, outside [0, 1]", where=where
-        )
-    return Prediction(id=rid, status="labeled", label=label, confidence=float(confidence))
+    return Prediction(id=rid, status="labeled", label=label, confidence=row.confidence)
 
 
 def gold_label(
@@ -401,13 +390,6 @@ def evaluate(
         pairing=pairing,
         options=options,
     )
-
-
-def _id(row: Mapping[str, Any], where: str, what: str) -> str:
-    value = row.get("id")
-    if isinstance(value, bool) or not isinstance(value, (str, int)) or not str(value).strip():
-        raise InputError(f"a {what} row has no id", where=where, hint="every row needs an 'id'")
-    return str(value).strip()
 
 
 def _unique(pairs: Iterable[tuple[str, Any]], name: str) -> dict[str, Any]:

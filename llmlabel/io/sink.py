@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from llmlabel.core.idset import IdSet
+from llmlabel.core.row import Row, read_row
 from llmlabel.errors import InputError, LLMLabelError, OutputError
 
 try:
@@ -302,12 +303,15 @@ def iter_numbered_rows(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]
         yield from _complete_rows(fh, str(path), InputError, _Tail(), unterminated=True)
 
 
-def iter_predictions(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """``iter_numbered_rows`` without the ``skipped`` rows (bad records, ``--on-error skip``):
-    they carry no label to export, review or audit (``eval`` scores them, as wrong)."""
-    for lineno, row in iter_numbered_rows(path):
-        if row.get("status") != "skipped":
-            yield lineno, row
+def read_rows(path: str | Path, *, skipped: bool = True) -> Iterator[tuple[str, Row]]:
+    """Each row of an output file as a ``Row``, with where it is (``file:line``); a malformed
+    row stops the read with a one-line error naming its line and field. ``skipped=False``
+    leaves out the ``skipped`` rows (bad records, ``--on-error skip``): they carry no label to
+    export, review or audit (``eval`` scores them, as wrong)."""
+    for lineno, data in iter_numbered_rows(path):
+        row = read_row(data, f"{path}:{lineno}")
+        if skipped or row.status != "skipped":
+            yield f"{path}:{lineno}", row
 
 
 def encode_row(row: dict[str, Any]) -> bytes:

@@ -15,6 +15,7 @@ from llmlabel.core.evaluation import (
     pair,
     parse_prediction,
 )
+from llmlabel.core.row import read_row
 from llmlabel.errors import InputError, JoinError
 
 
@@ -23,31 +24,37 @@ def row(rid: str, label: str | None, confidence: float = 1.0, **extra: Any) -> d
     return {"id": rid, "status": status, "label": label, "confidence": confidence, **extra}
 
 
+def parsed(data: dict[str, Any], where: str) -> Prediction:
+    return parse_prediction(read_row(data, where), where)
+
+
 def predictions(*rows: dict[str, Any]) -> list[Prediction]:
-    return [parse_prediction(r, f"row {i}") for i, r in enumerate(rows)]
+    return [parsed(r, f"row {i}") for i, r in enumerate(rows)]
 
 
 def test_abstained_and_failed_rows_have_no_label_and_confidence_zero() -> None:
     failed = {"id": 7, "status": "failed", "label": None, "confidence": 0.4, "error": "boom"}
-    assert parse_prediction(failed, "w") == Prediction("7", "failed", None, 0.0)
-    assert parse_prediction(row("a", None, 0.9), "w") == Prediction("a", "abstained", None, 0.0)
+    assert parsed(failed, "w") == Prediction("7", "failed", None, 0.0)
+    assert parsed(row("a", None, 0.9), "w") == Prediction("a", "abstained", None, 0.0)
 
 
 @pytest.mark.parametrize(
     ("bad", "message"),
     [
-        ({"id": "a", "label": "x", "confidence": 1.0}, "status None"),
-        ({"status": "labeled", "label": "x", "confidence": 1.0}, "no id"),
-        (row("a", "x", 1.5), "outside [0, 1]"),
+        ({"id": "a", "label": "x", "confidence": 1.0}, "status: missing"),
+        ({"status": "labeled", "label": "x", "confidence": 1.0}, "id: missing"),
+        ({"id": " ", "status": "labeled", "label": "x", "confidence": 1.0}, "has no id"),
+        (row("a", "x", 1.5), "confidence: Input should be less than or equal to 1"),
+        ({"id": "a", "status": "labeled", "label": "x"}, "'a' has no confidence"),
         ({"id": "a", "status": "labeled", "confidence": 1.0}, "no single label (got NoneType)"),
         (row("a", ["x", "y"]), "no single label (got list)"),  # type: ignore[arg-type]
-        (row("a", "x", True), "numeric confidence"),  # type: ignore[arg-type]
+        (row("a", "x", True), "confidence: Input should be a valid number"),  # type: ignore[arg-type]
     ],
 )
 def test_bad_prediction_rows_say_what_and_where(bad: dict[str, Any], message: str) -> None:
     with pytest.raises(InputError, match=re.escape(message)) as caught:
-        parse_prediction(bad, "preds.jsonl row 3")
-    assert caught.value.where == "preds.jsonl row 3"
+        parsed(bad, "preds.jsonl:3")
+    assert caught.value.where == "preds.jsonl:3"
 
 
 def test_gold_label() -> None:
