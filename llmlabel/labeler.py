@@ -30,6 +30,7 @@ from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.io.sink import ListSink
 from llmlabel.labeling import open_cache
+from llmlabel.runner import RunStats
 from llmlabel.task import PreparedTask, load, prepare
 
 COLUMNS = ("label", "confidence", "probs", "status", "error")
@@ -41,7 +42,8 @@ class Labeler:
 
     ``task``: a task file path, a dict (as the YAML would be) or a ``TaskSpec``;
     ``overrides``: dotted keys (``{"samples": 3}``); ``cache``: True (the default SQLite cache),
-    a path, or False; ``backend``: one you made (not closed by ``close``)."""
+    a path, or False; ``backend``: one you made (not closed by ``close``); ``progress``: a tqdm
+    bar per call (a widget in Jupyter where ipywidgets is installed, else text on stderr)."""
 
     def __init__(
         self,
@@ -50,8 +52,10 @@ class Labeler:
         overrides: Mapping[str, Any] | None = None,
         cache: str | Path | bool = True,
         backend: Backend | None = None,
+        progress: bool = True,
     ) -> None:
         self.task: PreparedTask = _prepared(task, overrides)
+        self.progress = progress
         self._cache_setting = cache
         self._given = backend
         self._backend: Backend | None = backend
@@ -96,7 +100,19 @@ class Labeler:
         backend, cache = self._open()
         sink = ListSink()
         inputs = [InputRecord(str(i), r, f"record {i}") for i, r in enumerate(records)]
-        await make_runner(self.task, backend, cache, sink, on_error="skip").run(inputs)
+        bar = progress_bar(len(inputs)) if self.progress else None
+
+        def on_row(stats: RunStats) -> None:
+            if bar is not None:
+                bar.set_postfix(labeled=stats.labeled, failed=stats.failed, refresh=False)
+                bar.update(stats.done - bar.n)
+
+        runner = make_runner(self.task, backend, cache, sink, on_row=on_row, on_error="skip")
+        try:
+            await runner.run(inputs)
+        finally:
+            if bar is not None:
+                bar.close()
         cache.flush()
         by_id = {row["id"]: row for row in sink.rows if row.get("id") is not None}
         by_where = {row["where"]: row for row in sink.rows if "where" in row}
@@ -133,6 +149,16 @@ async def alabel(
         return await labeler.alabel(data)
     finally:
         await asyncio.get_running_loop().run_in_executor(None, labeler.close)
+
+
+def progress_bar(total: int) -> Any:
+    """A tqdm bar: the notebook widget where ipywidgets is there, else text on stderr."""
+    try:
+        import ipywidgets  # noqa: F401  (tqdm.auto warns and falls back without it)
+        from tqdm.auto import tqdm
+    except ImportError:
+        from tqdm import tqdm
+    return tqdm(total=total, desc="labeling", unit="record", dynamic_ncols=True)
 
 
 def _prepared(

@@ -77,3 +77,16 @@ def test_refusals_are_one_line(labeler: Any) -> None:
     labeler.close()
     with pytest.raises(ConfigError, match="closed"):
         labeler.label(REVIEWS[:1])
+
+
+def test_each_call_shows_a_progress_bar_unless_told_not_to(
+    smollm2_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    overrides = {"backend.model": str(smollm2_path)}
+    with llmlabel.Labeler(TASK, overrides=overrides, cache=False) as lab:
+        lab.label(REVIEWS)
+    shown = capsys.readouterr().err
+    assert "labeling" in shown and "3/3" in shown  # the skipped record counts as done
+    with llmlabel.Labeler(TASK, overrides=overrides, cache=False, progress=False) as lab:
+        lab.label(REVIEWS)
+    assert "labeling" not in capsys.readouterr().err

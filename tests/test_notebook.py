@@ -18,5 +18,8 @@ def test_the_example_notebook_runs_in_a_jupyter_kernel(tmp_path: Path, smollm2_p
     client.execute()  # raises CellExecutionError, with the cell's traceback, on any failure
     last = notebook.cells[-1]["outputs"]
     assert any("labeled 4 records" in out.get("text", "") for out in last)
-    table = notebook.cells[2]["outputs"][0]["data"]["text/plain"]
+    outputs = notebook.cells[2]["outputs"]
+    table = next(out["data"]["text/plain"] for out in outputs if "data" in out)
     assert "Broke in a day." in table and "labeled" in table
+    progress = "".join(out.get("text", "") for out in outputs if out.get("name") == "stderr")
+    assert "labeling" in progress and "record" in progress  # the Labeler's tqdm bar
