@@ -36,9 +36,9 @@ import gold as harness  # eval/gold.py: gold dir, seeded samples, few-shot pools
 import llmlabel
 from llmlabel.core.relations import gold_relation
 from llmlabel.core.spans import ENTITIES_FIELD
-from llmlabel.core.spec import Strategy
+from llmlabel.core.spec import Strategy, parse_task
 from llmlabel.io.report import accuracy_title, metric_titles
-from llmlabel.io.taskfile import read_task
+from llmlabel.io.taskfile import read_task_file
 
 TASKS = harness.TASKS
 RESULTS = harness.RESULTS
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     test = suite_dir / "test.jsonl"
     if not task.is_file() or not test.is_file():
         raise SystemExit(f"error: need {task} and {test} (set LLMLABEL_GOLD_DIR)")
-    spec = read_task(task)
+    spec = parse_task(read_task_file(task)[0], str(task))
     strategy = args.strategy or spec.examples.strategy
     shots = f"{args.shots}shot-{strategy}" if args.shots else "0shot"
     shown = f"{args.shots}-shot {strategy}" if args.shots else "0-shot"

@@ -23,7 +23,7 @@ from llmlabel.io.taskfile import (
     load_function,
     load_schema,
     load_template,
-    read_task,
+    read_task_file,
 )
 from llmlabel.select import Example, ExampleSelector, make_selector
 
@@ -133,15 +133,28 @@ class PreparedTask:
         }
 
 
-def load(task: str | Path | TaskSpec, overrides: Mapping[str, Any] | None = None) -> PreparedTask:
-    """Read (if a path), apply overrides (``backend.model`` style dotted keys), prepare."""
+def load(
+    task: str | Path | Mapping[str, Any] | TaskSpec,
+    overrides: Mapping[str, Any] | None = None,
+    base_dir: str | Path | None = None,
+) -> PreparedTask:
+    """The one way a task is loaded: a task file's path, a mapping as its YAML would be, or a
+    ``TaskSpec``; with ``overrides`` (``backend.model`` style dotted keys) applied before the
+    task is validated; prepared with its templates, schema, examples and rules read relative
+    to ``base_dir`` (default: the task file's folder, else the current directory).
+
+    One pass down the layers: ``io.taskfile`` reads the file, ``core.spec`` validates it, then
+    ``prepare`` reads what it names and puts the pieces together."""
+    data: Any
     if isinstance(task, TaskSpec):
-        spec, base_dir, source = task, Path.cwd(), task.name
+        data, source, file, folder = task, task.name, None, Path.cwd()
+    elif isinstance(task, Mapping):
+        data, source, file, folder = dict(task), "the task dict", None, Path.cwd()
     else:
-        spec, base_dir, source = read_task(task), Path(task).resolve().parent, str(task)
-    if overrides:
-        spec = apply_overrides(spec, overrides, source)
-    return prepare(spec, base_dir)
+        (data, folder), source = read_task_file(task), str(task)
+        file = source
+    spec = parse_task(data, source, overrides, overridden=file)
+    return prepare(spec, Path(base_dir) if base_dir is not None else folder)
 
 
 def for_input(prepared: PreparedTask, input: str | Path) -> PreparedTask:
@@ -156,20 +169,8 @@ def for_input(prepared: PreparedTask, input: str | Path) -> PreparedTask:
     return replace(prepared, spec=prepared.spec.model_copy(update={"image_root": root}))
 
 
-def apply_overrides(spec: TaskSpec, overrides: Mapping[str, Any], source: str) -> TaskSpec:
-    data = spec.model_dump(by_alias=True, exclude_unset=True)
-    for dotted, value in overrides.items():
-        if value is None:
-            continue
-        node = data
-        *parents, key = dotted.split(".")
-        for parent in parents:
-            node = node.setdefault(parent, {})
-        node[key] = value
-    return parse_task(data, source=f"{source} (with command-line options)")
-
-
 def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
+    """The last step of ``load``: a validated task made ready to run (callers use ``load``)."""
     kind = KINDS[spec.kind]
     missing = [name for name in kind.reads if name not in spec.fields]
     if missing:

@@ -1,7 +1,8 @@
 from pathlib import Path
 
-from llmlabel.io.taskfile import load_examples, read_task
+from llmlabel.io.taskfile import load_examples
 from llmlabel.select import Example, ExampleSelector
+from llmlabel.task import load
 
 POOL = [
     Example(id=f"e{i}", data={"text": str(i)}, answer={"label": label}, label=label)
@@ -47,7 +48,7 @@ def test_k_larger_than_the_pool_takes_the_pool() -> None:
 
 def test_ner_examples_are_balanced_under_their_first_entity_type() -> None:
     task = Path(__file__).resolve().parent.parent / "examples" / "ner" / "task.yaml"
-    pool = load_examples(read_task(task), task.parent)
+    pool = load_examples(load(task).spec, task.parent)
     by_id = {e.id: e.label for e in pool}
     assert by_id["ex1"] == "PER" and by_id["ex2"] == "MISC" and by_id["ex3"] == ""
     assert {e.label for e in pool} <= {"PER", "ORG", "LOC", "MISC", ""}

@@ -32,7 +32,6 @@ import llmlabel
 from llmlabel import models
 from llmlabel.backends.embedded import EmbeddedBackend
 from llmlabel.core.spec import parse_task
-from llmlabel.task import apply_overrides
 
 EVAL = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(EVAL))
@@ -84,7 +83,7 @@ def make_task(model: str, samples: int, shots: int, parallel: int) -> dict[str, 
 
 
 def measure(task: dict[str, Any], variant: Variant, source: Path, output: Path) -> Measured:
-    spec = apply_overrides(parse_task(task, source="bench-prefix"), variant.overrides, "bench")
+    spec = parse_task(task, "bench-prefix", variant.overrides, overridden="bench")
     backend = EmbeddedBackend(spec.backend, progress=False)
     try:
         before = backend.metrics()

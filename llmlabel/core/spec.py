@@ -1,7 +1,7 @@
 """The task file as one validated pydantic model.
 
 A YAML task file maps onto ``TaskSpec``; unknown keys are errors with a did-you-mean
-suggestion. Paths inside the spec stay as written; ``llmlabel.io.taskfile`` resolves them
+suggestion. Paths inside the spec stay as written; ``llmlabel.task.load`` resolves them
 against the task file's folder.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -428,8 +429,39 @@ class TaskSpec(_Strict):
         return 0.0 if self.samples == 1 else 0.7
 
 
-def parse_task(data: Any, source: str = "task") -> TaskSpec:
-    """Validate a task mapping; raise ``ConfigError`` with one line per problem."""
+def parse_task(
+    data: Any,
+    source: str = "task",
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    overridden: str | None = None,
+) -> TaskSpec:
+    """Validate a task mapping (a ``TaskSpec`` passes as it is); raise ``ConfigError`` with one
+    line per problem, ``where=source``. ``overrides`` (``backend.model`` style dotted keys; a
+    None value leaves its key alone) are set in the valid task's data, which is validated
+    again; its errors are where ``overridden`` (default: the task's name) says, "(with
+    command-line options)", since the task as written was valid."""
+    spec = data if isinstance(data, TaskSpec) else _validated(data, source)
+    if not overrides:
+        return spec
+    where = f"{overridden or spec.name} (with command-line options)"
+    return _validated(_overridden(spec, overrides), where)
+
+
+def _overridden(spec: TaskSpec, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    data = spec.model_dump(by_alias=True, exclude_unset=True)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, key = dotted.split(".")
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[key] = value
+    return data
+
+
+def _validated(data: Any, source: str) -> TaskSpec:
     if not isinstance(data, dict):
         raise ConfigError(
             "the task file must be a mapping of keys to values",

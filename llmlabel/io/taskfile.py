@@ -1,4 +1,6 @@
-"""Read a task file and the files it points at: template, schema, few-shot examples."""
+"""Read a task file and the files it points at: template, schema, few-shot examples, rules.
+
+Reading only: ``llmlabel.core.spec`` validates, ``llmlabel.task`` puts the pieces together."""
 
 from __future__ import annotations
 
@@ -7,16 +9,18 @@ import importlib.util
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from llmlabel.core.kinds import KINDS
-from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, InputError, LLMLabelError, SchemaError, TemplateError
 from llmlabel.io.readers import read_records
 from llmlabel.io.textfile import read_text, read_yaml
 from llmlabel.select import Example
+
+if TYPE_CHECKING:  # read here, validated in core.spec
+    from llmlabel.core.spec import TaskSpec
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
@@ -27,14 +31,16 @@ def data_dir(name: str) -> Path:
     return installed if installed.is_dir() else PACKAGE_ROOT.parent / name
 
 
-def read_task(path: str | Path) -> TaskSpec:
+def read_task_file(path: str | Path) -> tuple[Any, Path]:
+    """The task file's YAML, as read (``llmlabel.core.spec.parse_task`` validates it), and its
+    folder, where the paths it names are resolved."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(
             "task file not found", where=str(path), hint="see examples/sentiment/task.yaml"
         )
     data = read_yaml(path, "task file", hint="check indentation and quoting")
-    return parse_task(data, source=str(path))
+    return data, path.resolve().parent
 
 
 def load_template(name: str, base_dir: Path) -> tuple[str, str]:
