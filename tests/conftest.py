@@ -8,6 +8,7 @@ skipped when it is missing: a test that needs the model fails if it cannot be ha
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ from llmlabel.core.spec import BackendSpec
 TICKETS = Path(__file__).resolve().parent.parent / "examples" / "tickets" / "tickets.jsonl"
 SMALL = {"backend.model": "smollm2-135m", "backend.parallel": 3, "backend.timeout": 600}
 LabelTickets = Callable[[Path, set[str]], dict[str, dict[str, Any]]]
+
+# A CLI run on a non-terminal prints a progress line every 30 s; on a loaded machine a test run
+# can take that long, and a progress line is not what tests of one-line errors look at.
+# Tests of the progress lines set their own interval (tests/test_cli.py).
+os.environ.setdefault("LLMLABEL_PROGRESS_SECONDS", "100000")
 
 
 @pytest.fixture(scope="session")
