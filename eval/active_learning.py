@@ -17,7 +17,7 @@ only; the held-out split is ``--heldout`` other test records drawn with ``--spli
 3. Simulate review: for each budget and strategy (``core.review.choose``, as ``llmlabel
    review`` chooses) reveal the gold labels of the chosen records and measure the pool's label
    accuracy after review; ``random`` is averaged over ``--random-seeds`` seeds.
-4. Train the student (``llmlabel.distiller``: sentence embeddings + logistic regression) on
+4. Train the student (``llmlabel.commands.distill``: sentence embeddings + logistic regression) on
    all silver labels, on confidence-filtered silver, and on the pool's gold labels (the
    ceiling), and score each on the held-out split.
 """
@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Any
 
 import llmlabel
+from llmlabel.commands.distill import distill
 from llmlabel.core.review import STRATEGIES, Candidate, choose
-from llmlabel.distiller import distill
-from llmlabel.runner import RunStats
+from llmlabel.runs.local import RunStats
 
 EVAL = Path(__file__).resolve().parent
 REPO = EVAL.parent

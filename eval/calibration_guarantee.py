@@ -31,7 +31,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llmlabel.calibrator import read_outcomes
+from llmlabel.commands.calibrate import read_outcomes
 from llmlabel.core import reliability
 from llmlabel.core.calibration import METHODS, Method
 from llmlabel.core.crossfit import Router, cross_fit

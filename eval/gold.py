@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import llmlabel
-from llmlabel.runner import RunStats
+from llmlabel.runs.local import RunStats
 from llmlabel.task import load
 
 EVAL = Path(__file__).resolve().parent

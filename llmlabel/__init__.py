@@ -29,7 +29,7 @@ from llmlabel.api import (
     tune,
 )
 from llmlabel.errors import LLMLabelError
-from llmlabel.labeler import Labeler, alabel
+from llmlabel.runs.labeler import Labeler, alabel
 
 __all__ = [
     "CalibrateResult",

@@ -11,17 +11,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmlabel import bootstrap, ray_runner
-from llmlabel.auditor import AuditResult as AuditResult
-from llmlabel.auditor import audit as audit
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
-from llmlabel.calibrator import CalibrateResult as CalibrateResult
-from llmlabel.calibrator import calibrate as calibrate
-from llmlabel.calibrator import check_calibration as check_calibration
-from llmlabel.committee import make_runner, member_task
-from llmlabel.compare import CompareResult as CompareResult
-from llmlabel.compare import compare as compare
+from llmlabel.commands.audit import AuditResult as AuditResult
+from llmlabel.commands.audit import audit as audit
+from llmlabel.commands.calibrate import CalibrateResult as CalibrateResult
+from llmlabel.commands.calibrate import calibrate as calibrate
+from llmlabel.commands.calibrate import check_calibration as check_calibration
+from llmlabel.commands.compare import CompareResult as CompareResult
+from llmlabel.commands.compare import compare as compare
+from llmlabel.commands.distill import DistillResult as DistillResult
+from llmlabel.commands.distill import distill as distill
+from llmlabel.commands.export import ExportResult as ExportResult
+from llmlabel.commands.export import export as export
+from llmlabel.commands.review import MergeResult as MergeResult
+from llmlabel.commands.review import ReviewResult as ReviewResult
+from llmlabel.commands.review import merge as merge
+from llmlabel.commands.review import review as review
+from llmlabel.commands.serve_check import ServeReport as ServeReport
+from llmlabel.commands.serve_check import check as _serve_check
+from llmlabel.commands.tune import STEPS as STEPS
+from llmlabel.commands.tune import TuneResult as TuneResult
+from llmlabel.commands.tune import tune as tune
 from llmlabel.core import evaluation
 from llmlabel.core.crossfit import BeforeAfter as BeforeAfter
 from llmlabel.core.crossfit import CalibrationCheck as CalibrationCheck
@@ -33,11 +44,7 @@ from llmlabel.core.idset import IdSet
 from llmlabel.core.request import Message
 from llmlabel.core.review import SpanAgreement as SpanAgreement
 from llmlabel.core.spec import TaskSpec
-from llmlabel.distiller import DistillResult as DistillResult
-from llmlabel.distiller import distill as distill
 from llmlabel.errors import ConfigError
-from llmlabel.exporter import ExportResult as ExportResult
-from llmlabel.exporter import export as export
 from llmlabel.io.cache import default_cache_path
 from llmlabel.io.manifest import (
     environment_info,
@@ -51,22 +58,16 @@ from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import check_fields, read_records
 from llmlabel.io.report import write_report
 from llmlabel.io.sink import JsonlSink, check_output, iter_rows, read_rows
-from llmlabel.labeling import RunResult as RunResult
-from llmlabel.labeling import TaskRef as TaskRef
-from llmlabel.labeling import label_records as label_records
-from llmlabel.labeling import open_cache as _open_cache
-from llmlabel.labeling import run_closing as _run
-from llmlabel.reviewer import MergeResult as MergeResult
-from llmlabel.reviewer import ReviewResult as ReviewResult
-from llmlabel.reviewer import merge as merge
-from llmlabel.reviewer import review as review
-from llmlabel.runner import OnError, Runner, RunStats
-from llmlabel.servecheck import ServeReport as ServeReport
-from llmlabel.servecheck import check as _serve_check
+from llmlabel.runs import bootstrap
+from llmlabel.runs import ray as ray_run
+from llmlabel.runs.committee import make_runner, member_task
+from llmlabel.runs.labeling import RunResult as RunResult
+from llmlabel.runs.labeling import TaskRef as TaskRef
+from llmlabel.runs.labeling import label_records as label_records
+from llmlabel.runs.labeling import open_cache as _open_cache
+from llmlabel.runs.labeling import run_closing as _run
+from llmlabel.runs.local import OnError, Runner, RunStats
 from llmlabel.task import PreparedTask, for_input, load
-from llmlabel.tuner import STEPS as STEPS
-from llmlabel.tuner import TuneResult as TuneResult
-from llmlabel.tuner import tune as tune
 
 CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
 
@@ -293,7 +294,7 @@ def label_on_ray(
     on_error: OnError = "fail",
     retry_failed: bool = True,
 ) -> RunResult:
-    """``label`` on a Ray cluster (``llmlabel[ray]``; see ``llmlabel.ray_runner``): the same
+    """``label`` on a Ray cluster (``llmlabel[ray]``; see ``llmlabel.runs.ray``): the same
     rows, resumable by partition of ``partition_rows`` records (``resume`` labels the
     partitions not finished and, unless ``retry_failed`` is False, failed records again).
     ``address``: a running cluster (``"auto"``), else a local one is started; ``endpoints``:
@@ -306,7 +307,7 @@ def label_on_ray(
             "`bootstrap:` runs with the local runner", hint="drop --runner ray for this task"
         )
     output = Path(output)
-    options = ray_runner.RayOptions(address, tuple(endpoints), actors, partition_rows)
+    options = ray_run.RayOptions(address, tuple(endpoints), actors, partition_rows)
     manifest = manifest_path_for(output)
     check_apart({"--output": output, "the manifest": manifest}, _reads(task, input, prepared))
     info = _run_info(
@@ -322,7 +323,7 @@ def label_on_ray(
         check_fingerprint(manifest, info["fingerprint"])
     store = None if cache is False else default_cache_path() if cache is True else Path(cache)
     try:
-        stats, failed_kept = ray_runner.run(
+        stats, failed_kept = ray_run.run(
             prepared,
             base_dir,
             input,
@@ -353,7 +354,7 @@ def label_on_ray(
 def serve_check(
     base_url: str, *, model: str | None = None, api_key_env: str = "OPENAI_API_KEY"
 ) -> ServeReport:
-    """Probe an OpenAI-compatible server (see ``llmlabel.servecheck``): models, ``n``,
+    """Probe an OpenAI-compatible server (see ``llmlabel.commands.serve_check``): models, ``n``,
     structured-output dialects, logprobs, context; and the ``backend:`` llmlabel would use."""
     return _serve_check(base_url, model=model, api_key_env=api_key_env)
 

@@ -36,7 +36,7 @@ from llmlabel import api, models
 from llmlabel._version import __version__
 from llmlabel.errors import LLMLabelError, clean
 from llmlabel.io.report import accuracy_title, cost_sentence, metric_titles
-from llmlabel.runner import RunStats
+from llmlabel.runs.local import RunStats
 
 
 def _typer_click_errors() -> tuple[type[Exception], ...]:

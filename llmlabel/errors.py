@@ -141,7 +141,7 @@ class BackendError(LLMLabelError):
         self.fatal = fatal
 
     def after(self: _B, attempts: int) -> _B:
-        """This error as the last of ``attempts`` tries (``llmlabel.retrying``): the count goes
+        """This error as the last of ``attempts`` tries (``llmlabel.runs.retrying``): the count goes
         into the message's head, the part before the server's own words, so that every
         request failing the same way reads the same up to its first ``": "`` (what the
         circuit breaker compares): ``… kept failing (HTTP 503)`` becomes ``… kept failing

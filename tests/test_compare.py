@@ -115,7 +115,7 @@ def test_compare_zero_vs_four_shot_on_smollm2(tmp_path: Path, smollm2_path: Path
 
 
 def test_limit_draws_one_seeded_sample_for_every_variant(tmp_path: Path) -> None:
-    from llmlabel.compare import sample
+    from llmlabel.commands.compare import sample
 
     picked = sample(10, 4, seed=3)
     assert picked == sorted(picked) and len(set(picked)) == 4

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import llmlabel
-from llmlabel import describe
 from llmlabel.core.request import LabelRequest
 from llmlabel.io.manifest import manifest_path_for
+from llmlabel.runs import describe
 from llmlabel.task import load
 from tests.fakes import FakeBackend
 

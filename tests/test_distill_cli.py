@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 import llmlabel.api as api
-from llmlabel.distiller import load_student
+from llmlabel.commands.distill import load_student
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.plots import png_size
 from tests.test_cli import assert_one_line_error, llmlabel

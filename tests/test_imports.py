@@ -33,13 +33,25 @@ MAY_IMPORT = {
         "llmlabel.core", "llmlabel.select", "llmlabel.errors", "llmlabel.models",
         "llmlabel._version",
     },
+    "llmlabel.task": {
+        "llmlabel.core", "llmlabel.io", "llmlabel.select", "llmlabel.errors", "llmlabel.models",
+    },
+    "llmlabel.runs": {
+        "llmlabel.core", "llmlabel.io", "llmlabel.select", "llmlabel.backends", "llmlabel.task",
+        "llmlabel.errors", "llmlabel.models", "llmlabel._version",
+    },
+    "llmlabel.commands": {
+        "llmlabel.runs", "llmlabel.core", "llmlabel.io", "llmlabel.select", "llmlabel.backends",
+        "llmlabel.task", "llmlabel.errors", "llmlabel.models", "llmlabel._version",
+    },
     "llmlabel.errors": set(),
     "llmlabel.models": {"llmlabel.errors"},
     "llmlabel._version": set(),
 }  # fmt: skip
 """The llmlabel modules each layer may import besides its own: pure logic, adapters and I/O sit
-below the runners, commands, API and CLI, so none of them imports those (``errors`` is the one
-exception tree every layer raises from)."""
+below the prepared task, the task below the runners (``runs``), the runners below the commands
+(``commands``), and all of them below the API and CLI, so none imports a layer above it
+(``errors`` is the one exception tree every layer raises from)."""
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +137,27 @@ def test_each_layer_imports_only_the_layers_below(graph: grimp.ImportGraph, laye
         if not any(_within(imported, a) for a in allowed)
     )
     assert not offenders, f"{layer} imports above its layer:\n" + "\n".join(offenders)
+
+
+def test_every_package_and_module_has_a_layer(graph: grimp.ImportGraph) -> None:
+    """A new top-level module or package gets a contract above (or is one of the entry points
+    that sit on top of every layer)."""
+    top = {m.split(".")[1] for m in _internal(graph) if m != PACKAGE}
+    entry_points = {"api", "cli", "__main__"}
+    unplaced = sorted(
+        f"{PACKAGE}.{t}" for t in top - entry_points if f"{PACKAGE}.{t}" not in MAY_IMPORT
+    )
+    assert not unplaced, "no layer contract for: " + ", ".join(unplaced)
+
+
+def test_the_layer_check_finds_an_import_up(graph: grimp.ImportGraph) -> None:
+    """A runner importing a command is reported (the contracts are no stub either)."""
+    graph.add_import(importer="llmlabel.runs.local", imported="llmlabel.commands.export")
+    try:
+        with pytest.raises(AssertionError, match=r"llmlabel\.runs\.local -> llmlabel\.commands"):
+            test_each_layer_imports_only_the_layers_below(graph, "llmlabel.runs")
+    finally:
+        graph.remove_import(importer="llmlabel.runs.local", imported="llmlabel.commands.export")
 
 
 def test_only_the_cli_and_the_package_root_import_the_api(graph: grimp.ImportGraph) -> None:

@@ -22,7 +22,7 @@ import pytest
 from llmlabel import api
 from llmlabel.errors import InputError, OutputError
 from llmlabel.io.readers import InputRecord, read_records
-from llmlabel.ray_runner import _pack, _unpack
+from llmlabel.runs.ray import _pack, _unpack
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples/sentiment/task.yaml"

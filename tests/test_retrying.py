@@ -1,4 +1,4 @@
-"""Retries of backend requests, in the runner for every backend (``llmlabel.retrying``):
+"""Retries of backend requests, in the runner for every backend (``llmlabel.runs.retrying``):
 backends only say whether an error is retryable and how long to wait. Unit tests drive the
 runner with a scripted backend that fails the way the embedded backend does; the pool tests run
 real ``openai_compat`` replicas against stub servers on 127.0.0.1."""
@@ -20,8 +20,8 @@ from llmlabel.errors import BackendError
 from llmlabel.io.cache import NullCache
 from llmlabel.io.readers import InputRecord
 from llmlabel.io.sink import ListSink
-from llmlabel.retrying import RetryPolicy
-from llmlabel.runner import Runner
+from llmlabel.runs.local import Runner
+from llmlabel.runs.retrying import RetryPolicy
 from llmlabel.task import load
 from tests.fakes import FakeBackend
 from tests.stub_server import StubServer, error

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from llmlabel import api
-from llmlabel.servecheck import N_PROBE
+from llmlabel.commands.serve_check import N_PROBE
 from tests.stub_server import Reply, StubServer, error
 
 

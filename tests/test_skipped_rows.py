@@ -43,7 +43,7 @@ def skipped_run(tmp_path_factory: pytest.TempPathFactory, smollm2_path: Path) ->
 
 def test_statuses_are_defined_once() -> None:
     assert STATUSES == ("labeled", "abstained", "failed", "skipped")
-    for module in ("exporter", "reviewer", "auditor", "core/evaluation"):
+    for module in ("commands/export", "commands/review", "commands/audit", "core/evaluation"):
         source = (ROOT / "llmlabel" / f"{module}.py").read_text()
         assert '"labeled", "abstained"' not in source, module
 

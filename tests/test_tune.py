@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import llmlabel
-from llmlabel import tuner
+from llmlabel.commands import tune
 from llmlabel.core.request import LabelRequest
 from llmlabel.task import load
 from tests.fakes import FakeBackend, record_text
@@ -51,7 +51,7 @@ def script(request: LabelRequest, i: int) -> str:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> FakeBackend:
     backend = FakeBackend(script)
-    monkeypatch.setattr(tuner, "make_backend", lambda spec: backend)
+    monkeypatch.setattr(tune, "make_backend", lambda spec: backend)
     return backend
 
 
@@ -60,13 +60,13 @@ def test_the_search_never_labels_held_out_records_before_the_final_score(
 ) -> None:
     (tmp_path / "task.yaml").write_text(TASK)
     events: list[tuple[str, list[str]]] = []
-    score = tuner._Search.score
+    score = tune._Search.score
 
     async def spy(self: Any, name: str, overrides: Any, split: Any) -> Any:
         events.append((name, [r["id"] for r in split[0]]))
         return await score(self, name, overrides, split)
 
-    monkeypatch.setattr(tuner._Search, "score", spy)
+    monkeypatch.setattr(tune._Search, "score", spy)
     steps: list[str] = []
     result = llmlabel.tune(
         tmp_path / "task.yaml", gold(tmp_path), tmp_path / "tuned.yaml", cache=False,
@@ -78,7 +78,7 @@ def test_the_search_never_labels_held_out_records_before_the_final_score(
     assert len(searched) == result.dev == 30 and len(held) == result.held_out == 30
     assert not searched & held  # not one held-out record labeled during the search
     assert [name for name, _ in events[final + 1 :]] == ["as given", "tuned"]  # once each
-    assert steps == [*tuner.STEPS, "held-out"]
+    assert steps == [*tune.STEPS, "held-out"]
 
 
 def test_only_a_significant_step_is_accepted_and_the_file_keeps_it(
@@ -106,7 +106,7 @@ def test_nothing_significant_leaves_the_task_as_given(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     backend = FakeBackend(lambda r, i: json.dumps({"label": "positive"}))
-    monkeypatch.setattr(tuner, "make_backend", lambda spec: backend)
+    monkeypatch.setattr(tune, "make_backend", lambda spec: backend)
     (tmp_path / "task.yaml").write_text(TASK)
     out = tmp_path / "tuned.yaml"
     result = llmlabel.tune(

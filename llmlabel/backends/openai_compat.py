@@ -3,7 +3,7 @@
 ``n`` samples are asked for in one request so the server prefills the prompt once. Servers that
 cap ``n`` (llama.cpp: at its slot count, with HTTP 400) are split into smaller requests and the
 cap is remembered in ``max_n``; servers that return fewer choices than asked are topped up with
-extra requests under other seeds. Retries are the runner's (``llmlabel.retrying``); this
+extra requests under other seeds. Retries are the runner's (``llmlabel.runs.retrying``); this
 backend only says which errors can pass (408/409/429/5xx, timeouts, dropped connections, bodies
 that are not a chat completion) and how long the server asked to wait (``Retry-After``).
 """

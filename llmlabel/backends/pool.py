@@ -6,7 +6,7 @@ llama.cpp servers): each ``complete()`` goes to the next replica, so a runner wi
 model: the pool's ``model_id`` (provenance) is the first one's, its cache ``identity`` names
 every replica, and its ``max_n`` is the smallest. A replica that fails is not skipped: its error
 is the request's error, as with one server; the runner's retry of a retryable error
-(``llmlabel.retrying``) goes to the next replica, and replicas never retry themselves.
+(``llmlabel.runs.retrying``) goes to the next replica, and replicas never retry themselves.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ sample, each item voted yes or no with the rules below). Rules for one label per
   (the weighted Jensen–Shannon divergence). One member alone: its shares, zero disagreement.
 
 Pure: labeling functions are compiled here from their declarations, but a Python callable is
-loaded by ``llmlabel.committee``.
+loaded by ``llmlabel.runs.committee``.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The openai_compat backend against a real llama.cpp server and a scripted stub (both on
 127.0.0.1); the openai client itself is never mocked. Retries are the runner's policy
-(``llmlabel.retrying``), which ``complete`` wraps the backend in as the runner does."""
+(``llmlabel.runs.retrying``), which ``complete`` wraps the backend in as the runner does."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from llmlabel.backends.openai_compat import OpenAICompatBackend
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.spec import BackendSpec, StructuredOutput
 from llmlabel.errors import BackendError, ConfigError
-from llmlabel.retrying import RetryPolicy
+from llmlabel.runs.retrying import RetryPolicy
 from tests.stub_server import Reply, StubServer, error
 
 LABELS = ["positive", "negative", "neutral"]

@@ -1,7 +1,7 @@
 """Labeling below the commands: in-memory records through the runner, and what every labeling
 entry point shares (``RunResult`` and two helpers; ``llmlabel.api`` labels files,
-``llmlabel.bootstrap`` passes of a file, ``llmlabel.compare`` variants), so that no command
-imports another."""
+``llmlabel.runs.bootstrap`` passes of a file, ``llmlabel.commands.compare`` variants), so
+that no command imports another."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from typing import Any
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
-from llmlabel.committee import make_runner
 from llmlabel.core.spec import TaskSpec
 from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
 from llmlabel.io.readers import InputRecord
 from llmlabel.io.sink import ListSink
-from llmlabel.runner import Runner, RunStats
+from llmlabel.runs.committee import make_runner
+from llmlabel.runs.local import Runner, RunStats
 from llmlabel.task import load
 
 TaskRef = str | Path | TaskSpec

@@ -23,14 +23,14 @@ from typing import Any, TypeVar
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
-from llmlabel.committee import make_runner
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError
 from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.io.sink import ListSink
-from llmlabel.labeling import open_cache
-from llmlabel.runner import RunStats
+from llmlabel.runs.committee import make_runner
+from llmlabel.runs.labeling import open_cache
+from llmlabel.runs.local import RunStats
 from llmlabel.task import PreparedTask, load, prepare
 
 COLUMNS = ("label", "confidence", "probs", "status", "error")

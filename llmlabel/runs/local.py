@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, 
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
-from llmlabel import describe
 from llmlabel.backends.base import Backend, cache_identity
 from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
@@ -29,7 +28,8 @@ from llmlabel.core.row import Row
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError, mask
 from llmlabel.io.readers import InputRecord, check_fields
-from llmlabel.retrying import RetryPolicy
+from llmlabel.runs import describe
+from llmlabel.runs.retrying import RetryPolicy
 from llmlabel.task import PreparedTask
 
 T = TypeVar("T")
@@ -483,7 +483,7 @@ class Runner:
 
     async def _complete(self, request: LabelRequest) -> Completion:
         """Every backend request goes through here: the cache, then the backend with the
-        task's retries (``llmlabel.retrying``; backends never retry themselves)."""
+        task's retries (``llmlabel.runs.retrying``; backends never retry themselves)."""
         if not self.cache.enabled:
             self.stats.requests += 1
             return _masked(await self._retry.call(lambda: self.backend.complete(request)))

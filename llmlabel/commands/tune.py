@@ -31,20 +31,20 @@ from typing import Any
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend, cache_identity
-from llmlabel.committee import make_runner
-from llmlabel.compare import read_gold
+from llmlabel.commands.compare import read_gold
 from llmlabel.core import comparison
 from llmlabel.core.comparison import Scored
 from llmlabel.core.evaluation import Options
 from llmlabel.core.request import Completion, LabelRequest
-from llmlabel.describe import instruction_request, parse_instructions
 from llmlabel.errors import ConfigError, LLMLabelError
 from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord
 from llmlabel.io.sink import ListSink
 from llmlabel.io.tunefile import write_task
-from llmlabel.labeling import open_cache
+from llmlabel.runs.committee import make_runner
+from llmlabel.runs.describe import instruction_request, parse_instructions
+from llmlabel.runs.labeling import open_cache
 from llmlabel.task import PreparedTask, load
 
 KINDS = ("classification", "multi_label")

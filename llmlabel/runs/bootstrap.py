@@ -28,7 +28,7 @@ from llmlabel.errors import OutputError
 from llmlabel.io.manifest import read_json, write_manifest
 from llmlabel.io.readers import read_records
 from llmlabel.io.sink import iter_rows
-from llmlabel.labeling import RunResult
+from llmlabel.runs.labeling import RunResult
 from llmlabel.task import PreparedTask
 
 LabelFile = Callable[..., RunResult]

@@ -23,7 +23,7 @@ from llmlabel.core.row import Row
 from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.readers import InputRecord
-from llmlabel.runner import Cache, Drawn, OnError, Runner, RunStats, Sink, row_usage
+from llmlabel.runs.local import Cache, Drawn, OnError, Runner, RunStats, Sink, row_usage
 from llmlabel.task import PreparedTask, prepare
 
 LONE_MEMBER = "model"
@@ -43,7 +43,7 @@ def make_runner(
 ) -> Runner:
     """The runner a task needs: a ``CommitteeRunner`` when it declares a committee or
     labeling functions, else a plain ``Runner``. A ``bootstrap:`` task is a series of runs
-    (``llmlabel.bootstrap``), which only ``llmlabel run`` / ``llmlabel.label`` make."""
+    (``llmlabel.runs.bootstrap``), which only ``llmlabel run`` / ``llmlabel.label`` make."""
     if task.spec.bootstrap is not None:
         raise ConfigError(
             f"task '{task.spec.name}' has `bootstrap:`, which runs as a series of labeling "

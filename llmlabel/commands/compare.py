@@ -37,7 +37,7 @@ from llmlabel.io.compare_report import write_compare_report
 from llmlabel.io.paths import REPORT_FILES, check_apart, report_writes
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.textfile import read_yaml
-from llmlabel.labeling import label_records
+from llmlabel.runs.labeling import label_records
 from llmlabel.task import PreparedTask, load
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -36,7 +36,6 @@ from typing import Any
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
 from llmlabel.backends.pool import openai_pool
-from llmlabel.committee import make_runner
 from llmlabel.core.idset import IdSet
 from llmlabel.core.row import Row
 from llmlabel.core.spec import TaskSpec
@@ -44,7 +43,8 @@ from llmlabel.errors import InputError, LLMLabelError, OutputError
 from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import ListSink, encode_row
-from llmlabel.runner import SKIP_HINT, OnError, RunStats, count_row, duplicate_error
+from llmlabel.runs.committee import make_runner
+from llmlabel.runs.local import SKIP_HINT, OnError, RunStats, count_row, duplicate_error
 from llmlabel.task import PreparedTask, prepare
 
 PARTITION_ROWS = 1000
