@@ -24,7 +24,7 @@ from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSp
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.readers import InputRecord
 from llmlabel.runs.local import Cache, Drawn, OnError, Runner, RunStats, Sink, row_usage
-from llmlabel.task import PreparedTask, prepare
+from llmlabel.task import PreparedTask, load
 
 LONE_MEMBER = "model"
 """The member name of a task with labeling functions and no ``committee:`` list."""
@@ -99,7 +99,7 @@ class CommitteeRunner(Runner):
         for i, declared_member in enumerate(declared):
             member_spec = member_task(spec, declared_member)
             same = member_spec == spec.model_copy(update=_ALONE)  # same prompt: reuse it
-            prepared = task if same else prepare(member_spec, task.base_dir)
+            prepared = task if same else load(member_spec, base_dir=task.base_dir)
             live = backends.get(member_spec.backend)
             if live is None:
                 live = backends[member_spec.backend] = make_backend(member_spec)

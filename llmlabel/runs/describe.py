@@ -19,7 +19,7 @@ from typing import Any
 
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.spec import LabelDef
-from llmlabel.task import PreparedTask, prepare
+from llmlabel.task import PreparedTask, load
 
 MAX_CHARS = 200
 """The most characters of one generated description."""
@@ -76,7 +76,7 @@ async def described(
         for label in task.spec.labels
     ]
     spec = task.spec.model_copy(update={"labels": labels})
-    return prepare(spec, task.base_dir), written
+    return load(spec, base_dir=task.base_dir), written
 
 
 def parse(text: str, names: list[str]) -> dict[str, str]:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend
-from llmlabel.core.spec import TaskSpec, parse_task
+from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import ConfigError
 from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, read_records
@@ -31,7 +31,7 @@ from llmlabel.io.sink import ListSink
 from llmlabel.runs.committee import make_runner
 from llmlabel.runs.labeling import open_cache
 from llmlabel.runs.local import RunStats
-from llmlabel.task import PreparedTask, load, prepare
+from llmlabel.task import PreparedTask, load
 
 COLUMNS = ("label", "confidence", "probs", "status", "error")
 T = TypeVar("T")
@@ -54,7 +54,7 @@ class Labeler:
         backend: Backend | None = None,
         progress: bool = True,
     ) -> None:
-        self.task: PreparedTask = _prepared(task, overrides)
+        self.task: PreparedTask = load(task, overrides)
         self.progress = progress
         self._cache_setting = cache
         self._given = backend
@@ -159,15 +159,6 @@ def progress_bar(total: int) -> Any:
     except ImportError:
         from tqdm import tqdm
     return tqdm(total=total, desc="labeling", unit="record", dynamic_ncols=True)
-
-
-def _prepared(
-    task: str | Path | Mapping[str, Any] | TaskSpec, overrides: Mapping[str, Any] | None
-) -> PreparedTask:
-    if isinstance(task, Mapping):
-        spec = parse_task(dict(task), source="the task dict")
-        return load(spec, overrides) if overrides else prepare(spec, Path.cwd())
-    return load(task, overrides)
 
 
 def _records(data: Any) -> tuple[list[dict[str, Any]], Any]:

@@ -45,7 +45,7 @@ from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import ListSink, encode_row
 from llmlabel.runs.committee import make_runner
 from llmlabel.runs.local import SKIP_HINT, OnError, RunStats, count_row, duplicate_error
-from llmlabel.task import PreparedTask, prepare
+from llmlabel.task import PreparedTask, load
 
 PARTITION_ROWS = 1000
 """Records per partition: the unit of resume (a partition is labeled again or not at all)."""
@@ -99,11 +99,11 @@ def run(
     on_row: Callable[[RunStats], None] | None = None,
     retry_failed: bool = True,
 ) -> tuple[RunStats, int]:
-    """Label ``input`` into ``output`` on Ray; ``task`` must come from ``prepare(spec,
-    base_dir)`` (the actors prepare it again from the same spec and folder). Returns the run's
+    """Label ``input`` into ``output`` on Ray; ``task`` must come from ``load(spec,
+    base_dir=base_dir)`` (the actors load it again from the same spec and folder). Returns the run's
     counts and the failed rows kept from the run it resumed (``retry_failed=False``)."""
     if options.endpoints and task.spec.backend.type != "openai_compat":
-        task = prepare(_as_openai_compat(task.spec), base_dir)
+        task = load(_as_openai_compat(task.spec), base_dir=base_dir)
     work = output.with_name(output.name + ".ray")
     plan = {"input": str(input), "partition_rows": options.partition_rows}
     _prepare_output(output, work, plan, resume, overwrite, retry_failed)
@@ -419,7 +419,7 @@ class _LabelActor:
         cache: str | None,
         on_error: OnError,
     ) -> None:
-        self._task = prepare(spec, Path(base_dir))
+        self._task = load(spec, base_dir=base_dir)
         self._endpoints = endpoints
         self._cache_path = cache
         self._on_error = on_error
