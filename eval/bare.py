@@ -285,13 +285,6 @@ def paired_cells(
             f"{p:.3g}"]  # fmt: skip
 
 
-def halves(ids: list[str], seed: int) -> tuple[list[str], list[str]]:
-    order = list(ids)
-    random.Random(seed).shuffle(order)
-    cut = len(order) // 2
-    return order[:cut], order[cut:]
-
-
 def render(results: dict[str, list[Variant]], golds: dict[str, dict[str, str]], args: Any) -> str:
     command = "python eval/bare.py " + shlex.join(sys.argv[1:])
     date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
@@ -314,7 +307,7 @@ def render(results: dict[str, list[Variant]], golds: dict[str, dict[str, str]], 
     for suite, variants in results.items():
         gold = golds[suite]
         ids = sorted(gold)
-        select, report = halves(ids, args.sample_seed)
+        select, report = harness.halves(ids, args.sample_seed)
         today = next(v for v in variants if v.name == "today")
         for v in variants:
             right = [v.predicted[i] == gold[i] for i in ids]

@@ -63,14 +63,6 @@ def outcomes(suite: str, output: Path) -> list[Outcome]:
     ]
 
 
-def halves(items: list[Outcome], seed: int) -> tuple[list[Outcome], list[Outcome]]:
-    """The seeded halves of eval/confidence.py."""
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    cut = len(order) // 2
-    return [items[i] for i in order[:cut]], [items[i] for i in order[cut:]]
-
-
 def mapped(method: str, fit_on: Sequence[Outcome], apply_to: Sequence[Outcome]) -> list[Outcome]:
     """``apply_to`` with confidences mapped by ``method`` fitted on ``fit_on``."""
     if method == "none":
@@ -87,7 +79,7 @@ def cv_ece(method: str, items: list[Outcome], folds: int) -> float:
     """Mean held-out ECE over ``folds`` seeded 2-fold splits of ``items``."""
     values = []
     for seed in range(folds):
-        a, b = halves(items, 1000 + seed)
+        a, b = harness.halves(items, 1000 + seed)
         values += [
             reliability.ece(mapped(method, a, b)).ece,
             reliability.ece(mapped(method, b, a)).ece,
@@ -116,7 +108,7 @@ def log_loss(items: Sequence[Outcome]) -> float:
 
 
 def suite_rows(suite: str, output: Path, args: argparse.Namespace) -> list[Row]:
-    select, report = halves(outcomes(suite, output), args.sample_seed)
+    select, report = harness.halves(outcomes(suite, output), args.sample_seed)
     rows = []
     for method in METHODS:
         measured = mapped(method, select, report)

@@ -39,7 +39,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import random
 import shlex
 import sys
 import tempfile
@@ -201,19 +200,12 @@ def outcomes(
     return result
 
 
-def halves(items: list[Outcome], seed: int) -> tuple[list[Outcome], list[Outcome]]:
-    order = list(range(len(items)))
-    random.Random(seed).shuffle(order)
-    cut = len(order) // 2
-    return [items[i] for i in order[:cut]], [items[i] for i in order[cut:]]
-
-
 def measure(
     suite: str, method: str, scored: list[Outcome], seconds: float | None, seed: int
 ) -> Result:
     right = sum(o.correct for o in scored)
     low, high = harness.wilson(right, len(scored))
-    select, report = halves(scored, seed)
+    select, report = harness.halves(scored, seed)
     fitted = calibration.fit(
         "isotonic", [o.confidence for o in select], [o.correct for o in select]
     )

@@ -31,10 +31,10 @@ import re
 import shlex
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import llmlabel
 from llmlabel.runs.local import RunStats
@@ -78,6 +78,18 @@ def wilson(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
     return max(0.0, centre - half), min(1.0, centre + half)
+
+
+T = TypeVar("T")
+
+
+def halves(items: Sequence[T], seed: int) -> tuple[list[T], list[T]]:
+    """``items`` shuffled with ``seed`` and cut in two: the select half and the report half
+    (the same split in every eval script that chooses on one half and reports the other)."""
+    order = list(items)
+    random.Random(seed).shuffle(order)
+    cut = len(order) // 2
+    return order[:cut], order[cut:]
 
 
 def gold_dir() -> Path:

@@ -209,7 +209,7 @@ class _Search:
         self._backend, self._cache = make_backend(self.base.spec), open_cache(cache)
         try:
             incumbent: dict[str, Any] = {}
-            scored = await self.score("incumbent", incumbent, dev)
+            scored = await self.score("incumbent", self.base, dev)
             for step in steps:
                 if on_step is not None:
                     on_step(step)
@@ -218,8 +218,8 @@ class _Search:
                     incumbent, scored = {**incumbent, **winner[0]}, winner[1]
             if on_step is not None:
                 on_step("held-out")
-            given = await self.score("as given", {}, held)
-            tuned = await self.score("tuned", incumbent, held)
+            given = await self.score("as given", self.base, held)
+            tuned = await self.score("tuned", self.task(incumbent), held)
         finally:
             self._cache.close()
             await self._backend.aclose()
@@ -237,10 +237,10 @@ class _Search:
         tried = []
         for option in await self.options_of(step, incumbent, scored, dev):
             try:
-                load(self.task_path, {**self.fixed, **incumbent, **option})
+                task = self.task({**incumbent, **option})
             except LLMLabelError:
                 continue  # not an option for this task (e.g. bias correction without logprobs)
-            candidate = await self.score(step, {**incumbent, **option}, dev)
+            candidate = await self.score(step, task, dev)
             tried.append((self._trial(step, option, scored, candidate), candidate))
         if not tried:
             return None
@@ -253,7 +253,7 @@ class _Search:
     async def options_of(
         self, step: str, incumbent: dict[str, Any], scored: Scored, dev: Split
     ) -> list[dict[str, Any]]:
-        spec = load(self.task_path, {**self.fixed, **incumbent}).spec
+        spec = self.task(incumbent).spec
         if step == "describe":
             bare = any(not label.description for label in spec.labels)
             return [{"describe_labels": True}] if bare and not spec.describe_labels else []
@@ -302,10 +302,13 @@ class _Search:
             self._cache.put(key, completion)
         return completion
 
-    async def score(self, name: str, overrides: Mapping[str, Any], split: Split) -> Scored:
-        """Label ``split`` with the task under ``overrides`` and score it against its gold."""
+    def task(self, overrides: Mapping[str, Any]) -> PreparedTask:
+        """The task file under the fixed keys and ``overrides``."""
+        return load(self.task_path, {**self.fixed, **overrides})
+
+    async def score(self, name: str, task: PreparedTask, split: Split) -> Scored:
+        """Label ``split`` with ``task`` and score it against its gold."""
         assert self._backend is not None and self._cache is not None
-        task = load(self.task_path, {**self.fixed, **overrides})
         id_field = task.spec.id_field
         records, gold = split
         inputs = [InputRecord(str(r[id_field]), r, f"record {r[id_field]}") for r in records]
