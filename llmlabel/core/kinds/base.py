@@ -1,0 +1,72 @@
+"""What a task kind is: the ``Kind`` every module of ``llmlabel.core.kinds`` fills in.
+
+Its own module (not the package's ``__init__``) so the kind modules can import it while the
+package imports them to build the registry. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from llmlabel.core.committee import CommitteeRules
+from llmlabel.core.scoring import Scoring
+from llmlabel.core.vote import Vote
+
+Voter = Callable[..., Vote]
+"""(sample values, label order, invalid samples' reasons[, soft=item probabilities]) -> Vote;
+``soft`` is passed only to kinds with ``items``."""
+Settler = Callable[[Sequence[Any], int, float | None], bool]
+"""(sample values so far, samples still allowed, posterior level) -> stop sampling?"""
+Valuer = Callable[[BaseModel, Mapping[str, Any]], Hashable]
+"""(validated answer, the record's fields) -> the sample's hashable vote value. The record is
+there for kinds whose value depends on it (NER recovers span offsets in the record's text)."""
+
+
+@dataclass(frozen=True)
+class Kind:
+    """``field``: the answer field that votes; ``template``: the default prompt template;
+    ``model``: the answer model generated from the labels; ``value``: an answer's normalised,
+    hashable vote (see ``Valuer``); ``vote``: votes over the samples' values (``None`` =
+    invalid sample); ``settled``: whether sampling can stop early (adaptive self-consistency;
+    ``None``: the kind always takes all its samples); ``scoring``: how ``llmlabel eval``
+    scores the kind against gold (see ``llmlabel.core.scoring``; ``None``: eval cannot score it
+    yet); ``reads``: record fields ``value`` reads, which the task's ``fields`` must list (NER
+    locates its spans in ``text``).
+
+    Kinds without a label list (``needs_labels=False``: extraction, free text) take no
+    ``labels:``; ``model=None`` means the answer model is the task's ``schema:`` (required), and
+    ``field=""`` that the whole answer votes. ``shape``, where set, builds the answer format from
+    the answer model instead of ``{field: answer_example}``."""
+
+    name: str
+    field: str
+    template: str
+    model: Callable[[list[str]], type[BaseModel]] | None
+    value: Valuer
+    vote: Voter
+    answer_example: Callable[[list[str]], Any]
+    scoring: Scoring | None = None
+    settled: Settler | None = None
+    reads: tuple[str, ...] = ()
+    needs_labels: bool = True
+    shape: Callable[[type[BaseModel]], Any] | None = None
+    committee: CommitteeRules | None = None
+    """How a committee (``llmlabel.core.committee``) votes on it; ``None``: it cannot."""
+    scores_labels: bool = False
+    """One label per answer, in ``field``: token logprobs give each label a probability
+    (``llmlabel.core.labelprobs``)."""
+    items: Callable[[Any], list[tuple[Any, tuple[str, ...]]]] | None = None
+    """A list of items per answer, in ``field``: (item, its string values as written in the
+    answer), in answer order, for a sample's value; their tokens give each item a probability
+    (``llmlabel.core.labelprobs.item_probs``), which ``vote(..., soft=...)`` weighs."""
+
+    def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
+        """The answer's shape as shown to the model in the prompt and in re-asks."""
+        if self.shape is not None and model is not None:
+            return json.dumps(self.shape(model), ensure_ascii=False)
+        return json.dumps({self.field: self.answer_example(labels)}, ensure_ascii=False)
