@@ -7,7 +7,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ from llmlabel.core.fingerprint import changed as fingerprint_changed
 from llmlabel.core.fingerprint import digest as fingerprint_digest
 from llmlabel.core.fingerprint import parts as fingerprint_parts
 from llmlabel.core.idset import IdSet
-from llmlabel.core.request import Message
 from llmlabel.core.review import SpanAgreement as SpanAgreement
 from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import ConfigError
@@ -55,49 +54,23 @@ from llmlabel.io.manifest import (
     write_manifest,
 )
 from llmlabel.io.paths import check_apart, report_writes
-from llmlabel.io.readers import check_fields, read_records
+from llmlabel.io.readers import read_records
 from llmlabel.io.report import write_report
 from llmlabel.io.sink import JsonlSink, check_output, iter_rows, read_rows
 from llmlabel.runs import bootstrap
 from llmlabel.runs import ray as ray_run
-from llmlabel.runs.committee import make_runner, member_task
+from llmlabel.runs.committee import make_runner
 from llmlabel.runs.labeling import RunResult as RunResult
 from llmlabel.runs.labeling import TaskRef as TaskRef
 from llmlabel.runs.labeling import label_records as label_records
 from llmlabel.runs.labeling import open_cache as _open_cache
 from llmlabel.runs.labeling import run_closing as _run
 from llmlabel.runs.local import OnError, Runner, RunStats
+from llmlabel.runs.plan import Plan as Plan
+from llmlabel.runs.plan import Preview as Preview
+from llmlabel.runs.plan import plan as plan
+from llmlabel.runs.plan import preview as preview
 from llmlabel.task import PreparedTask, for_input, load
-
-CHARS_PER_TOKEN = 4  # rough, for the dry-run estimate only
-
-
-@dataclass
-class Plan:
-    records: int
-    requests: int
-    samples_per_record: int
-    prefix_tokens: int
-    record_tokens: int
-    task: PreparedTask
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def prompt_tokens(self) -> int:
-        """Estimated prompt tokens sent: every request carries the shared prefix and a record."""
-        rounds = self.requests // self.records if self.records else 0
-        return rounds * (self.prefix_tokens * self.records + self.record_tokens)
-
-    @property
-    def completion_tokens_max(self) -> int:
-        """Completion tokens if every sample used all of ``max_tokens`` (re-asks excluded)."""
-        spec = self.task.spec
-        return self.records * self.samples_per_record * spec.max_tokens
-
-    @property
-    def prompt_tokens_uncached(self) -> int:
-        """Estimated prompt tokens a prefix-caching server evaluates (the prefix once)."""
-        return self.prefix_tokens + self.record_tokens
 
 
 class Interrupted(KeyboardInterrupt):
@@ -357,73 +330,6 @@ def serve_check(
     """Probe an OpenAI-compatible server (see ``llmlabel.commands.serve_check``): models, ``n``,
     structured-output dialects, logprobs, context; and the ``backend:`` llmlabel would use."""
     return _serve_check(base_url, model=model, api_key_env=api_key_env)
-
-
-@dataclass(frozen=True)
-class Preview:
-    """What one record's request carries: its messages (system, few-shot turns, the record)
-    and the ids of the examples shown; ``tokens`` estimates each message's prompt tokens
-    (characters / 4: a tokenizer's count differs by model)."""
-
-    record_id: str
-    messages: tuple[Message, ...]
-    examples: list[str]
-
-    @property
-    def tokens(self) -> list[int]:
-        return [max(1, len(m.content) // CHARS_PER_TOKEN) for m in self.messages]
-
-
-def preview(
-    task: TaskRef,
-    input: str | Path,
-    *,
-    n: int = 3,
-    overrides: Mapping[str, Any] | None = None,
-) -> tuple[list[Preview], dict[str, Any]]:
-    """The exact messages the first ``n`` records of ``input`` will be sent, and the JSON
-    schema that constrains the answer, without calling any model."""
-    prepared = for_input(load(task, overrides), input)
-    spec = prepared.spec
-    shown = []
-    for record in read_records(input, id_field=spec.id_field, limit=n):
-        check_fields(record, spec.fields)
-        messages, examples = prepared.messages_for(record.id, record.data)
-        shown.append(Preview(record.id, messages, examples))
-    return shown, prepared.schema
-
-
-def plan(
-    task: TaskRef,
-    input: str | Path,
-    *,
-    limit: int | None = None,
-    overrides: Mapping[str, Any] | None = None,
-) -> Plan:
-    """Render every record (catching bad input before any spending) and count the work."""
-    prepared = for_input(load(task, overrides), input)
-    spec = prepared.spec
-    members = [member_task(spec, m) for m in spec.committee] or [spec]  # committee: each
-    rounds = sum(-(-s.samples // max(1, s.backend.max_n or s.samples)) for s in members)
-    records = prefix_chars = record_chars = 0
-    for record in read_records(input, id_field=spec.id_field, limit=limit):
-        check_fields(record, spec.fields)
-        messages, _ = prepared.messages_for(record.id, record.data)
-        prefix_chars = sum(len(m.content) for m in messages[:-1])
-        record_chars += len(messages[-1].content)
-        records += 1
-    notes = []
-    if spec.samples > 1 and spec.effective_temperature == 0:
-        notes.append("samples > 1 at temperature 0 will mostly repeat one answer")
-    return Plan(
-        records=records,
-        requests=records * rounds,
-        samples_per_record=spec.samples,
-        prefix_tokens=prefix_chars // CHARS_PER_TOKEN,
-        record_tokens=record_chars // CHARS_PER_TOKEN,
-        task=prepared,
-        notes=notes,
-    )
 
 
 def iter_output(path: str | Path) -> Iterator[dict[str, Any]]:

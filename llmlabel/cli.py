@@ -125,7 +125,13 @@ def run(
     overwrite: Annotated[
         bool, Opt(help="Replace OUTPUT, once the run has started (its first row).")
     ] = False,
-    dry_run: Annotated[bool, Opt(help="Show the plan; call no model.")] = False,
+    dry_run: Annotated[
+        bool,
+        Opt(help="Show the plan: requests, tokens by the model's tokenizer, cost; no answers."),
+    ] = False,
+    estimate_tokens: Annotated[
+        bool, Opt(help="--dry-run: estimate tokens (4 characters each); load no tokenizer.")
+    ] = False,
     price_input: Annotated[
         float | None, Opt(min=0.0, help="--dry-run: USD per million prompt tokens.")
     ] = None,
@@ -175,8 +181,9 @@ def run(
         "keep_fields": _names(keep_fields),
     }
     if dry_run:
-        _show_plan(api.plan(task, input, limit=limit, overrides=overrides), price_input,
-                   price_output)  # fmt: skip
+        plan = api.plan(task, input, limit=limit, overrides=overrides,
+                        count_tokens=not estimate_tokens)  # fmt: skip
+        _show_plan(plan, price_input, price_output)
         return
     if output is None:
         raise click.UsageError("--output is required (or use --dry-run)")
@@ -235,14 +242,21 @@ def preview(
     n: Annotated[int, Opt("-n", min=1, help="Records to show.")] = 3,
     model: Annotated[str | None, Opt(help="Override backend.model.")] = None,
     as_json: Annotated[bool, Opt("--json", help="Print JSON instead of text.")] = False,
+    estimate_tokens: Annotated[
+        bool, Opt(help="Estimate tokens (4 characters each); load no tokenizer.")
+    ] = False,
 ) -> None:
-    """Show the exact messages and answer schema the first records will be sent (no model
-    call): check the prompt before paying for a run."""
+    """Show the exact messages and answer schema the first records will be sent, with each
+    prompt's tokens as the backend counts them (no answer is asked for): check the prompt
+    before paying for a run."""
     overrides = {"backend.model": model} if model else None
-    shown, schema = api.preview(task, input, n=n, overrides=overrides)
+    shown, schema = api.preview(
+        task, input, n=n, overrides=overrides, count_tokens=not estimate_tokens
+    )
     if as_json:
         found = [
             {"id": p.record_id, "examples": p.examples, "tokens": p.tokens,
+             "prompt_tokens": p.prompt_tokens,
              "messages": [m.model_dump(exclude_defaults=True) for m in p.messages]}
             for p in shown
         ]  # fmt: skip
@@ -250,7 +264,11 @@ def preview(
         return
     for p in shown:
         examples = ", ".join(p.examples) or "none"
-        out.rule(f"record {p.record_id} · examples: {examples} · ≈{sum(p.tokens):,} tokens")
+        counted = (
+            f"{p.prompt_tokens:,} prompt tokens" if p.prompt_tokens is not None
+            else f"≈{sum(p.tokens):,} tokens"
+        )  # fmt: skip
+        out.rule(f"record {p.record_id} · examples: {examples} · {counted}")
         for message, tokens in zip(p.messages, p.tokens, strict=True):
             out.print(f"[{message.role}] (≈{tokens:,} tokens)", markup=False, highlight=False)
             out.print(message.content, markup=False, highlight=False, soft_wrap=True)
@@ -258,7 +276,14 @@ def preview(
                 out.print(f"  + image {image[:60]}{'…' if len(image) > 60 else ''}", markup=False)
     out.rule("answer schema (constrained decoding)")
     out.print_json(data=schema)
-    out.print("token counts are estimates (characters / 4)", style="dim")
+    exact = bool(shown) and shown[0].prompt_tokens is not None
+    out.print(
+        "prompt tokens counted by the model's tokenizer (chat template included); per message: "
+        "estimates (characters / 4)"
+        if exact
+        else "token counts are estimates (characters / 4)",
+        style="dim",
+    )
 
 
 @app.command("eval")
@@ -935,10 +960,15 @@ def _show_plan(
     table.add_row("backend", f"{spec.backend.type} · {spec.backend.model}")
     table.add_row("records", f"{plan.records:,}")
     table.add_row("samples per record", str(plan.samples_per_record))
-    table.add_row("requests", f"{plan.requests:,}")
+    requests = f"{plan.requests:,}"
+    if plan.requests_max > plan.requests:
+        requests += f" (at most {plan.requests_max:,} with re-asks and label probes)"
+    table.add_row("requests", requests)
     table.add_row("few-shot examples", str(plan.task.selector.k))
-    table.add_row("prompt tokens sent (est.)", f"{plan.prompt_tokens:,}")
-    table.add_row("  with prefix caching (est.)", f"{plan.prompt_tokens_uncached:,}")
+    est = "" if plan.tokens_exact else " (est.)"
+    table.add_row(f"prompt tokens sent{est}", f"{plan.prompt_tokens:,}")
+    table.add_row(f"  evaluated with prefix caching{est}", f"{plan.prompt_tokens_uncached:,}")
+    table.add_row("  counted by", plan.tokens_counted_by)
     table.add_row("completion tokens (at most)", f"{plan.completion_tokens_max:,}")
     if price_input is not None or price_output is not None:
         low = plan.prompt_tokens * (price_input or 0.0) / 1e6

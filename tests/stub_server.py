@@ -70,7 +70,8 @@ class StubServer:
     ``script``: a list of replies used in order (then defaults), or a callable from the
     request body to a reply (``None`` for the default). ``models``: names it serves; a request
     for another model gets the 404 vLLM sends. ``None`` accepts any model. ``model_card``:
-    extra fields of each ``/v1/models`` entry (vLLM's ``max_model_len``).
+    extra fields of each ``/v1/models`` entry (vLLM's ``max_model_len``). ``tokenize``: the
+    token ids of a chat, served as vLLM's ``POST /tokenize`` (without it: 404, as hosted APIs).
     """
 
     def __init__(
@@ -79,8 +80,10 @@ class StubServer:
         *,
         models: Iterable[str] | None = None,
         model_card: dict[str, Any] | None = None,
+        tokenize: Callable[[list[dict[str, Any]]], list[int]] | None = None,
     ) -> None:
         self.model_card = model_card or {}
+        self.tokenize = tokenize
         self._queue: deque[Reply] = deque()
         self._script: Script | None = None
         if callable(script):
@@ -157,6 +160,10 @@ class StubServer:
             def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
+                if self.path.rstrip("/") == "/tokenize" and stub.tokenize is not None:
+                    ids = stub.tokenize(json.loads(raw)["messages"])
+                    answer = {"count": len(ids), "max_model_len": 8192, "tokens": ids}
+                    return self._send(Reply(200, answer), {})
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     return self._send(Reply(404, {"error": {"message": "no such route"}}), {})
                 body = json.loads(raw or b"{}")

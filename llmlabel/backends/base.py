@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from llmlabel.core.request import Completion, LabelRequest
+from llmlabel.core.request import Completion, LabelRequest, Message
 
 
 @runtime_checkable
@@ -24,6 +25,17 @@ class Backend(Protocol):
     async def complete(self, request: LabelRequest) -> Completion: ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Tokenizing(Protocol):
+    """A backend that can say how many tokens a prompt is, as it will count them: the chat
+    template applied, then the model's tokenizer (``--dry-run`` and ``preview``)."""
+
+    async def prompt_token_ids(self, messages: Sequence[Message]) -> list[int] | None:
+        """The prompt's token ids with the assistant turn opened; None when this backend
+        (or the server behind it) cannot tell."""
+        ...
 
 
 def cache_identity(backend: Backend) -> str:

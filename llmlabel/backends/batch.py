@@ -261,6 +261,10 @@ class BatchBackend:
             self._drainer = loop.create_task(self._drain())
         return await pending.future
 
+    async def prompt_token_ids(self, messages: Sequence[Message]) -> list[int] | None:
+        """The prompt's ids as ``complete`` builds them (the model's chat template)."""
+        return chat_token_ids(self.engine.tokenizer, messages)
+
     async def aclose(self) -> None:
         """Wait for the engine call in progress, then free the model."""
         if self._closed:

@@ -15,14 +15,24 @@ import json
 import os
 import secrets
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType, TracebackType
 from typing import Any
 
+import httpx
+
 from llmlabel import models
-from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
+from llmlabel.core.request import (
+    Completion,
+    LabelRequest,
+    Message,
+    Sample,
+    TokenLogprob,
+    Usage,
+)
 from llmlabel.core.schema import GUIDANCE
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import BackendError, ContextError, LLMLabelError, ModelError
@@ -88,6 +98,15 @@ def _start_server(
         ) from exc
 
 
+def _llama_token_ids(client: httpx.Client, messages: Sequence[Message]) -> list[int]:
+    """A llama.cpp server's ids for a chat prompt (``client``: its root URL, no ``/v1``)."""
+    chat = [m.as_dict() for m in messages]
+    prompt = client.post("/apply-template", json={"messages": chat}).raise_for_status()
+    body = {"content": prompt.json()["prompt"], "add_special": True, "parse_special": True}
+    tokens = client.post("/tokenize", json=body).raise_for_status().json()["tokens"]
+    return [int(t) for t in tokens]
+
+
 def _model_id(model: str, path: Path) -> str:
     info = models.MODELS.get(model)
     digest = info.sha256 if info is not None else models.file_sha256(path)
@@ -132,10 +151,11 @@ class EmbeddedBackend:
         self.path = models.resolve(spec.model, progress=progress)
         self.model_id = _model_id(spec.model, self.path)
         self.max_n = min(spec.max_n or spec.parallel, spec.parallel)
-        # The in-process server needs no HTTP clients: a random key locks its port.
-        self._server: Any = _start_server(
-            self.path, spec, alias=self.model_id, api_key=secrets.token_urlsafe(24)
-        )
+        # Requests go in process; the port it must listen on is locked by a random key and
+        # used only to count tokens (``prompt_token_ids``).
+        self._key = secrets.token_urlsafe(24)
+        self._server: Any = _start_server(self.path, spec, alias=self.model_id, api_key=self._key)
+        self._http: httpx.Client | None = None
         # A round trip through llama.cpp's task queue: its loop is running from here on.
         # Freeing a server whose loop has not started yet can hang for ever (seen in 1 of
         # 3 create-then-close cycles; 0 of 15 with this wait).
@@ -184,10 +204,23 @@ class EmbeddedBackend:
             raise BackendError("the embedded backend is closed", where=self.model_id)
         return _parse_metrics(str(self._server.handle_metrics()))
 
+    async def prompt_token_ids(self, messages: Sequence[Message]) -> list[int] | None:
+        """The prompt's ids as llama.cpp counts them: its chat template (``/apply-template``),
+        then its tokenizer (``/tokenize``), asked over the server's loopback port."""
+        if self._server is None:
+            raise BackendError("the embedded backend is closed", where=self.model_id)
+        if self._http is None:
+            address = str(self._server.listening_address).rstrip("/")
+            headers = {"Authorization": f"Bearer {self._key}"}
+            self._http = httpx.Client(base_url=address, headers=headers, timeout=60)
+        return await asyncio.to_thread(_llama_token_ids, self._http, messages)
+
     async def aclose(self) -> None:
         """Wait for running calls, then free the model."""
         if self._server is None:
             return
+        if self._http is not None:
+            self._http.close()
         await asyncio.to_thread(self._executor.shutdown, wait=True)
         self._server = None  # the Server frees llama.cpp's memory when collected
 

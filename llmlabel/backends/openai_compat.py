@@ -15,14 +15,16 @@ import ipaddress
 import os
 import re
 import time
+from collections.abc import Sequence
 from email.utils import parsedate_to_datetime
 from typing import Any, cast
 from urllib.parse import urlparse
 
+import httpx
 import openai
 from openai.types.chat import ChatCompletion
 
-from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
+from llmlabel.core.request import Completion, LabelRequest, Message, Sample, TokenLogprob, Usage
 from llmlabel.core.spec import BackendSpec
 from llmlabel.errors import BackendError, ConfigError, ContextError, hide_secret
 
@@ -51,6 +53,8 @@ class OpenAICompatBackend:
         self._spec = spec
         self._url = spec.base_url.rstrip("/")
         self.identity = f"openai_compat:{self._url}:{spec.model}"  # cache keys: per server
+        self._tokenizer: str | None = None
+        """The server's tokenize dialect (``prompt_token_ids``), once found."""
         key = os.environ.get(spec.api_key_env)
         hide_secret(key)  # a server may echo it back in an error body
         if not key and not _is_local(self._url):
@@ -101,6 +105,21 @@ class OpenAICompatBackend:
                     completion_tokens=response.usage.completion_tokens,
                 )
         return Completion(samples=tuple(samples), usage=usage, model=self.model_id)
+
+    async def prompt_token_ids(self, messages: Sequence[Message]) -> list[int] | None:
+        """The prompt's ids from the server's own tokenizer: vLLM's ``/tokenize`` (the chat
+        template applied), else llama.cpp's ``/apply-template`` then ``/tokenize``; None for a
+        server with neither (hosted APIs). Which one answered is remembered."""
+        chat = [m.as_dict() for m in messages]
+        for dialect in [self._tokenizer] if self._tokenizer else ["vllm", "llama.cpp"]:
+            try:
+                ids = await _server_token_ids(self._client, self._spec, dialect, chat)
+            except (httpx.HTTPError, KeyError, TypeError, ValueError):
+                continue
+            self._tokenizer = dialect
+            return ids
+        self._tokenizer = "none"
+        return None
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -303,6 +322,31 @@ def _tokens(choice: Any) -> tuple[TokenLogprob, ...] | None:
         )
         for t in content
     )
+
+
+async def _server_token_ids(
+    client: openai.AsyncOpenAI, spec: BackendSpec, dialect: str, chat: list[dict[str, Any]]
+) -> list[int]:
+    """A server's ids for a chat prompt; ``dialect``: ``vllm`` or ``llama.cpp`` (their tokenize
+    endpoints sit beside ``/v1``, not under it); anything else raises ``ValueError``."""
+    root = str(client.base_url).rstrip("/").removesuffix("/v1")
+    headers = {"Authorization": f"Bearer {client.api_key}"}
+    async with httpx.AsyncClient(base_url=root, headers=headers, timeout=spec.timeout) as http:
+        if dialect == "vllm":
+            body = {"model": spec.model, "messages": chat, "add_generation_prompt": True}
+            reply = (await http.post("/tokenize", json=body)).raise_for_status().json()
+        elif dialect == "llama.cpp":
+            template = await http.post("/apply-template", json={"messages": chat})
+            prompt = template.raise_for_status().json()["prompt"]
+            body = {"content": prompt, "add_special": True, "parse_special": True}
+            reply = (await http.post("/tokenize", json=body)).raise_for_status().json()
+        else:
+            raise ValueError(f"no tokenize endpoint known for {dialect!r}")
+    ids = [int(t) for t in reply["tokens"]]
+    if not ids or (dialect == "vllm" and reply["count"] != len(ids)):
+        # llama.cpp answers a /tokenize body without "content" with no tokens
+        raise ValueError(f"not a {dialect} tokenize answer")
+    return ids
 
 
 def _is_local(url: str) -> bool:
