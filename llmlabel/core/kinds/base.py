@@ -1,4 +1,5 @@
-"""What a task kind is: the ``Kind`` every module of ``llmlabel.core.kinds`` fills in.
+"""What a task kind is: the ``Kind`` every module of ``llmlabel.core.kinds`` fills in, and what
+the commands after labeling ask of the kinds they handle (``Review``).
 
 Its own module (not the package's ``__init__``) so the kind modules can import it while the
 package imports them to build the registry. Pure: no I/O.
@@ -9,12 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from llmlabel.core.committee import CommitteeRules
+from llmlabel.core.review import Agreement, Correction, Label, SpanAgreement
 from llmlabel.core.scoring import Scoring
+from llmlabel.core.spans import Span
 from llmlabel.core.vote import Vote
 
 Voter = Callable[..., Vote]
@@ -25,6 +28,59 @@ Settler = Callable[[Sequence[Any], int, float | None], bool]
 Valuer = Callable[[BaseModel, Mapping[str, Any]], Hashable]
 """(validated answer, the record's fields) -> the sample's hashable vote value. The record is
 there for kinds whose value depends on it (NER recovers span offsets in the record's text)."""
+
+
+class Review(Protocol):
+    """What ``llmlabel review`` and ``merge`` ask a kind that people can review. Labels are in
+    the task's terms (``llmlabel.core.review.Label``); a row or a correction that is not one of
+    the kind's answers raises ``InputError`` naming ``where``."""
+
+    @property
+    def multi_label(self) -> bool:
+        """Reviewers pick any number of the labels."""
+
+    @property
+    def spans(self) -> bool:
+        """Reviewers mark entities (the labels are their types) in the record's ``text``."""
+
+    @property
+    def hint(self) -> str:
+        """What a JSONL corrections row looks like."""
+
+    def label(self, value: Any, labels: Sequence[str], task: str, where: str) -> Label:
+        """A labeled prediction row's ``label`` of task ``task``, in the task's terms."""
+
+    def votes(self, votes: Mapping[str, int], labels: Sequence[str]) -> dict[str, int] | None:
+        """A row's votes item by item (per label, per candidate span), which review scores
+        decision by decision; ``None``: one label per record, votes per label as they are."""
+
+    def correction(self, value: Any, labels: Sequence[str], where: str, text: Any) -> Label:
+        """A JSONL correction's answer, checked against the labels (and the record's
+        ``text``, where the kind locates its answer in it)."""
+
+    def human(
+        self, row: Mapping[str, Any], correction: Correction, labels: Sequence[str]
+    ) -> dict[str, Any]:
+        """The fields of a corrected row that depend on the kind: the reviewer's answer and
+        its per-item confidences (all sure), redone where the row had them."""
+
+    def agreement(
+        self, pairs: Sequence[tuple[Label | None, Label]], labels: Sequence[str]
+    ) -> Agreement | SpanAgreement:
+        """Model–reviewer agreement over (model label or ``None``, reviewer label) pairs."""
+
+    def plain(self, label: Label | None) -> Any:
+        """A label as JSON."""
+
+    def key(self, label: Label | None) -> Hashable:
+        """What tells two labels apart."""
+
+    def example(self, label: Label) -> Any:
+        """A reviewer's label as a few-shot example's answer (what the model is asked for)."""
+
+    def scores(self, label: Any) -> dict[Span, float] | None:
+        """The confidence of each item of a row's ``label``, shown to reviewers beside the
+        model's answer; ``None``: the kind has no items."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +120,8 @@ class Kind:
     """A list of items per answer, in ``field``: (item, its string values as written in the
     answer), in answer order, for a sample's value; their tokens give each item a probability
     (``llmlabel.core.labelprobs.item_probs``), which ``vote(..., soft=...)`` weighs."""
+    review: Review | None = None
+    """How ``llmlabel review`` and ``merge`` handle its rows; ``None``: they cannot."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""

@@ -6,16 +6,96 @@
 - committee: ``llmlabel.core.committee.SINGLE``; token logprobs give each label a probability
 - scoring (``llmlabel eval``): ``llmlabel.core.scoring.CLASSIFICATION`` (accuracy, per-class
   and macro/micro F1)
+- review: ``LabelReview`` below (multi-label reviews the same way, with a label set); the
+  uncertainty and agreement math is ``llmlabel.core.review``
 """
 
 from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from llmlabel.core import scoring
 from llmlabel.core.adaptive import plurality_settled
 from llmlabel.core.committee import SINGLE
 from llmlabel.core.kinds.base import Kind
+from llmlabel.core.review import Agreement, Correction, Label, agreement
 from llmlabel.core.schema import VOTE_FIELD, classification_model, vote_value
 from llmlabel.core.vote import plurality
+from llmlabel.errors import InputError
+
+_TASK_HINT = "pass the task file the predictions were made with"
+
+
+@dataclass(frozen=True)
+class LabelReview:
+    """Review of labels from the task's list: one per record, or (``multi_label``) a set,
+    kept as a tuple in the task's label order (see ``llmlabel.core.kinds.base.Review``)."""
+
+    multi_label: bool = False
+    spans: bool = False
+    hint: str = 'corrections rows look like {"id": "r01", "label": "negative"}'
+
+    def label(self, value: Any, labels: Sequence[str], task: str, where: str) -> Label:
+        multi = self.multi_label
+        names = value if multi and isinstance(value, list) else [value]
+        unknown = [v for v in names if v not in labels]
+        if unknown or multi != isinstance(value, list):
+            raise InputError(
+                f"label {value!r} is not {'a list of labels' if multi else 'a label'} of task "
+                f"'{task}'",
+                where=where or None,
+                hint=_TASK_HINT,
+            )
+        if multi:
+            return tuple(label for label in labels if label in names)
+        return str(value)
+
+    def votes(self, votes: Mapping[str, int], labels: Sequence[str]) -> dict[str, int] | None:
+        if self.multi_label:  # valid samples per label, every label of the task
+            return {label: votes.get(label, 0) for label in labels}
+        return None
+
+    def correction(self, value: Any, labels: Sequence[str], where: str, text: Any) -> Label:
+        ok = (
+            isinstance(value, list) and all(v in labels for v in value)
+            if self.multi_label
+            else value in labels
+        )
+        if not ok:
+            raise InputError(
+                f"{value!r} is not {'a list of labels' if self.multi_label else 'a label'} "
+                f"of the task ({', '.join(labels)})",
+                where=where,
+                hint=self.hint,
+            )
+        if isinstance(value, list):
+            return tuple(label for label in labels if label in value)
+        return str(value)
+
+    def human(
+        self, row: Mapping[str, Any], correction: Correction, labels: Sequence[str]
+    ) -> dict[str, Any]:
+        return {"label_confidence": dict.fromkeys(labels, 1.0)} if "label_confidence" in row else {}
+
+    def agreement(
+        self, pairs: Sequence[tuple[Label | None, Label]], labels: Sequence[str]
+    ) -> Agreement:
+        return agreement(pairs, labels, multi_label=self.multi_label)
+
+    def plain(self, label: Label | None) -> Any:
+        return list(label) if isinstance(label, tuple) else label
+
+    def key(self, label: Label | None) -> Hashable:
+        return frozenset(label) if isinstance(label, tuple) else label
+
+    def example(self, label: Label) -> Any:
+        return self.plain(label)
+
+    def scores(self, label: Any) -> None:
+        return None
+
 
 CLASSIFICATION = Kind(
     name="classification",
@@ -29,4 +109,5 @@ CLASSIFICATION = Kind(
     committee=SINGLE,
     scoring=scoring.CLASSIFICATION,
     scores_labels=True,
+    review=LabelReview(),
 )

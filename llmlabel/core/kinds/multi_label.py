@@ -6,6 +6,8 @@
 - committee: ``llmlabel.core.committee_sets.MULTI_LABEL`` (label by label)
 - scoring (``llmlabel eval``): ``llmlabel.core.scoring.MULTI_LABEL`` (micro/macro F1, subset
   accuracy, Hamming loss; set counting in ``llmlabel.core.labelsets``)
+- review: ``llmlabel.core.kinds.classification.LabelReview`` with a label set: uncertainty
+  label by label, kappa over the record × label decisions
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from llmlabel.core import committee_sets, scoring
 from llmlabel.core.adaptive import per_label_settled
 from llmlabel.core.kinds.base import Kind
+from llmlabel.core.kinds.classification import LabelReview
 from llmlabel.core.schema import MULTI_FIELD, label_set, multilabel_model
 from llmlabel.core.vote import per_label_majority
 
@@ -28,4 +31,5 @@ MULTI_LABEL = Kind(
     committee=committee_sets.MULTI_LABEL,
     scoring=scoring.MULTI_LABEL,
     items=lambda value: [(label, (label,)) for label in sorted(value)],
+    review=LabelReview(multi_label=True),
 )
