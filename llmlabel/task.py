@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,11 +25,16 @@ from llmlabel.io.taskfile import (
     load_template,
     read_task_file,
 )
+from llmlabel.models import cache_dir
 from llmlabel.select import Example, ExampleSelector, make_selector
+from llmlabel.select.semantic import text_of
+from llmlabel.select.shortlist import Shortlister, build_shortlister
 
 DEFAULT_SHOTS = 8
 TOP_LOGPROBS = 20
 """Alternatives per token asked for when labels are scored (the most OpenAI allows)."""
+VIEWS_KEPT = 1024
+"""Narrowed views (``PreparedTask.narrowed``) kept per task; the least recently used go."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,66 @@ class PreparedTask:
     """The task file's folder: where its relative paths (templates, rules) are resolved."""
     functions: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(default_factory=dict)
     """The task's Python labeling functions by name, loaded (see ``llmlabel.committee``)."""
+    shortlister: Shortlister | None = None
+    """``shortlist:``: ranks the labels for each record (``shortlists``); None in a view."""
+    _views: dict[tuple[str, ...], PreparedTask] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def shortlists(self, records: Sequence[tuple[str, Mapping[str, Any]]]) -> list[list[str]]:
+        """Each (id, fields) record's shortlist, in task order: its ``shortlist.k`` labels
+        most similar to its text (one embedding call for the batch), plus the labels of the
+        few-shot examples it is shown (with ``semantic``/``mmr``, its nearest pool examples), so
+        no example answers with a label the record may not. Without ``shortlist:``, every label."""
+        if self.shortlister is None:
+            return [list(self.labels) for _ in records]
+        tops = self.shortlister.top([text_of(data, self.spec.fields) for _, data in records])
+        found = []
+        for (record_id, data), top in zip(records, tops, strict=True):
+            chosen = set(top)
+            for example in self.selector.for_record(record_id, data):
+                chosen.update(_answer_labels(example.answer, self.kind.field))
+            found.append([label for label in self.labels if label in chosen])
+        return found
+
+    def narrowed(self, labels: Sequence[str]) -> PreparedTask:
+        """This task asking only among ``labels`` (a subset, put in task order): the prompt's
+        ``labels`` and answer format, the answer model and its JSON schema, and so the vote and
+        the label probabilities. The same task when ``labels`` holds every label. Views are
+        cached per subset (``VIEWS_KEPT`` at most)."""
+        wanted = set(labels)
+        chosen = tuple(label for label in self.labels if label in wanted)
+        if len(chosen) == len(self.labels):
+            return self
+        view = self._views.pop(chosen, None)
+        if view is None:
+            view = self._view(list(chosen))
+            if len(self._views) >= VIEWS_KEPT:
+                del self._views[next(iter(self._views))]
+        self._views[chosen] = view  # most recently used last
+        return view
+
+    def _view(self, labels: list[str]) -> PreparedTask:
+        if not labels or self.kind.model is None:
+            raise ValueError("a narrowed task needs labels and an answer model built from them")
+        answer_model = self.kind.model(labels)
+        schema = json_schema(answer_model)
+        answer_format = self.kind.answer_format(labels, answer_model)
+        descriptions = {label.name: label.description for label in self.spec.labels}
+        renderer = self.renderer.with_context(
+            labels=[{"name": n, "description": descriptions.get(n)} for n in labels],
+            answer_format=answer_format,
+            schema=json.dumps(schema, ensure_ascii=False),
+        )
+        return replace(
+            self,
+            renderer=renderer,
+            answer_model=answer_model,
+            labels=labels,
+            schema=schema,
+            answer_format=answer_format,
+            shortlister=None,
+        )
 
     def messages_for(
         self, record_id: str, data: Mapping[str, Any]
@@ -130,6 +195,15 @@ class PreparedTask:
                 "embedder": self.selector.embedder,
             },
             **({} if calibration is None else {"calibration": calibration.provenance()}),
+            **({} if self.shortlister is None else {"shortlist": self._shortlist_provenance()}),
+        }
+
+    def _shortlist_provenance(self) -> dict[str, Any]:
+        assert self.spec.shortlist is not None and self.shortlister is not None
+        return {
+            "k": self.spec.shortlist.k,
+            "embedder": self.shortlister.embedder_name,
+            "fallback_below": self.spec.shortlist.fallback_below,
         }
 
 
@@ -211,6 +285,14 @@ def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
                 f"predictions, not {spec.kind}",
                 hint="calibrate on predictions of this task",
             )
+    shortlister = None
+    if spec.shortlist is not None:
+        shortlister = build_shortlister(
+            [(n, descriptions.get(n)) for n in labels],
+            spec.shortlist.k,
+            spec.shortlist.embedder,
+            cache_dir() / "embeddings",
+        )
     return PreparedTask(
         spec,
         kind,
@@ -228,6 +310,7 @@ def prepare(spec: TaskSpec, base_dir: Path) -> PreparedTask:
             for lf in spec.labeling_functions
             if lf.python
         },
+        shortlister,
     )
 
 
@@ -266,3 +349,16 @@ def _checked_answer(model: type[BaseModel], example: Example) -> str:
             where=example.where,
             hint="example labels must be among the task's labels",
         ) from None
+
+
+def _answer_labels(answer: Mapping[str, Any], field_name: str) -> list[str]:
+    """The strings of an example's answer field, one level into its items: its ``label``,
+    its ``labels``, or its entities' and triples' values (the caller keeps the labels)."""
+    value = answer.get(field_name)
+    found: list[str] = []
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str):
+            found.append(item)
+        elif isinstance(item, dict):
+            found += [v for v in item.values() if isinstance(v, str)]
+    return found

