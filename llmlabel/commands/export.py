@@ -1,13 +1,13 @@
 """Export a silver set: predictions in, a filtered, split, documented training set out.
 
 Predictions rows hold labels but not the records' text, so the input file is streamed once and
-joined by id. Selection is ``core.silver`` (pure), the card ``core.card``, NER rows
-``core.silverspans``, the writers ``io.export``; this module reads, checks and wires them
-together. ``api.export`` is this.
+joined by id. Selection is ``core.silver`` (pure), the card ``core.card``, the writers
+``io.export``; this module reads, checks and wires them together. ``api.export`` is this.
 
-Kinds: classification and relation predictions (a class per record) and NER predictions (char
-spans; exported as ``entities`` plus ``tokens`` and BIO ``ner_tags``). A row's kind is its
-provenance's ``kind``, else read from the shape of its label.
+Kinds: those with an ``Export`` (``Kind.export``): classification and relation predictions (a
+class per record) and NER predictions (char spans; exported as ``entities`` plus ``tokens`` and
+BIO ``ner_tags``, ``core.kinds.ner.NerExport``). A row's kind is its provenance's ``kind``, else
+read from the shape of its label.
 """
 
 from __future__ import annotations
@@ -21,18 +21,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from llmlabel.core.card import CardFacts, provenance_field, provenance_key, render_card
+from llmlabel.core.kinds import DEFAULT_KIND, KINDS, guess_kind
+from llmlabel.core.kinds.base import Export, SilverRows
 from llmlabel.core.row import Row
 from llmlabel.core.schema import example_answer
-from llmlabel.core.silver import Candidate, Selection, SilverOptions, select, silver_row
-from llmlabel.core.silverspans import (
-    Entities,
-    as_dicts,
-    bio_names,
-    entities_of,
-    misplaced,
-    overlapping,
-    tag,
-)
+from llmlabel.core.silver import Candidate, Selection, SilverOptions, select
 from llmlabel.errors import ConfigError, ExportError, InputError
 from llmlabel.io.export import FORMATS, ClassNames, check_output, layout, write_export
 from llmlabel.io.manifest import read_manifest, task_labels
@@ -41,8 +34,11 @@ from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import read_rows
 from llmlabel.task import PreparedTask, load
 
-CLASS_KINDS = ("classification", "relation")
-EXPORT_KINDS = (*CLASS_KINDS, "ner")
+_EXPORTED = {name: kind.export for name, kind in KINDS.items() if kind.export is not None}
+CLASS_KINDS = tuple(name for name, export in _EXPORTED.items() if export.classes)
+"""The kinds with a class per record (what ``distill`` trains on)."""
+EXPORT_KINDS = (*CLASS_KINDS, *(name for name in _EXPORTED if name not in CLASS_KINDS))
+"""The kinds ``export`` writes (``Kind.export``), those with a class per record first."""
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run`"
 
 RowMaker = Callable[[InputRecord, Candidate], dict[str, Any]]
@@ -63,10 +59,14 @@ class Predictions:
     predictions' kind."""
 
     path: str
-    kind: str = "classification"
+    kind: str = DEFAULT_KIND
     candidates: list[Candidate] = field(default_factory=list)
     where: dict[str, str] = field(default_factory=dict)
     provenance: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def export(self) -> Export:
+        return _export(self.kind)
 
 
 def export(
@@ -99,24 +99,20 @@ def export(
     )
     check_output(target, overwrite)
     read = read_predictions(predictions, prepared, EXPORT_KINDS)
-    if read.kind == "ner" and (per_class_max is not None or balance):
+    if not read.export.classes and (per_class_max is not None or balance):
         raise ConfigError(
-            "--per-class-max and --balance need a class per record; NER predictions have none",
+            "--per-class-max and --balance need a class per record; "
+            f"{read.kind} predictions have none",
             where=read.path,
-            hint="filter NER predictions with --min-confidence",
+            hint=f"filter {read.kind} predictions with --min-confidence",
         )
     selection = select(read.candidates, options)
     _check_selection(selection, options, read.path)
     id_field = prepared.spec.id_field if prepared else "id"
-    tagging = _Tagging()
-    if prepared and format == "sft":
-        make_row = _sft_maker(prepared)
-    elif read.kind == "ner":
-        make_row = _ner_maker(id_field, tagging)
-    else:
-        make_row = _plain_maker(id_field)
+    writer = read.export.rows(id_field)
+    make_row = _sft_maker(prepared, read.export) if prepared and format == "sft" else _of(writer)
     rows, unmatched = join(input, id_field, read, selection, make_row)
-    notes = [*_notes(read, prepared, format, unmatched), *tagging.notes()]
+    notes = [*_notes(read, prepared, format, unmatched), *writer.notes()]
     facts = CardFacts(
         title=_title(read, prepared, predictions),
         format=format,
@@ -127,7 +123,7 @@ def export(
         split=split,
         seed=seed,
         notes=notes,
-        kind="ner" if read.kind == "ner" else "classification",
+        kind=read.kind,
     )
     write_export(target, rows, render_card(facts), _classes(read, prepared, predictions))
     return ExportResult(target.output, target.card, format, selection, notes)
@@ -196,10 +192,10 @@ def read_predictions(
     read = Predictions(str(path))
     found: str | None = prepared.spec.kind if prepared is not None else None
     for where, row in read_rows(path, skipped=False):
-        kind = _row_kind(row)
-        _check_kind(kind, found, kinds, prepared, where)
+        kind = row.kind if row.kind is not None else guess_kind(row.label)
+        _check_kind(kind or found, found, kinds, prepared, where)
         found = found or kind
-        candidate = _candidate(row, where, found or "classification")
+        candidate = _candidate(row, where, _export(found or DEFAULT_KIND))
         if candidate.id in read.where:
             raise InputError(
                 f"prediction '{candidate.id}' appears twice (first at {read.where[candidate.id]})",
@@ -207,13 +203,13 @@ def read_predictions(
                 hint="ids must be unique; was a run appended to another?",
             )
         if prepared is not None and candidate.labeled:
-            _check_labels(candidate, prepared, where)
+            _check_labels(candidate, prepared, _export(found or DEFAULT_KIND), where)
         read.candidates.append(candidate)
         read.where[candidate.id] = where
         read.provenance[provenance_key(row.provenance)] += 1
     if not read.candidates:
         raise InputError("no predictions in the file", where=str(path), hint=_PREDICTIONS_HINT)
-    read.kind = found or "classification"
+    read.kind = found or DEFAULT_KIND
     return read
 
 
@@ -247,43 +243,30 @@ def _check_kind(
         )
 
 
-def _row_kind(row: Row) -> str | None:
-    """The row's kind: its provenance's, else read from its label (``None``: no label)."""
-    if row.kind is not None:
-        return row.kind
-    label = row.label
-    if isinstance(label, str):
-        return "classification"
-    if isinstance(label, dict):
-        return "extraction"
-    if isinstance(label, list) and label:
-        return "ner" if isinstance(label[0], dict) else "multi_label"
-    return None
+def _export(kind: str) -> Export:
+    export = KINDS[kind].export
+    assert export is not None, f"{kind} is not one of EXPORT_KINDS"
+    return export
 
 
-def _candidate(row: Row, where: str, kind: str) -> Candidate:
-    """The row as a candidate; a labeled NER row's label is its entities in text order."""
-    label = row.label if row.status == "labeled" else None
-    problem = None
-    if row.status == "labeled" and kind == "ner":
-        label = entities_of(label)
-        if label is None:
-            problem = "a labeled NER row has no list of {start, end, label, text} entities"
-    elif row.status == "labeled" and not isinstance(label, str):
-        problem = "a labeled row has no string 'label'"
-    if problem is not None:
-        raise InputError(problem, where=where, hint=_PREDICTIONS_HINT)
+def _candidate(row: Row, where: str, export: Export) -> Candidate:
+    """The row as a candidate; a labeled row's label as the kind exports it (NER: its
+    entities in text order)."""
+    label = None
+    if row.status == "labeled":
+        try:
+            label = export.label(row.label)
+        except ValueError as exc:
+            raise InputError(str(exc), where=where, hint=_PREDICTIONS_HINT) from None
     return Candidate(row.key, row.status, label, row.confidence)
 
 
-def _check_labels(candidate: Candidate, prepared: PreparedTask, where: str) -> None:
-    label = candidate.label
-    names = [label] if isinstance(label, str) else [s.label for s in label or ()]
-    unknown = [n for n in names if n not in prepared.labels]
+def _check_labels(candidate: Candidate, prepared: PreparedTask, export: Export, where: str) -> None:
+    assert candidate.label is not None
+    unknown = [n for n in export.names(candidate.label) if n not in prepared.labels]
     if unknown:
-        what = "label" if isinstance(label, str) else "entity type"
         raise InputError(
-            f"{what} '{unknown[0]}' is not a label of task '{prepared.spec.name}'",
+            f"{export.what} '{unknown[0]}' is not a label of task '{prepared.spec.name}'",
             where=where,
             hint="pass the task file the predictions were made with",
         )
@@ -345,103 +328,22 @@ def join(
     return rows, unmatched
 
 
-def _plain_maker(id_field: str) -> RowMaker:
+def _of(writer: SilverRows) -> RowMaker:
+    """The kind's rows (``Export.rows``)."""
+
     def make(record: InputRecord, candidate: Candidate) -> dict[str, Any]:
-        answer = {"label": candidate.label}
-        return silver_row(record.id, record.data, id_field, answer, candidate.confidence)
+        return writer.row(record.id, record.data, record.where, candidate)
 
     return make
 
 
-@dataclass
-class _Tagging:
-    """What NER rows' tokens came from, for the card's notes."""
-
-    records: int = 0
-    tokenized: int = 0
-    entities: int = 0
-    misaligned: int = 0
-
-    def notes(self) -> list[str]:
-        notes = []
-        if self.tokenized:
-            notes.append(
-                f"{self.tokenized} of {self.records} record(s) had no `tokens`: their tokens are "
-                "runs of word characters and single other non-space characters"
-            )
-        if self.misaligned:
-            notes.append(
-                f"{self.misaligned} of {self.entities} entities start or end inside a token; "
-                "their `ner_tags` cover the whole tokens, `entities` keep the exact spans"
-            )
-        return notes
-
-
-def _ner_maker(id_field: str, tagging: _Tagging) -> RowMaker:
-    """NER rows: ``entities`` as char spans, ``tokens`` and BIO ``ner_tags``."""
-
-    def make(record: InputRecord, candidate: Candidate) -> dict[str, Any]:
-        text = record.data.get("text")
-        if not isinstance(text, str):
-            raise InputError(
-                "the record has no string 'text' to locate its entities in",
-                where=record.where,
-                hint="pass the input file that was labeled with --input",
-            )
-        entities = _entities(candidate, text, record.where)
-        tagged = tag(text, record.data.get("tokens"), entities or ())
-        if tagged is None:
-            raise InputError(
-                "the record's 'tokens' are not found, in order, in its 'text'",
-                where=record.where,
-                hint="fix the tokens, or drop the field to have llmlabel tokenize the text",
-            )
-        answer: dict[str, Any] = {"entities": as_dicts(entities) if entities is not None else None}
-        if tagged.tokenized:
-            answer["tokens"] = tagged.tokens
-        answer["ner_tags"] = tagged.tags if entities is not None else None
-        tagging.records += 1
-        tagging.tokenized += tagged.tokenized
-        tagging.entities += len(entities or ())
-        tagging.misaligned += tagged.misaligned
-        return silver_row(record.id, record.data, id_field, answer, candidate.confidence)
-
-    return make
-
-
-def _entities(candidate: Candidate, text: str, where: str) -> Entities | None:
-    """The candidate's entities, checked against the record's text (``None``: unlabeled)."""
-    if not candidate.labeled or isinstance(candidate.label, str) or candidate.label is None:
-        return None
-    entities = candidate.label
-    wrong = misplaced(entities, text)
-    if wrong is not None:
-        raise InputError(
-            f"prediction '{candidate.id}': entity {wrong.text!r} is not at "
-            f"{wrong.start}:{wrong.end} in the record's text",
-            where=where,
-            hint="pass the input file that was labeled with --input",
-        )
-    pair = overlapping(entities)
-    if pair is not None:
-        raise InputError(
-            f"prediction '{candidate.id}': entities {pair[0].text!r} and {pair[1].text!r} "
-            "overlap; BIO tags cannot hold both",
-            where=where,
-            hint="keep one of them (llmlabel run never keeps overlapping spans)",
-        )
-    return entities
-
-
-def _sft_maker(prepared: PreparedTask) -> RowMaker:
+def _sft_maker(prepared: PreparedTask, export: Export) -> RowMaker:
     """Chat rows: the task's prompt for the record, then the label as the assistant's answer."""
 
     def make(record: InputRecord, candidate: Candidate) -> dict[str, Any]:
         check_fields(record, prepared.spec.fields)
         messages, _ = prepared.messages_for(record.id, record.data)
-        label: Any = candidate.label
-        if not isinstance(label, str) and label is not None:  # NER: what the model is asked for
-            label = [{"text": s.text, "label": s.label} for s in label]
+        label = export.answer(candidate.label)  # what the model is asked for
         answer = example_answer(prepared.answer_model, {prepared.kind.field: label})
         turns = [m.model_dump() for m in messages]
         return {"messages": [*turns, {"role": "assistant", "content": answer}]}
@@ -458,12 +360,12 @@ def _classes(
     seen: set[str] = set()
     for c in read.candidates:
         if c.labeled and c.label is not None:
-            seen.update([c.label] if isinstance(c.label, str) else (s.label for s in c.label))
+            seen.update(read.export.names(c.label))
     if prepared is not None:
         names = list(prepared.labels)
     else:
         names = task_labels(read_manifest(predictions)) or sorted(seen)
-    return {"ner_tags": bio_names(names)} if read.kind == "ner" else {"label": names}
+    return read.export.columns(names)
 
 
 def _title(read: Predictions, prepared: PreparedTask | None, predictions: str | Path) -> str:

@@ -9,13 +9,13 @@ judge the set without the run.
 from __future__ import annotations
 
 import json
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from llmlabel.core.silver import Candidate, Selection, histogram
-from llmlabel.core.silverspans import type_counts
+from llmlabel.core.kinds import KINDS
+from llmlabel.core.kinds.base import Export, Table
+from llmlabel.core.silver import Selection, histogram
 
 MARKER = "<!-- written by llmlabel export -->"
 """Marks a folder as an llmlabel export, which ``--overwrite`` may replace."""
@@ -50,7 +50,8 @@ class CardFacts:
     seed: int = 0
     notes: Sequence[str] = field(default_factory=tuple)
     kind: str = "classification"
-    """``ner``: an entity-type distribution instead of the label distribution."""
+    """The predictions' task kind: its ``Export`` gives the card's category and distribution
+    (NER: entity types instead of labels)."""
 
 
 def render_card(facts: CardFacts) -> str:
@@ -59,7 +60,7 @@ def render_card(facts: CardFacts) -> str:
         _header(facts),
         _provenance(facts.provenance),
         _filters(facts),
-        _entities(facts.selection) if facts.kind == "ner" else _distribution(facts.selection),
+        _table(_export(facts.kind).table(facts.selection)),
         _histogram(facts),
         _usage(facts.format, facts.files),
     ]
@@ -81,7 +82,8 @@ def provenance_field(key: str, name: str) -> Any:
 def _header(facts: CardFacts) -> str:
     files = f" ({', '.join(f'`{f}`' for f in facts.files)})" if facts.files else ""
     return (
-        f"---\ntags: [llmlabel, silver-labels]\ntask_categories: [{_category(facts.kind)}]\n---\n"
+        f"---\ntags: [llmlabel, silver-labels]\ntask_categories: [{_export(facts.kind).category}]\n"
+        "---\n"
         f"{MARKER}\n\n# {facts.title}: silver labels\n\n"
         "Labels predicted by a language model with llmlabel, not given by people: treat them as "
         "silver (noisy) labels.\n"
@@ -113,57 +115,18 @@ def _filters(facts: CardFacts) -> str:
     return "## Filters\n\n" + "\n".join(lines)
 
 
-def _distribution(selection: Selection) -> str:
-    names = list(selection.splits) if len(selection.splits) > 1 else []
-    per_split = {name: _classes(part) for name, part in selection.splits.items()}
-    total = _classes(selection.kept)
-    head = ["label", *names, "records", "share"]
-    lines = [_row(head), _row(["---", *["---:"] * (len(head) - 1)])]
-    # Most frequent first; unlabeled rows (kept with --keep-abstained) last.
-    for label in sorted(total, key=lambda k: (k is None, -total[k], k or "")):
-        count = total[label]
-        cells = [str(per_split[n][label]) for n in names]
-        share = f"{count / max(1, len(selection.kept)):.1%}"
-        lines.append(_row([label or "(no label: abstained or failed)", *cells, str(count), share]))
-    return "## Label distribution\n\n" + "\n".join(lines)
+def _export(kind: str) -> Export:
+    export = KINDS[kind].export
+    if export is None:
+        raise ValueError(f"{kind} predictions make no silver set")
+    return export
 
 
-def _classes(part: Iterable[Candidate]) -> Counter[str | None]:
-    return Counter(c.stratum for c in part)
-
-
-def _entities(selection: Selection) -> str:
-    """Entities per type (per split), the records mentioning each type, and the records
-    without any entity."""
-    names = list(selection.splits) if len(selection.splits) > 1 else []
-    per_split = {n: type_counts(_answers(p))[0] for n, p in selection.splits.items()}
-    entities, records = type_counts(_answers(selection.kept))
-    head = ["entity type", *names, "entities", "share", "records"]
-    lines = [_row(head), _row(["---", *["---:"] * (len(head) - 1)])]
-    total = max(1, sum(entities.values()))
-    for name in sorted(entities, key=lambda k: (-entities[k], k)):
-        cells = [str(per_split[n][name]) for n in names]
-        share = f"{entities[name] / total:.1%}"
-        lines.append(_row([name, *cells, str(entities[name]), share, str(records[name])]))
-    strata = _classes(selection.kept)
-    footer = [
-        f"Records with no entity: {strata['no entities']}.",
-        f"Records without an answer (abstained or failed): {strata[None]}." if strata[None] else "",
-    ]
-    return (
-        "## Entity-type distribution\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        + " ".join(f for f in footer if f)
-    )
-
-
-def _answers(part: Iterable[Candidate]) -> list[Any]:
-    return [c.label for c in part if c.labeled and not isinstance(c.label, str)]
-
-
-def _category(kind: str) -> str:
-    return "token-classification" if kind == "ner" else "text-classification"
+def _table(table: Table) -> str:
+    lines = [_row(table.head), _row(["---", *["---:"] * (len(table.head) - 1)])]
+    lines += [_row(cells) for cells in table.rows]
+    text = f"## {table.title}\n\n" + "\n".join(lines)
+    return text + "\n\n" + table.footer if table.footer else text
 
 
 def _histogram(facts: CardFacts) -> str:

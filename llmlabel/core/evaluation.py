@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from llmlabel.core import metrics, reliability
-from llmlabel.core.kinds import KINDS
+from llmlabel.core.kinds import DEFAULT_KIND, KINDS
 from llmlabel.core.metrics import (
     ClassScore,
     ConfusionMatrix,
@@ -31,9 +31,6 @@ from llmlabel.core.reliability import Calibration, CoveragePoint, Selective
 from llmlabel.core.row import Row
 from llmlabel.core.scoring import Scoring, Unscorable
 from llmlabel.errors import ConfigError, InputError, JoinError
-
-DEFAULT_KIND = "classification"
-"""The kind of rows that do not name one (written before rows carried ``provenance.kind``)."""
 
 EXAMPLES = 3
 """Ids quoted as examples when some are missing."""

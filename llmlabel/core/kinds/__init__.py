@@ -11,6 +11,8 @@ module here, one line in ``KINDS``, and one test file.
 
 from __future__ import annotations
 
+from typing import Any
+
 from llmlabel.core.kinds.base import Kind as Kind
 from llmlabel.core.kinds.classification import CLASSIFICATION
 from llmlabel.core.kinds.extraction import EXTRACTION
@@ -33,3 +35,18 @@ KINDS: dict[str, Kind] = {
     )
 }
 """Every task kind by name (messages that list kinds follow this order)."""
+
+DEFAULT_KIND = "classification"
+"""The kind of rows that do not name one (written before rows carried ``provenance.kind``)."""
+
+
+def guess_kind(label: Any) -> str | None:
+    """The kind a row's ``label`` looks like, for rows that do not name theirs (``None``: no
+    label, or an empty list, says nothing)."""
+    if isinstance(label, str):
+        return CLASSIFICATION.name
+    if isinstance(label, dict):
+        return EXTRACTION.name
+    if isinstance(label, list) and label:
+        return NER.name if isinstance(label[0], dict) else MULTI_LABEL.name
+    return None

@@ -1,5 +1,5 @@
 """What a task kind is: the ``Kind`` every module of ``llmlabel.core.kinds`` fills in, and what
-the commands after labeling ask of the kinds they handle (``Review``).
+the commands after labeling ask of the kinds they handle (``Review``, ``Export``).
 
 Its own module (not the package's ``__init__``) so the kind modules can import it while the
 package imports them to build the registry. Pure: no I/O.
@@ -17,6 +17,8 @@ from pydantic import BaseModel
 from llmlabel.core.committee import CommitteeRules
 from llmlabel.core.review import Agreement, Correction, Label, SpanAgreement
 from llmlabel.core.scoring import Scoring
+from llmlabel.core.silver import Candidate, Selection
+from llmlabel.core.silverspans import Entities
 from llmlabel.core.spans import Span
 from llmlabel.core.vote import Vote
 
@@ -84,6 +86,67 @@ class Review(Protocol):
 
 
 @dataclass(frozen=True)
+class Table:
+    """A section of an exported set's dataset card: a Markdown table under ``title``, then
+    ``footer``."""
+
+    title: str
+    head: list[str]
+    rows: list[list[str]]
+    footer: str = ""
+
+
+class SilverRows(Protocol):
+    """Writes one exported row per kept prediction, and what the card should say about them."""
+
+    def row(
+        self, record_id: str, data: Mapping[str, Any], where: str, candidate: Candidate
+    ) -> dict[str, Any]:
+        """The exported row of a record (its fields, as read from the input) and its
+        prediction; ``InputError`` naming ``where`` if the record cannot carry it."""
+
+    def notes(self) -> list[str]:
+        """Notes for the card about the rows written so far."""
+
+
+class Export(Protocol):
+    """What ``llmlabel export`` and the dataset card (``llmlabel.core.card``) ask a kind whose
+    predictions make a silver set."""
+
+    @property
+    def classes(self) -> bool:
+        """A class per record: ``--per-class-max`` and ``--balance`` apply, and ``distill``
+        trains on it."""
+
+    @property
+    def category(self) -> str:
+        """The card's Hugging Face Hub task category."""
+
+    @property
+    def what(self) -> str:
+        """What a label's names are, in messages (``label``, ``entity type``)."""
+
+    def label(self, value: Any) -> str | Entities:
+        """A labeled row's ``label`` as a silver ``Candidate``'s; ``ValueError`` saying what is
+        wrong if it is none."""
+
+    def names(self, label: str | Entities) -> list[str]:
+        """The label names a candidate's label uses."""
+
+    def columns(self, names: Sequence[str]) -> dict[str, list[str]]:
+        """The class columns (``ClassLabel`` features) over the task's label ``names``."""
+
+    def answer(self, label: str | Entities | None) -> Any:
+        """The label as the model is asked to write it (the answer of an SFT row)."""
+
+    def rows(self, id_field: str) -> SilverRows:
+        """A fresh writer of exported rows (records keep their id under ``id_field``)."""
+
+    def table(self, selection: Selection) -> Table:
+        """The card's distribution of the selected labels, per split."""
+
+
+@dataclass(frozen=True)
 class Kind:
     """``field``: the answer field that votes; ``template``: the default prompt template;
     ``model``: the answer model generated from the labels; ``value``: an answer's normalised,
@@ -122,6 +185,8 @@ class Kind:
     (``llmlabel.core.labelprobs.item_probs``), which ``vote(..., soft=...)`` weighs."""
     review: Review | None = None
     """How ``llmlabel review`` and ``merge`` handle its rows; ``None``: they cannot."""
+    export: Export | None = None
+    """How ``llmlabel export`` writes its silver rows; ``None``: it cannot."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""

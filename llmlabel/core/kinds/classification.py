@@ -8,20 +8,25 @@
   and macro/micro F1)
 - review: ``LabelReview`` below (multi-label reviews the same way, with a label set); the
   uncertainty and agreement math is ``llmlabel.core.review``
+- export: ``ClassExport`` below (relation exports the same way): the class as ``label``, a
+  ``ClassLabel`` column, the label distribution on the card; selection in ``llmlabel.core.silver``
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from llmlabel.core import scoring
 from llmlabel.core.adaptive import plurality_settled
 from llmlabel.core.committee import SINGLE
-from llmlabel.core.kinds.base import Kind
+from llmlabel.core.kinds.base import Kind, Table
 from llmlabel.core.review import Agreement, Correction, Label, agreement
 from llmlabel.core.schema import VOTE_FIELD, classification_model, vote_value
+from llmlabel.core.silver import Candidate, Selection, silver_row
+from llmlabel.core.silverspans import Entities
 from llmlabel.core.vote import plurality
 from llmlabel.errors import InputError
 
@@ -97,6 +102,66 @@ class LabelReview:
         return None
 
 
+def strata(part: Iterable[Candidate]) -> Counter[str | None]:
+    """Records per stratum (``Candidate.stratum``: the class; ``None``: no label)."""
+    return Counter(c.stratum for c in part)
+
+
+@dataclass(frozen=True)
+class ClassRows:
+    """Exported rows: the record's fields and its class as ``label``."""
+
+    id_field: str
+
+    def row(
+        self, record_id: str, data: Mapping[str, Any], where: str, candidate: Candidate
+    ) -> dict[str, Any]:
+        answer = {"label": candidate.label}
+        return silver_row(record_id, data, self.id_field, answer, candidate.confidence)
+
+    def notes(self) -> list[str]:
+        return []
+
+
+@dataclass(frozen=True)
+class ClassExport:
+    """A class per record (see ``llmlabel.core.kinds.base.Export``)."""
+
+    classes: bool = True
+    category: str = "text-classification"
+    what: str = "label"
+
+    def label(self, value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError("a labeled row has no string 'label'")
+        return value
+
+    def names(self, label: str | Entities) -> list[str]:
+        return [label] if isinstance(label, str) else []
+
+    def columns(self, names: Sequence[str]) -> dict[str, list[str]]:
+        return {"label": list(names)}
+
+    def answer(self, label: str | Entities | None) -> Any:
+        return label
+
+    def rows(self, id_field: str) -> ClassRows:
+        return ClassRows(id_field)
+
+    def table(self, selection: Selection) -> Table:
+        names = list(selection.splits) if len(selection.splits) > 1 else []
+        per_split = {name: strata(part) for name, part in selection.splits.items()}
+        total = strata(selection.kept)
+        rows = []
+        # Most frequent first; unlabeled rows (kept with --keep-abstained) last.
+        for label in sorted(total, key=lambda k: (k is None, -total[k], k or "")):
+            count = total[label]
+            cells = [str(per_split[n][label]) for n in names]
+            share = f"{count / max(1, len(selection.kept)):.1%}"
+            rows.append([label or "(no label: abstained or failed)", *cells, str(count), share])
+        return Table("Label distribution", ["label", *names, "records", "share"], rows)
+
+
 CLASSIFICATION = Kind(
     name="classification",
     field=VOTE_FIELD,
@@ -110,4 +175,5 @@ CLASSIFICATION = Kind(
     scoring=scoring.CLASSIFICATION,
     scores_labels=True,
     review=LabelReview(),
+    export=ClassExport(),
 )

@@ -11,18 +11,31 @@ here; the math it names lives beside the other kinds' in ``llmlabel.core``:
 - review: ``SpanReview`` below: uncertainty per candidate span and span agreement
   (``llmlabel.core.review``), Label Studio regions and Argilla span questions
   (``llmlabel.io.labelstudio``, ``llmlabel.io.argilla``), corrected rows' BIO tags redone
+- export: ``NerExport`` below: ``entities`` as character spans, ``tokens`` and BIO ``ner_tags``
+  (``llmlabel.core.silverspans``), the entity-type distribution on the card
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from llmlabel.core import committee_sets, spans
-from llmlabel.core.kinds.base import Kind
+from llmlabel.core.kinds.base import Kind, Table
+from llmlabel.core.kinds.classification import strata
 from llmlabel.core.review import Correction, Label, SpanAgreement, entity_problem, span_agreement
-from llmlabel.core.silverspans import Entities, entities_of
+from llmlabel.core.silver import Candidate, Selection, silver_row
+from llmlabel.core.silverspans import (
+    Entities,
+    as_dicts,
+    bio_names,
+    entities_of,
+    misplaced,
+    overlapping,
+    tag,
+    type_counts,
+)
 from llmlabel.core.spans import Span, bio_tags, token_offsets
 from llmlabel.errors import InputError
 
@@ -130,6 +143,137 @@ class SpanReview:
         return scores
 
 
+@dataclass
+class NerRows:
+    """Exported NER rows: ``entities`` as char spans, ``tokens`` and BIO ``ner_tags``; counts
+    what the tokens came from, for the card's notes."""
+
+    id_field: str
+    records: int = 0
+    tokenized: int = 0
+    entities: int = 0
+    misaligned: int = 0
+
+    def row(
+        self, record_id: str, data: Mapping[str, Any], where: str, candidate: Candidate
+    ) -> dict[str, Any]:
+        text = data.get("text")
+        if not isinstance(text, str):
+            raise InputError(
+                "the record has no string 'text' to locate its entities in",
+                where=where,
+                hint="pass the input file that was labeled with --input",
+            )
+        entities = _entities(candidate, text, where)
+        tagged = tag(text, data.get("tokens"), entities or ())
+        if tagged is None:
+            raise InputError(
+                "the record's 'tokens' are not found, in order, in its 'text'",
+                where=where,
+                hint="fix the tokens, or drop the field to have llmlabel tokenize the text",
+            )
+        answer: dict[str, Any] = {"entities": as_dicts(entities) if entities is not None else None}
+        if tagged.tokenized:
+            answer["tokens"] = tagged.tokens
+        answer["ner_tags"] = tagged.tags if entities is not None else None
+        self.records += 1
+        self.tokenized += tagged.tokenized
+        self.entities += len(entities or ())
+        self.misaligned += tagged.misaligned
+        return silver_row(record_id, data, self.id_field, answer, candidate.confidence)
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.tokenized:
+            notes.append(
+                f"{self.tokenized} of {self.records} record(s) had no `tokens`: their tokens are "
+                "runs of word characters and single other non-space characters"
+            )
+        if self.misaligned:
+            notes.append(
+                f"{self.misaligned} of {self.entities} entities start or end inside a token; "
+                "their `ner_tags` cover the whole tokens, `entities` keep the exact spans"
+            )
+        return notes
+
+
+def _entities(candidate: Candidate, text: str, where: str) -> Entities | None:
+    """The candidate's entities, checked against the record's text (``None``: unlabeled)."""
+    if not candidate.labeled or isinstance(candidate.label, str) or candidate.label is None:
+        return None
+    entities = candidate.label
+    wrong = misplaced(entities, text)
+    if wrong is not None:
+        raise InputError(
+            f"prediction '{candidate.id}': entity {wrong.text!r} is not at "
+            f"{wrong.start}:{wrong.end} in the record's text",
+            where=where,
+            hint="pass the input file that was labeled with --input",
+        )
+    pair = overlapping(entities)
+    if pair is not None:
+        raise InputError(
+            f"prediction '{candidate.id}': entities {pair[0].text!r} and {pair[1].text!r} "
+            "overlap; BIO tags cannot hold both",
+            where=where,
+            hint="keep one of them (llmlabel run never keeps overlapping spans)",
+        )
+    return entities
+
+
+@dataclass(frozen=True)
+class NerExport:
+    """Entities per record, no class (see ``llmlabel.core.kinds.base.Export``)."""
+
+    classes: bool = False
+    category: str = "token-classification"
+    what: str = "entity type"
+
+    def label(self, value: Any) -> Entities:
+        entities = entities_of(value)
+        if entities is None:
+            raise ValueError("a labeled NER row has no list of {start, end, label, text} entities")
+        return entities
+
+    def names(self, label: str | Entities) -> list[str]:
+        return [] if isinstance(label, str) else [s.label for s in label]
+
+    def columns(self, names: Sequence[str]) -> dict[str, list[str]]:
+        return {"ner_tags": bio_names(names)}
+
+    def answer(self, label: str | Entities | None) -> Any:
+        return label if isinstance(label, str) or label is None else mentions(label)
+
+    def rows(self, id_field: str) -> NerRows:
+        return NerRows(id_field)
+
+    def table(self, selection: Selection) -> Table:
+        """Entities per type (per split), the records mentioning each type, and the records
+        without any entity."""
+        names = list(selection.splits) if len(selection.splits) > 1 else []
+        per_split = {n: type_counts(_answers(p))[0] for n, p in selection.splits.items()}
+        entities, records = type_counts(_answers(selection.kept))
+        total = max(1, sum(entities.values()))
+        rows = []
+        for name in sorted(entities, key=lambda k: (-entities[k], k)):
+            cells = [str(per_split[n][name]) for n in names]
+            share = f"{entities[name] / total:.1%}"
+            rows.append([name, *cells, str(entities[name]), share, str(records[name])])
+        counts = strata(selection.kept)
+        footer = [
+            f"Records with no entity: {counts['no entities']}.",
+            f"Records without an answer (abstained or failed): {counts[None]}."
+            if counts[None]
+            else "",
+        ]
+        head = ["entity type", *names, "entities", "share", "records"]
+        return Table("Entity-type distribution", head, rows, " ".join(f for f in footer if f))
+
+
+def _answers(part: Iterable[Candidate]) -> list[Any]:
+    return [c.label for c in part if c.labeled and not isinstance(c.label, str)]
+
+
 NER = Kind(
     name="ner",
     field=spans.ENTITIES_FIELD,
@@ -143,4 +287,5 @@ NER = Kind(
     reads=("text",),
     items=lambda value: [(s, (s.text, s.label)) for s in sorted(value.spans)],
     review=SpanReview(),
+    export=NerExport(),
 )

@@ -6,6 +6,7 @@
 - committee: ``llmlabel.core.committee.SINGLE``
 - scoring (``llmlabel eval``): ``llmlabel.core.relations.SCORING`` (accuracy, macro-F1
   without ``Other``, direction-aware labels)
+- export: ``llmlabel.core.kinds.classification.ClassExport`` (the relation as ``label``)
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from llmlabel.core import relations
 from llmlabel.core.adaptive import plurality_settled
 from llmlabel.core.committee import SINGLE
 from llmlabel.core.kinds.base import Kind
+from llmlabel.core.kinds.classification import ClassExport
 from llmlabel.core.schema import VOTE_FIELD, classification_model, vote_value
 from llmlabel.core.vote import plurality
 
@@ -30,4 +32,5 @@ RELATION = Kind(
     scoring=relations.SCORING,
     reads=("text", "head", "tail"),
     scores_labels=True,
+    export=ClassExport(),
 )
