@@ -17,6 +17,7 @@ from typing import Any
 from llmlabel.core.audit import Audit, Audited, Flag, distribution
 from llmlabel.core.audit import audit as confident_learning
 from llmlabel.core.calibration import CalibrationMap
+from llmlabel.core.kinds import DEFAULT_KIND, KINDS
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.calibfile import read_calibration
 from llmlabel.io.handoff import check_new, write_jsonl
@@ -25,6 +26,8 @@ from llmlabel.io.readers import read_records
 from llmlabel.io.sink import read_rows
 
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` over the gold records"
+AUDITED = tuple(name for name, kind in KINDS.items() if kind.audit)
+"""The kinds whose gold ``audit`` checks (``Kind.audit``)."""
 
 
 @dataclass(frozen=True)
@@ -120,11 +123,11 @@ def _calibration_map(calibration: str | Path | None) -> CalibrationMap | None:
     if calibration is None:
         return None
     loaded = read_calibration(calibration)
-    if loaded.file.kind != "classification":
+    if loaded.file.kind not in AUDITED:
         raise ConfigError(
             f"the calibration was fitted on {loaded.file.kind} predictions",
             where=str(calibration),
-            hint="audit classification gold with a calibration of a classification run",
+            hint=f"audit {_names()} gold with a calibration of a {_names()} run",
         )
     return loaded.file.map
 
@@ -132,12 +135,12 @@ def _calibration_map(calibration: str | Path | None) -> CalibrationMap | None:
 def _read_votes(path: str | Path) -> dict[str, _Votes]:
     found: dict[str, _Votes] = {}
     for where, row in read_rows(path, skipped=False):
-        kind = row.kind or "classification"
-        if kind != "classification" or isinstance(row.label, list):
+        kind = row.kind or DEFAULT_KIND
+        if kind not in AUDITED or isinstance(row.label, list):
             raise InputError(
-                f"audit handles classification predictions; this row is {kind}",
+                f"audit handles {_names()} predictions; this row is {kind}",
                 where=where,
-                hint="audit the gold of a classification task",
+                hint=f"audit the gold of a {_names()} task",
             )
         key = row.key
         if key in found:
@@ -215,3 +218,7 @@ def _flag_row(
 
 def _round(value: float) -> float:
     return round(value, 6) if math.isfinite(value) else value
+
+
+def _names() -> str:
+    return " or ".join(AUDITED)

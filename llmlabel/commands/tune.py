@@ -35,6 +35,7 @@ from llmlabel.commands.compare import read_gold
 from llmlabel.core import comparison
 from llmlabel.core.comparison import Scored
 from llmlabel.core.evaluation import Options
+from llmlabel.core.kinds import KINDS
 from llmlabel.core.request import Completion, LabelRequest
 from llmlabel.errors import ConfigError, LLMLabelError
 from llmlabel.io.cache import NullCache, RequestCache
@@ -47,8 +48,8 @@ from llmlabel.runs.describe import instruction_request, parse_instructions
 from llmlabel.runs.labeling import open_cache
 from llmlabel.task import PreparedTask, load
 
-KINDS = ("classification", "multi_label")
-"""Kinds whose gold rows serve as few-shot examples as they are."""
+TUNED = tuple(name for name, kind in KINDS.items() if kind.example is not None)
+"""Kinds whose gold rows serve as few-shot examples (``Kind.example``)."""
 STEPS = ("describe", "instructions", "examples", "bias")
 SHOWN_ERRORS = 8
 """Wrong dev records shown to the model when it proposes instructions."""
@@ -123,9 +124,9 @@ def tune(
     )
     fixed = dict(overrides or {})
     base = load(task_path, fixed)
-    if base.spec.kind not in KINDS:
+    if base.kind.example is None:
         raise ConfigError(
-            f"tune handles {' and '.join(KINDS)} tasks, not {base.spec.kind}",
+            f"tune handles {' and '.join(TUNED)} tasks, not {base.spec.kind}",
             hint="compare variants of other kinds with `llmlabel compare`",
         )
     dev, held = split(task_path, base, gold, input, dev_share, limit, seed)
@@ -253,7 +254,8 @@ class _Search:
     async def options_of(
         self, step: str, incumbent: dict[str, Any], scored: Scored, dev: Split
     ) -> list[dict[str, Any]]:
-        spec = self.task(incumbent).spec
+        task = self.task(incumbent)
+        spec = task.spec
         if step == "describe":
             bare = any(not label.description for label in spec.labels)
             return [{"describe_labels": True}] if bare and not spec.describe_labels else []
@@ -267,7 +269,7 @@ class _Search:
                 {"examples.path": pool, "examples.items": [], "examples.k": 8,
                  "examples.strategy": "semantic"},
             ]  # fmt: skip
-        if spec.kind == "classification" and spec.bias_correction == "none":
+        if task.kind.scores_labels and spec.bias_correction == "none":
             return [{"bias_correction": "content_free"}]
         return []
 
@@ -380,9 +382,8 @@ def _not_accepted(trial: Trial) -> Trial:
 
 def _example(task: PreparedTask, record: dict[str, Any], gold: Any) -> dict[str, Any]:
     """A gold record as a few-shot example (the kind's label field)."""
-    if task.spec.kind == "multi_label":
-        return {**record, "labels": sorted(gold)}
-    return {**record, "label": gold}
+    assert task.kind.example is not None
+    return {**record, task.kind.field: task.kind.example(gold)}
 
 
 def _text(record: Mapping[str, Any], fields: Sequence[str]) -> str:

@@ -187,6 +187,12 @@ class Kind:
     """How ``llmlabel review`` and ``merge`` handle its rows; ``None``: they cannot."""
     export: Export | None = None
     """How ``llmlabel export`` writes its silver rows; ``None``: it cannot."""
+    example: Callable[[Any], Any] | None = None
+    """A gold value (``scoring.gold``'s) as a few-shot example's answer in ``field``, which
+    ``llmlabel tune`` writes for its examples step; ``None``: tune cannot tune the kind."""
+    audit: bool = False
+    """``llmlabel audit`` checks gold of this kind (confident learning on the votes of one
+    label per record)."""
 
     def answer_format(self, labels: list[str], model: type[BaseModel] | None = None) -> str:
         """The answer's shape as shown to the model in the prompt and in re-asks."""

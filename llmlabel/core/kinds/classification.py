@@ -10,6 +10,8 @@
   uncertainty and agreement math is ``llmlabel.core.review``
 - export: ``ClassExport`` below (relation exports the same way): the class as ``label``, a
   ``ClassLabel`` column, the label distribution on the card; selection in ``llmlabel.core.silver``
+- tune writes gold labels as few-shot examples; audit (confident learning,
+  ``llmlabel.core.audit``) checks classification gold
 """
 
 from __future__ import annotations
@@ -176,4 +178,6 @@ CLASSIFICATION = Kind(
     scores_labels=True,
     review=LabelReview(),
     export=ClassExport(),
+    example=lambda gold: gold,
+    audit=True,
 )

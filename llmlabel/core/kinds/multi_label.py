@@ -8,6 +8,7 @@
   accuracy, Hamming loss; set counting in ``llmlabel.core.labelsets``)
 - review: ``llmlabel.core.kinds.classification.LabelReview`` with a label set: uncertainty
   label by label, kappa over the record × label decisions
+- tune writes gold label sets (sorted) as few-shot examples
 """
 
 from __future__ import annotations
@@ -32,4 +33,5 @@ MULTI_LABEL = Kind(
     scoring=scoring.MULTI_LABEL,
     items=lambda value: [(label, (label,)) for label in sorted(value)],
     review=LabelReview(multi_label=True),
+    example=sorted,
 )
