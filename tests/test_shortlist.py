@@ -8,6 +8,9 @@ scripted backend, which seeds choices as servers do; one run on SmolLM2 labels f
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +27,7 @@ from llmlabel.task import VIEWS_KEPT, load
 from tests.conftest import SMALL
 from tests.fakes import FakeBackend, choice_seed, record_text
 
+ROOT = Path(__file__).resolve().parent.parent
 LABELS = {
     "billing": "invoices, charges and payments on the bill",
     "shipping": "parcel delivery, couriers and tracking numbers",
@@ -333,3 +337,26 @@ def test_a_shortlist_on_smollm2(tmp_path: Path, smollm2_path: Path) -> None:
             assert row["label"] in row["shortlist"] and len(row["shortlist"]) == 3
             assert all(p == 0 for k, p in row["probs"].items() if k not in row["shortlist"])
     assert set(result.stats.label_prior or {}) == set(LABELS)  # asked once, on every label
+
+
+def test_the_recall_script_runs(tmp_path: Path) -> None:
+    """eval/shortlist_recall.py on a tiny gold file (no model is asked)."""
+    suite = tmp_path / "gold" / "trec"
+    suite.mkdir(parents=True)
+    rows = [("Where is Paris ?", "location"), ("Who wrote Hamlet ?", "human"),
+            ("How many legs has a spider ?", "numeric")]  # fmt: skip
+    lines = [json.dumps({"id": f"t{i}", "text": t, "label": g}) for i, (t, g) in enumerate(rows)]
+    (suite / "test.jsonl").write_text("".join(line + "\n" for line in lines))
+    report = tmp_path / "recall.md"
+    args = ["--suites", "trec", "--limit", "3", "--ks", "1,6", "--embedders", "tfidf"]
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "eval" / "shortlist_recall.py"), *args, "--out", str(report)],
+        env={**os.environ, "LLMLABEL_GOLD_DIR": str(tmp_path / "gold")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr
+    text = report.read_text()
+    assert "| trec | 6 | tfidf | 6 (all) | 1.000 (3/3) | 1.000 | 1.000 | — |" in text
+    assert "Command: `python eval/shortlist_recall.py --suites trec" in text
