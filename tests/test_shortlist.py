@@ -271,6 +271,8 @@ def test_overrides_turn_it_on_and_off() -> None:
     assert on.shortlister is not None and on.shortlister.k == 5
     assert load({**base, "shortlist": {"k": 2}}, overrides={"shortlist": False}).shortlister is None
     assert load(base).shortlists([("a", {"text": "x"})]) == [list(LABELS)]
+    written_off = load({**base, "shortlist": None}, overrides={"shortlist.k": 2})
+    assert written_off.spec.shortlist is not None and written_off.spec.shortlist.k == 2
 
 
 def test_views_are_cached_per_subset_and_bounded() -> None:

@@ -497,7 +497,9 @@ def _overridden(spec: TaskSpec, overrides: Mapping[str, Any]) -> dict[str, Any]:
         node = data
         *parents, key = dotted.split(".")
         for parent in parents:
-            node = node.setdefault(parent, {})
+            if node.get(parent) is None:  # absent, or `shortlist: null` in the file
+                node[parent] = {}
+            node = node[parent]
         node[key] = value
     return data
 
