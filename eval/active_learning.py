@@ -39,7 +39,7 @@ from typing import Any
 import llmlabel
 from llmlabel.commands.distill import distill
 from llmlabel.core.review import STRATEGIES, Candidate, choose
-from llmlabel.runs.local import RunStats
+from llmlabel.runs.stats import RunStats
 
 EVAL = Path(__file__).resolve().parent
 REPO = EVAL.parent

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import llmlabel
-from llmlabel.runs.local import RunStats
+from llmlabel.runs.stats import RunStats
 from llmlabel.task import load
 
 EVAL = Path(__file__).resolve().parent

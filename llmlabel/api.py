@@ -61,11 +61,12 @@ from llmlabel.runs.labeling import TaskRef as TaskRef
 from llmlabel.runs.labeling import label_records as label_records
 from llmlabel.runs.labeling import open_cache as _open_cache
 from llmlabel.runs.labeling import run_closing as _run
-from llmlabel.runs.local import OnError, Runner, RunStats
+from llmlabel.runs.local import OnError, Runner
 from llmlabel.runs.plan import Plan as Plan
 from llmlabel.runs.plan import Preview as Preview
 from llmlabel.runs.plan import plan as plan
 from llmlabel.runs.plan import preview as preview
+from llmlabel.runs.stats import RunStats
 from llmlabel.task import PreparedTask, for_input, load
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import llmlabel
 from llmlabel.core.spec import parse_task
-from llmlabel.runs.local import RunStats
+from llmlabel.runs.stats import RunStats
 
 EVAL = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(EVAL))

@@ -14,7 +14,7 @@ from llmlabel import api
 from llmlabel.cli.app import Opt, app, comma_list, err, out
 from llmlabel.cli.progress import _progress, _ProgressLines
 from llmlabel.errors import LLMLabelError
-from llmlabel.runs.local import RunStats
+from llmlabel.runs.stats import RunStats
 
 
 class OnErrorChoice(str, Enum):

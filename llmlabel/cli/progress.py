@@ -19,7 +19,7 @@ from rich.progress import Task as ProgressTask
 from rich.text import Text
 
 from llmlabel.cli.app import err
-from llmlabel.runs.local import RunStats
+from llmlabel.runs.stats import RunStats
 
 
 class _RateColumn(ProgressColumn):

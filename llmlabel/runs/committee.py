@@ -23,7 +23,9 @@ from llmlabel.core.row import Row
 from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.readers import InputRecord
-from llmlabel.runs.local import Cache, Drawn, OnError, Runner, RunStats, Sink, row_usage
+from llmlabel.runs.distribution import Drawn
+from llmlabel.runs.local import Cache, OnError, Runner, Sink
+from llmlabel.runs.stats import RunStats, row_usage
 from llmlabel.task import PreparedTask, load
 
 LONE_MEMBER = "model"

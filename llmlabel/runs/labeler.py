@@ -30,7 +30,7 @@ from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.io.sink import ListSink
 from llmlabel.runs.committee import make_runner
 from llmlabel.runs.labeling import open_cache
-from llmlabel.runs.local import RunStats
+from llmlabel.runs.stats import RunStats
 from llmlabel.task import PreparedTask, load
 
 COLUMNS = ("label", "confidence", "probs", "status", "error")

@@ -18,7 +18,8 @@ from llmlabel.io.cache import NullCache, RequestCache, default_cache_path
 from llmlabel.io.readers import InputRecord
 from llmlabel.io.sink import ListSink
 from llmlabel.runs.committee import make_runner
-from llmlabel.runs.local import Runner, RunStats
+from llmlabel.runs.local import Runner
+from llmlabel.runs.stats import RunStats
 from llmlabel.task import load
 
 TaskRef = str | Path | TaskSpec

@@ -13,9 +13,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections import Counter
-from collections.abc import Awaitable, Callable, Container, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from llmlabel.backends.base import Backend, cache_identity
@@ -29,20 +28,16 @@ from llmlabel.core.row import Row
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError, mask
 from llmlabel.io.readers import InputRecord, check_fields
-from llmlabel.runs import describe
+from llmlabel.runs import describe, distribution
+from llmlabel.runs.distribution import Drawn, gather
 from llmlabel.runs.retrying import RetryPolicy
+from llmlabel.runs.stats import NO_LOGPROBS, RunStats, count_row, row_usage
 from llmlabel.task import PreparedTask
 
 T = TypeVar("T")
 REASK = "That answer was invalid: {error}. Reply again with only a JSON object of the form {form}."
 OnError = Literal["fail", "skip"]
-SKIPPED_LISTED = 10
 SKIP_HINT = "or rerun with --on-error skip to label the other records"
-PROBE_ROUNDS = 3
-PROBES_PER_ROUND = 8
-"""A label distribution asks for at most this many branch points per round (labels sharing
-their first tokens); deeper or smaller branches are left out and the rest renormalised."""
-NO_LOGPROBS = "no token logprobs from the backend: confidence is the vote share"
 SHORTLIST_BATCH = 64
 """Records whose shortlists are embedded in one call (``shortlist:`` tasks)."""
 
@@ -62,105 +57,6 @@ class Sink(Protocol):
     """Where the id-less rows (unreadable lines, repeated ids) already written came from."""
 
     def write(self, row: dict[str, Any]) -> None: ...
-
-
-@dataclass
-class RunStats:
-    records: int = 0
-    labeled: int = 0
-    abstained: int = 0
-    failed: int = 0
-    skipped: int = 0
-    skipped_bad: int = 0
-    """Bad records written as ``skipped`` rows (``on_error="skip"``)."""
-    skipped_where: list[str] = field(default_factory=list)
-    """The first few of them: where each is and why it was skipped."""
-    ties: int = 0
-    requests: int = 0
-    cache_hits: int = 0
-    reasks: int = 0
-    usage: Usage = field(default_factory=Usage)
-    labels: Counter[str] = field(default_factory=Counter)
-    confidence_sum: float = 0.0
-    confidence_range: tuple[float, float] | None = None
-    """Lowest and highest confidence of a labeled row: equal means it ranks nothing."""
-    vote_fallbacks: int = 0
-    """Rows that asked for logprob confidence and got the vote (no token logprobs)."""
-    shortlist_fallbacks: int = 0
-    """Rows labeled again among every label (``shortlist.fallback_below``)."""
-    numbered: int = 0
-    """Records without the task's ``id_field``, whose ids are their row numbers."""
-    id_field: str = "id"
-    unkept: Counter[str] = field(default_factory=Counter)
-    """``keep_fields`` names missing from records: field -> records without it."""
-    first_failure: str | None = None
-    label_descriptions: dict[str, str] | None = None
-    """Descriptions the model wrote for bare labels (``describe_labels``)."""
-    label_prior: dict[str, float] | None = None
-    """The content-free label prior (``bias_correction: content_free``), once asked."""
-    started: float = field(default_factory=time.monotonic)
-    seconds: float = 0.0
-
-    @property
-    def done(self) -> int:
-        return self.labeled + self.abstained + self.failed + self.skipped_bad
-
-    @property
-    def mean_confidence(self) -> float | None:
-        return self.confidence_sum / self.labeled if self.labeled else None
-
-    def warnings(self) -> list[str]:
-        """What a run summary should point out: a confidence that ranks nothing, labels that
-        collapsed onto one class, rows that got the vote instead of logprobs."""
-        found = []
-        low, high = self.confidence_range or (0.0, 1.0)
-        if self.labeled >= 5 and low == high:
-            found.append(
-                f"every labeled row has confidence {low:.3f}: it cannot tell right labels from "
-                "wrong ones; try `confidence: logprob` (or more samples at a higher temperature)"
-            )
-        top = self.labels.most_common(1)
-        if self.labeled >= 10 and top and top[0][1] >= 0.95 * self.labeled:
-            found.append(
-                f"{top[0][1]} of {self.labeled} labeled rows are '{top[0][0]}': check the "
-                "prompt and labels on a few records (`--dry-run`), or try a larger model"
-            )
-        if self.vote_fallbacks:
-            found.append(f"{self.vote_fallbacks} rows: {NO_LOGPROBS}")
-        if self.numbered:
-            found.append(
-                f"{self.numbered} record(s) have no '{self.id_field}' field, so their ids are "
-                "their row numbers (0, 1, …); if the input has its own id column, name it with "
-                "`id_field:` in the task file"
-            )
-        for name, count in sorted(self.unkept.items()):
-            found.append(
-                f"{count} record(s) have no '{name}' field to keep (`keep_fields:`): check the "
-                "name against the input's fields"
-            )
-        return found
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "records": self.records,
-            "labeled": self.labeled,
-            "abstained": self.abstained,
-            "failed": self.failed,
-            "skipped_already_done": self.skipped,
-            "skipped_bad": self.skipped_bad,
-            "ties": self.ties,
-            "requests": self.requests,
-            "cache_hits": self.cache_hits,
-            "reasks": self.reasks,
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "labels": dict(self.labels),
-            "mean_confidence": self.mean_confidence,
-            **({} if self.label_prior is None else {"label_prior": self.label_prior}),
-            **({"label_descriptions": self.label_descriptions} if self.label_descriptions else {}),
-            **({"shortlist_fallbacks": n} if (n := self.shortlist_fallbacks) else {}),
-            "seconds": round(self.seconds, 3),
-        }
 
 
 class Runner:
@@ -321,7 +217,7 @@ class Runner:
         if isinstance(drawn, Row):
             return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
-        soft = self._item_probs(drawn) if self.task.scores_items else None
+        soft = distribution.item_probs(self.task, drawn) if self.task.scores_items else None
         if soft is None:
             vote = self.task.kind.vote(values, self.task.labels, reasons)
         else:
@@ -407,7 +303,7 @@ class Runner:
         want = total if adaptive is None else min(total, adaptive.min)
         while want:
             rounds = self._rounds(want, first=len(drawn.samples))
-            completions = await _all(
+            completions = await gather(
                 [self._complete(self.task.request(messages, n, r)) for r, n in rounds]
             )
             new = [s for c in completions for s in c.samples]
@@ -436,7 +332,7 @@ class Runner:
         shares = {label: vote.counts.get(label, 0) / vote.total for label in labels}
         if not self.task.scores_labels or vote.label is None:
             return shares, "vote"
-        probs = await self._logprob_distribution(drawn)
+        probs = await distribution.label_probs(self.task, drawn, self._complete)
         if not probs:
             return shares, "vote"
         if self.task.spec.bias_correction == "content_free":
@@ -449,27 +345,6 @@ class Runner:
         if self.task.spec.confidence == "combined":
             probs = labelprobs.mean([probs, shares], labels)
         return probs, self.task.spec.confidence
-
-    def _item_probs(self, drawn: Drawn) -> list[dict[Any, float] | None] | None:
-        """Per valid sample, its items' probabilities from its tokens (and under ``None`` its
-        empty answer's), for ``kind.vote(..., soft=...)``; ``combined`` halves the way to the
-        vote's count of 1. None when a sample has no tokens (the backend gives no logprobs)."""
-        kind, combined = self.task.kind, self.task.spec.confidence == "combined"
-        assert kind.items is not None
-        soft: list[dict[Any, float] | None] = []
-        for sample, value in zip(drawn.samples, drawn.values, strict=True):
-            if value is None:
-                soft.append(None)
-                continue
-            if not sample.tokens:
-                return None
-            items = kind.items(value)
-            probs = labelprobs.item_probs(sample.tokens, kind.field, items)
-            if not items:
-                empty = labelprobs.empty_probability(sample.tokens, kind.field)
-                probs = {None: 1.0 if empty is None else empty}
-            soft.append({k: (1 + p) / 2 if combined else p for k, p in probs.items()})
-        return soft
 
     async def _prior(self) -> dict[str, float]:
         """The label distribution the model gives content-free inputs (``N/A``, ...), the bias
@@ -489,52 +364,13 @@ class Runner:
                             raise
                         continue
                     drawn.samples = list(completion.samples)
-                    found.append(await self._logprob_distribution(drawn))
+                    found.append(await distribution.label_probs(self.task, drawn, self._complete))
                 found = [f for f in found if f]
                 labels = self.task.labels
                 self.stats.label_prior = labelprobs.mean(found, labels) or dict.fromkeys(
                     labels, 1 / len(labels)
                 )
         return self.stats.label_prior
-
-    async def _logprob_distribution(self, drawn: Drawn) -> dict[str, float]:
-        """Walk the label trie (``llmlabel.core.labelprobs``) from the samples' own token
-        alternatives, asking the backend for the few branch points they do not cover."""
-        paths = [sample.tokens for sample in drawn.samples if sample.tokens]
-        nodes: dict[str, labelprobs.Alternatives] = dict(labelprobs.path_nodes(*paths))
-        start: tuple[str, str] | None = None  # (text before the label, node to walk from)
-        for tokens in paths:
-            # The tokens, not the text: a server may strip a code fence from the text.
-            text = "".join(token.text for token in tokens)
-            at = labelprobs.value_start(text, self.task.kind.field)
-            root = None if at is None else labelprobs.root_of(tokens, at)
-            if start is None and at is not None and root is not None:
-                start = (text[:at], root)
-        if start is None:
-            return {}
-        prefix, root = start
-        for _ in range(PROBE_ROUNDS):
-            walk = labelprobs.walk(self.task.labels, prefix, root, nodes)
-            if not walk.missing:
-                break
-            missing = walk.missing[:PROBES_PER_ROUND]
-            found = await _all([self._probe(drawn, node) for node in missing])
-            nodes.update(zip(missing, found, strict=True))
-        return labelprobs.walk(self.task.labels, prefix, root, nodes).probs
-
-    async def _probe(self, drawn: Drawn, node: str) -> dict[str, float]:
-        """The model's alternatives for the token after ``node`` (the answer so far)."""
-        try:
-            completion = await self._complete(self.task.request(drawn.messages, 1, 0, node))
-        except BackendError as exc:
-            if exc.fatal:
-                raise
-            return {}  # that branch's mass is left out
-        drawn.usage = drawn.usage + completion.usage
-        tokens = completion.samples[0].tokens
-        if not tokens:
-            return {}
-        return {**dict(tokens[0].top), tokens[0].text: tokens[0].logprob}
 
     def _rounds(self, samples: int, first: int = 0) -> list[tuple[int, int]]:
         """(first sample, n) pairs covering samples ``first .. first + samples - 1`` with at
@@ -567,7 +403,7 @@ class Runner:
     ) -> tuple[list[Hashable | None], list[str], Usage]:
         """Each sample's vote value (``None`` if still invalid after re-asks) and the reasons;
         samples are numbered from ``first``."""
-        results = await _all(
+        results = await gather(
             [self._settle(messages, s, first + i, data) for i, s in enumerate(samples)]
         )
         values = [value for value, _, _ in results]
@@ -666,33 +502,6 @@ class Runner:
             self.on_row(self.stats)
 
 
-def count_row(stats: RunStats, row: Row, *, label_totals: bool) -> None:
-    """Add one output row to ``stats`` (also for runners that gather rows elsewhere);
-    ``label_totals``: count labels (extraction and free text have none)."""
-    stats.usage = stats.usage + row_usage(row)
-    stats.shortlist_fallbacks += bool(row.shortlist_fallback)
-    if row.status == "labeled":
-        stats.labeled += 1
-        label = row.label
-        if label_totals:
-            stats.labels.update(_names(label if isinstance(label, list) else [label]))
-        confidence = row.confidence
-        stats.confidence_sum += confidence
-        low, high = stats.confidence_range or (confidence, confidence)
-        stats.confidence_range = (min(low, confidence), max(high, confidence))
-        stats.vote_fallbacks += row.confidence_note == NO_LOGPROBS
-        stats.ties += int(row.tie)
-    elif row.status == "abstained":
-        stats.abstained += 1
-    elif row.status == "skipped":
-        stats.skipped_bad += 1
-        if len(stats.skipped_where) < SKIPPED_LISTED:
-            stats.skipped_where.append(str(row.error))
-    else:
-        stats.failed += 1
-        stats.first_failure = stats.first_failure or f"record {row.id}: {row.error}"
-
-
 def with_shortlist(
     row: Row, shortlist: list[str], labels: list[str], spent: Usage | None = None
 ) -> Row:
@@ -710,12 +519,6 @@ def with_shortlist(
     at = list(data).index("examples") + 1 if "examples" in data else len(data)
     items = list(data.items())
     return Row.model_validate({**dict(items[:at]), **added, **dict(items[at:])})
-
-
-def row_usage(row: Row) -> Usage:
-    return Usage(
-        prompt_tokens=row.usage.prompt_tokens, completion_tokens=row.usage.completion_tokens
-    )
 
 
 def reask_round(samples: int, reasks: int, index: int, attempt: int) -> int:
@@ -742,29 +545,6 @@ def duplicate_error(record: InputRecord) -> InputError:
     )
 
 
-@dataclass
-class Drawn:
-    """One record's samples so far, their vote values (``None``: invalid), the invalid ones'
-    reasons, usage, and the few-shot examples shown."""
-
-    examples: list[str] = field(default_factory=list)
-    messages: tuple[Message, ...] = ()
-    samples: list[Sample] = field(default_factory=list)
-    values: list[Hashable | None] = field(default_factory=list)
-    reasons: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    requests: int = 0
-
-
-def _names(labels: list[Any]) -> list[str]:
-    """Labels to count in the run's totals; entities count under their type, relation
-    triples under their relation."""
-    return [
-        str(item.get("label", item.get("relation"))) if isinstance(item, dict) else item
-        for item in labels
-    ]
-
-
 def _masked(completion: Completion) -> Completion:
     """``completion`` with any API key a server echoed into an answer masked, before it is
     cached, shown or written."""
@@ -774,11 +554,3 @@ def _masked(completion: Completion) -> Completion:
     pairs = zip(completion.samples, texts, strict=True)
     samples = tuple(s.model_copy(update={"text": text}) for s, text in pairs)
     return completion.model_copy(update={"samples": samples})
-
-
-async def _all(awaitables: list[Awaitable[T]]) -> list[T]:
-    """``asyncio.gather``, minus the task it would wrap a lone awaitable in (the common case:
-    one round of requests, one sample to validate); a task per record is measurable overhead."""
-    if len(awaitables) == 1:
-        return [await awaitables[0]]
-    return list(await asyncio.gather(*awaitables))

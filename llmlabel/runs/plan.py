@@ -23,8 +23,8 @@ from llmlabel.core import labelprobs
 from llmlabel.core.request import Message
 from llmlabel.io.readers import check_fields, read_records
 from llmlabel.runs.committee import member_task
+from llmlabel.runs.distribution import PROBE_ROUNDS, PROBES_PER_ROUND
 from llmlabel.runs.labeling import TaskRef
-from llmlabel.runs.local import PROBE_ROUNDS, PROBES_PER_ROUND
 from llmlabel.task import PreparedTask, for_input, load
 
 CHARS_PER_TOKEN = 4

@@ -44,7 +44,8 @@ from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, check_fields, read_records
 from llmlabel.io.sink import ListSink, encode_row
 from llmlabel.runs.committee import make_runner
-from llmlabel.runs.local import SKIP_HINT, OnError, RunStats, count_row, duplicate_error
+from llmlabel.runs.local import SKIP_HINT, OnError, duplicate_error
+from llmlabel.runs.stats import RunStats, count_row
 from llmlabel.task import PreparedTask, load
 
 PARTITION_ROWS = 1000

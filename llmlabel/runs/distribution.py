@@ -1,0 +1,110 @@
+"""Label distributions from token logprobs: the label trie walked from the samples' own
+alternatives (``llmlabel.core.labelprobs``), asking the backend only for the branch points they
+do not cover, and per-item probabilities of list answers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from llmlabel.core import labelprobs
+from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.errors import BackendError
+from llmlabel.task import PreparedTask
+
+T = TypeVar("T")
+Complete = Callable[[LabelRequest], Awaitable[Completion]]
+"""How a request is sent: the runner's cache, then the backend with retries."""
+PROBE_ROUNDS = 3
+PROBES_PER_ROUND = 8
+"""A label distribution asks for at most this many branch points per round (labels sharing
+their first tokens); deeper or smaller branches are left out and the rest renormalised."""
+
+
+@dataclass
+class Drawn:
+    """One record's samples so far, their vote values (``None``: invalid), the invalid ones'
+    reasons, usage, and the few-shot examples shown."""
+
+    examples: list[str] = field(default_factory=list)
+    messages: tuple[Message, ...] = ()
+    samples: list[Sample] = field(default_factory=list)
+    values: list[Hashable | None] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    requests: int = 0
+
+
+async def label_probs(task: PreparedTask, drawn: Drawn, complete: Complete) -> dict[str, float]:
+    """Walk the label trie (``llmlabel.core.labelprobs``) from the samples' own token
+    alternatives, asking the backend for the few branch points they do not cover."""
+    paths = [sample.tokens for sample in drawn.samples if sample.tokens]
+    nodes: dict[str, labelprobs.Alternatives] = dict(labelprobs.path_nodes(*paths))
+    start: tuple[str, str] | None = None  # (text before the label, node to walk from)
+    for tokens in paths:
+        # The tokens, not the text: a server may strip a code fence from the text.
+        text = "".join(token.text for token in tokens)
+        at = labelprobs.value_start(text, task.kind.field)
+        root = None if at is None else labelprobs.root_of(tokens, at)
+        if start is None and at is not None and root is not None:
+            start = (text[:at], root)
+    if start is None:
+        return {}
+    prefix, root = start
+    for _ in range(PROBE_ROUNDS):
+        walk = labelprobs.walk(task.labels, prefix, root, nodes)
+        if not walk.missing:
+            break
+        missing = walk.missing[:PROBES_PER_ROUND]
+        found = await gather([_probe(task, drawn, node, complete) for node in missing])
+        nodes.update(zip(missing, found, strict=True))
+    return labelprobs.walk(task.labels, prefix, root, nodes).probs
+
+
+async def _probe(
+    task: PreparedTask, drawn: Drawn, node: str, complete: Complete
+) -> dict[str, float]:
+    """The model's alternatives for the token after ``node`` (the answer so far)."""
+    try:
+        completion = await complete(task.request(drawn.messages, 1, 0, node))
+    except BackendError as exc:
+        if exc.fatal:
+            raise
+        return {}  # that branch's mass is left out
+    drawn.usage = drawn.usage + completion.usage
+    tokens = completion.samples[0].tokens
+    if not tokens:
+        return {}
+    return {**dict(tokens[0].top), tokens[0].text: tokens[0].logprob}
+
+
+def item_probs(task: PreparedTask, drawn: Drawn) -> list[dict[Any, float] | None] | None:
+    """Per valid sample, its items' probabilities from its tokens (and under ``None`` its
+    empty answer's), for ``kind.vote(..., soft=...)``; ``combined`` halves the way to the
+    vote's count of 1. None when a sample has no tokens (the backend gives no logprobs)."""
+    kind, combined = task.kind, task.spec.confidence == "combined"
+    assert kind.items is not None
+    soft: list[dict[Any, float] | None] = []
+    for sample, value in zip(drawn.samples, drawn.values, strict=True):
+        if value is None:
+            soft.append(None)
+            continue
+        if not sample.tokens:
+            return None
+        items = kind.items(value)
+        probs = labelprobs.item_probs(sample.tokens, kind.field, items)
+        if not items:
+            empty = labelprobs.empty_probability(sample.tokens, kind.field)
+            probs = {None: 1.0 if empty is None else empty}
+        soft.append({k: (1 + p) / 2 if combined else p for k, p in probs.items()})
+    return soft
+
+
+async def gather(awaitables: list[Awaitable[T]]) -> list[T]:
+    """``asyncio.gather``, minus the task it would wrap a lone awaitable in (the common case:
+    one round of requests, one sample to validate); a task per record is measurable overhead."""
+    if len(awaitables) == 1:
+        return [await awaitables[0]]
+    return list(await asyncio.gather(*awaitables))
