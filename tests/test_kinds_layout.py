@@ -18,18 +18,9 @@ from llmlabel.core.kinds import KINDS
 PACKAGE = Path(__file__).resolve().parent.parent / "llmlabel"
 KINDS_DIR = PACKAGE / "core" / "kinds"
 
-ALLOWED = {
-    "core/spec.py": 1,
-}
-"""Files (under llmlabel/) that still hold kind checks, and on how many lines. Issue 18 left them
-to the engineers who own those files; each entry names the ``Kind`` attribute to ask instead:
-
-- ``core/spec.py``, ``_check_bootstrap``: ``self.kind not in ("classification", "relation")``
-  → ``not KINDS[self.kind].scores_labels`` (one label per record).
-
-``task.py``, ``runs/local.py`` and ``backends/embedded.py`` (also left to their owner) hold
-none: they ask ``Kind`` already, and embedded's ``kind == "exceed_context_size_error"`` is a
-server error's type, not a task kind. Shrink this list; never grow it."""
+ALLOWED: dict[str, int] = {}
+"""Files (under llmlabel/) that may still hold kind checks, and on how many lines: none. (Issue
+18 moved the last one, ``core/spec.py``'s bootstrap check, onto ``Kind.scores_labels``.)"""
 
 
 def _is_kind_literal(node: ast.AST) -> bool:

@@ -113,3 +113,20 @@ def test_an_unreachable_server_still_plans(tmp_path: Path) -> None:
     spec = task(backend={"type": "openai_compat", "base_url": "http://127.0.0.1:9/v1"})
     plan = api.plan(spec, write_input(tmp_path), count_tokens=True)
     assert plan.records == 4 and not plan.tokens_exact
+
+
+def test_a_shortlist_task_is_planned_and_previewed_with_each_records_labels(
+    tmp_path: Path,
+) -> None:
+    labels = ["refund", "delivery", "password", "invoice", "cancel"]
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "1", "text": "where is my delivery? delivery late"}) + "\n")
+    spec = parse_task({"name": "t", "labels": labels, "shortlist": {"k": 2, "embedder": "tfidf"}})
+    shown, _ = api.preview(spec, source, n=1)
+    assert shown[0].shortlist is not None and "delivery" in shown[0].shortlist
+    assert len(shown[0].shortlist) == 2
+    system = shown[0].messages[0].content
+    assert all(label in system for label in shown[0].shortlist)
+    assert not any(label in system for label in set(labels) - set(shown[0].shortlist))
+    whole = api.plan(parse_task({"name": "t", "labels": labels}), source)
+    assert api.plan(spec, source).prompt_tokens < whole.prompt_tokens

@@ -191,6 +191,7 @@ def preview(
         found = [
             {"id": p.record_id, "examples": p.examples, "tokens": p.tokens,
              "prompt_tokens": p.prompt_tokens,
+             **({} if p.shortlist is None else {"shortlist": p.shortlist}),
              "messages": [m.model_dump(exclude_defaults=True) for m in p.messages]}
             for p in shown
         ]  # fmt: skip
@@ -203,12 +204,18 @@ def preview(
             else f"≈{sum(p.tokens):,} tokens"
         )  # fmt: skip
         out.rule(f"record {p.record_id} · examples: {examples} · {counted}")
+        if p.shortlist is not None:
+            out.print(f"shortlist: {', '.join(p.shortlist)}", markup=False, highlight=False)
         for message, tokens in zip(p.messages, p.tokens, strict=True):
             out.print(f"[{message.role}] (≈{tokens:,} tokens)", markup=False, highlight=False)
             out.print(message.content, markup=False, highlight=False, soft_wrap=True)
             for image in message.images:
                 out.print(f"  + image {image[:60]}{'…' if len(image) > 60 else ''}", markup=False)
-    out.rule("answer schema (constrained decoding)")
+    shortlisted = " (the full label set; each record is asked among its shortlist)"
+    out.rule(
+        "answer schema (constrained decoding)"
+        + (shortlisted if shown and shown[0].shortlist else "")
+    )
     out.print_json(data=schema)
     exact = bool(shown) and shown[0].prompt_tokens is not None
     out.print(
@@ -264,6 +271,11 @@ def _show_summary(result: api.RunResult) -> None:
         f"{stats.usage.completion_tokens:,} completion · {stats.seconds:.1f} s "
         f"({rate:.2f} rec/s)\nmanifest: {result.manifest}"
     )
+    if stats.shortlist_fallbacks:
+        out.print(
+            f"{stats.shortlist_fallbacks} record(s) labeled again among every label "
+            "(below shortlist.fallback_below)"
+        )
     for warning in stats.warnings():
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if stats.skipped_bad:

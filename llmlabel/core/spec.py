@@ -398,7 +398,7 @@ class TaskSpec(_Strict):
     def _check_bootstrap(self) -> None:
         if self.bootstrap is None:
             return
-        if self.kind not in ("classification", "relation"):
+        if not KINDS[self.kind].scores_labels:  # one label per record
             raise ValueError(f"bootstrap needs one label per record; {self.kind} tasks have not")
         if self.examples.items or self.examples.path:
             raise ValueError("bootstrap builds the example pool: remove `examples.items/path`")

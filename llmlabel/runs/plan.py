@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,6 +73,8 @@ class Preview:
     messages: tuple[Message, ...]
     examples: list[str]
     prompt_tokens: int | None = None
+    shortlist: list[str] | None = None
+    """The labels the record is asked among (``shortlist:`` tasks)."""
 
     @property
     def tokens(self) -> list[int]:
@@ -93,17 +95,18 @@ def preview(
     schema that constrains the answer; no answer is asked for. ``count_tokens``: count each
     prompt with the backend's tokenizer (``backend``, or the task's, started and closed here)."""
     prepared = for_input(load(task, overrides), input)
-    shown = []
-    for record in read_records(input, id_field=prepared.spec.id_field, limit=n):
-        check_fields(record, prepared.spec.fields)
-        messages, examples = prepared.messages_for(record.id, record.data)
-        shown.append(Preview(record.id, messages, examples))
+    records = _records(prepared, input, n)
+    shown = [
+        Preview(record_id, messages, examples, shortlist=shortlist)
+        for (record_id, _), (messages, examples, shortlist) in zip(
+            records, _prompts(prepared, records), strict=True
+        )
+    ]
     if count_tokens:
         counts, _ = _blocking(_count(prepared, [p.messages for p in shown], backend))
         if counts is not None:
             shown = [
-                Preview(p.record_id, p.messages, p.examples, len(ids))
-                for p, ids in zip(shown, counts, strict=True)
+                replace(p, prompt_tokens=len(ids)) for p, ids in zip(shown, counts, strict=True)
             ]
     return shown, prepared.schema
 
@@ -126,10 +129,7 @@ def plan(
     spec = prepared.spec
     members = [member_task(spec, m) for m in spec.committee] or [spec]  # committee: each
     rounds = sum(-(-s.samples // max(1, s.backend.max_n or s.samples)) for s in members)
-    prompts = []
-    for record in read_records(input, id_field=spec.id_field, limit=limit):
-        check_fields(record, spec.fields)
-        prompts.append(prepared.messages_for(record.id, record.data)[0])
+    prompts = [messages for messages, _, _ in _prompts(prepared, _records(prepared, input, limit))]
     notes = []
     if spec.samples > 1 and spec.effective_temperature == 0:
         notes.append("samples > 1 at temperature 0 will mostly repeat one answer")
@@ -156,6 +156,29 @@ def plan(
         task=prepared,
         notes=notes,
     )
+
+
+def _records(
+    prepared: PreparedTask, input: str | Path, limit: int | None
+) -> list[tuple[str, Mapping[str, Any]]]:
+    found: list[tuple[str, Mapping[str, Any]]] = []
+    for record in read_records(input, id_field=prepared.spec.id_field, limit=limit):
+        check_fields(record, prepared.spec.fields)
+        found.append((record.id, record.data))
+    return found
+
+
+def _prompts(
+    prepared: PreparedTask, records: Sequence[tuple[str, Mapping[str, Any]]]
+) -> list[tuple[tuple[Message, ...], list[str], list[str] | None]]:
+    """Each record's messages, example ids and shortlist, as the run will make them: a
+    ``shortlist:`` task asks each record among its own labels."""
+    lists = prepared.shortlists(records)
+    prompts = []
+    for (record_id, data), labels in zip(records, lists, strict=True):
+        messages, examples = prepared.narrowed(labels).messages_for(record_id, data)
+        prompts.append((messages, examples, labels if prepared.shortlister else None))
+    return prompts
 
 
 async def _count(
