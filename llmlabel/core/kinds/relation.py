@@ -11,26 +11,20 @@
 
 from __future__ import annotations
 
-from llmlabel.core import relations
-from llmlabel.core.adaptive import plurality_settled
-from llmlabel.core.committee import SINGLE
-from llmlabel.core.kinds.base import Kind
-from llmlabel.core.kinds.classification import ClassExport
-from llmlabel.core.schema import VOTE_FIELD, classification_model, vote_value
-from llmlabel.core.vote import plurality
+from dataclasses import replace
 
-RELATION = Kind(
+from llmlabel.core import relations
+from llmlabel.core.kinds.classification import CLASSIFICATION
+
+# Classification of the (head, tail) pair: its answer, vote, adaptive stop, committee and
+# export; its own prompt, scoring and fields; not reviewed, audited or tuned.
+RELATION = replace(
+    CLASSIFICATION,
     name="relation",
-    field=VOTE_FIELD,
     template="relation.v1",
-    model=classification_model,
-    value=lambda answer, record: vote_value(answer),
-    vote=plurality,
-    answer_example=lambda labels: " | ".join(labels),
-    settled=plurality_settled,
-    committee=SINGLE,
     scoring=relations.SCORING,
     reads=("text", "head", "tail"),
-    scores_labels=True,
-    export=ClassExport(),
+    review=None,
+    example=None,
+    audit=False,
 )
