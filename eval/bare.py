@@ -30,6 +30,9 @@ The records are split into two seeded halves: ``select`` (where a default would 
 ``report`` (where it is scored). Every variant is compared with ``today`` on the same records:
 the accuracy difference with a paired bootstrap 95% CI and the exact McNemar p. Requests are
 cached under ``eval/results/raw/bare/<suite>``; the floor's answers in ``floor.jsonl`` there.
+
+The 28-label multi-label suite goemotions is measured by ``eval/bare_multilabel.py`` (set
+metrics: micro-F1, macro-F1, exact match; ``eval/results/bare_goemotions.md``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,9 +91,26 @@ def named_label(answer: str, labels: Sequence[str]) -> str | None:
 
 
 def floor(suite: str, gold: list[dict[str, Any]], args: argparse.Namespace) -> Variant:
-    """The bare prompt's answers, cached one JSON line per record."""
+    """The bare prompt's label per record."""
     task = load(TASKS / f"{suite}.yaml")
     labels, description = task.labels, task.spec.description or ""
+    answers, seconds = floor_answers(
+        suite, gold, args, lambda text: floor_prompt(description, labels, text)
+    )
+    predicted = {str(g["id"]): named_label(answers[str(g["id"])], labels) for g in gold}
+    return Variant(suite, "floor", predicted, seconds)
+
+
+def floor_answers(
+    suite: str,
+    gold: list[dict[str, Any]],
+    args: argparse.Namespace,
+    prompt: Callable[[str], str],
+    max_tokens: int = 16,
+) -> tuple[dict[str, str], float | None]:
+    """The model's greedy answer to ``prompt(text)`` by id, cached one JSON line per record in
+    ``floor.jsonl``; model seconds per record (None when every answer came from the cache)."""
+    task = load(TASKS / f"{suite}.yaml")
     cache = args.workdir / suite / "floor.jsonl"
     timing = cache.with_suffix(".timing.json")
     answers = {}
@@ -105,12 +125,11 @@ def floor(suite: str, gold: list[dict[str, Any]], args: argparse.Namespace) -> V
             client = httpx.Client(base_url=server.base_url, timeout=600)
             started = time.monotonic()
             for record in todo:
-                prompt = floor_prompt(description, labels, str(record["text"]))
                 body = {
                     "model": server.model_id,
-                    "messages": [{"role": "user", "content": prompt}],
+                    "messages": [{"role": "user", "content": prompt(str(record["text"]))}],
                     "temperature": 0.0,
-                    "max_tokens": 16,
+                    "max_tokens": max_tokens,
                     "seed": 0,
                 }
                 reply = client.post("/chat/completions", json=body).raise_for_status().json()
@@ -122,8 +141,7 @@ def floor(suite: str, gold: list[dict[str, Any]], args: argparse.Namespace) -> V
         timing.write_text(json.dumps({"seconds_per_record": seconds}))
     if timing.is_file():
         seconds = json.loads(timing.read_text())["seconds_per_record"]
-    predicted = {str(g["id"]): named_label(answers[str(g["id"])], labels) for g in gold}
-    return Variant(suite, "floor", predicted, seconds)
+    return answers, seconds
 
 
 def label_today(
