@@ -56,7 +56,7 @@ import httpx
 import llmlabel
 from llmlabel.backends.embedded import serve_http
 from llmlabel.core import labelprobs
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.task import load
 
 TASKS = harness.TASKS / "bare"

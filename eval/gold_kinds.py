@@ -35,8 +35,9 @@ import gold as harness  # eval/gold.py: gold dir, seeded samples, few-shot pools
 
 import llmlabel
 from llmlabel.core.relations import gold_relation
+from llmlabel.core.settings import Strategy
 from llmlabel.core.spans import ENTITIES_FIELD
-from llmlabel.core.spec import Strategy, parse_task
+from llmlabel.core.spec import parse_task
 from llmlabel.io.report import accuracy_title, metric_titles
 from llmlabel.io.taskfile import read_task_file
 

@@ -18,7 +18,7 @@ import pytest
 import llmlabel
 from llmlabel import models
 from llmlabel.backends.embedded import serve_http
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 
 TICKETS = Path(__file__).resolve().parent.parent / "examples" / "tickets" / "tickets.jsonl"
 SMALL = {"backend.model": "smollm2-135m", "backend.parallel": 3, "backend.timeout": 600}

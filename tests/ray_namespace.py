@@ -23,7 +23,7 @@ import ray
 
 from llmlabel import api
 from llmlabel.backends.embedded import serve_http
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples/sentiment/task.yaml"

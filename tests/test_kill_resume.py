@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmlabel.backends.embedded import serve_http
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "eval" / "bench"))
 

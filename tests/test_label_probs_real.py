@@ -14,7 +14,7 @@ import pytest
 import llmlabel
 from llmlabel.backends.embedded import EmbeddedBackend
 from llmlabel.core import labelprobs
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.task import PreparedTask, load
 
 # Labels sharing first tokens, so the walk needs branch points beyond the sampled path.

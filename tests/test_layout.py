@@ -15,7 +15,7 @@ import pytest
 from llmlabel.backends.base import Backend
 from llmlabel.backends.batch import BatchBackend, BatchEngine
 from llmlabel.core.request import Completion, LabelRequest
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 
 BACKENDS = Path(__file__).resolve().parent.parent / "llmlabel" / "backends"
 MODULES = sorted(f.stem for f in BACKENDS.glob("*.py") if f.stem not in ("__init__", "base"))

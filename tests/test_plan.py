@@ -13,7 +13,8 @@ import pytest
 from llmlabel import api
 from llmlabel.backends.openai_compat import OpenAICompatBackend
 from llmlabel.core.request import LabelRequest
-from llmlabel.core.spec import BackendSpec, parse_task
+from llmlabel.core.settings import BackendSpec
+from llmlabel.core.spec import parse_task
 from llmlabel.runs.plan import ESTIMATED
 from tests.fakes import FakeBackend
 from tests.stub_server import StubServer

@@ -15,7 +15,8 @@ import llmlabel
 from llmlabel.backends.base import Backend
 from llmlabel.backends.pool import EndpointPool, openai_pool
 from llmlabel.core.request import Completion, LabelRequest
-from llmlabel.core.spec import BackendSpec, TaskSpec, parse_task
+from llmlabel.core.settings import BackendSpec
+from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import BackendError
 from llmlabel.io.cache import NullCache
 from llmlabel.io.readers import InputRecord

@@ -105,9 +105,10 @@ def test_errors_name_the_file_or_else_the_task(folder: Path) -> None:
 
 def test_the_task_file_is_read_by_io_and_validated_by_core_only() -> None:
     """One pass down the layers: the reader of task files does not validate them (only
-    ``core.spec`` does), and neither imports the task module that puts the pieces together."""
+    ``core.spec`` and its blocks in ``core.settings`` do), and neither imports the task module
+    that puts the pieces together."""
     graph = grimp.build_graph("llmlabel", exclude_type_checking_imports=True, cache_dir=None)
     reader = graph.find_modules_directly_imported_by("llmlabel.io.taskfile")
-    assert "llmlabel.core.spec" not in reader
+    assert not {"llmlabel.core.spec", "llmlabel.core.settings"} & reader
     for module in ("llmlabel.io.taskfile", "llmlabel.core.spec"):
         assert not graph.chain_exists(importer=module, imported="llmlabel.task")

@@ -133,7 +133,7 @@ def main() -> None:
     args = parser.parse_args()
     from llmlabel import models
     from llmlabel.backends.embedded import serve_http
-    from llmlabel.core.spec import BackendSpec
+    from llmlabel.core.settings import BackendSpec
 
     # one thread: two spin-waiting threads crawl when other jobs hold the cores
     spec = BackendSpec(model=str(models.pull(models.TEST_MODEL)), parallel=1, threads=1)

@@ -34,7 +34,7 @@ from llmlabel.core.request import (
     Usage,
 )
 from llmlabel.core.schema import GUIDANCE
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import BackendError, ContextError, LLMLabelError, ModelError
 
 __all__ = ["EmbeddedBackend", "HTTPModelServer", "serve_http"]

@@ -25,7 +25,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, TokenLogprob, Usage
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import BackendError, ConfigError, ContextError, hide_secret
 
 # n per request when the task does not say: small enough for most servers (OpenAI allows 128,

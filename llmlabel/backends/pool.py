@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 from llmlabel.backends.base import Backend, cache_identity
 from llmlabel.core.request import Completion, LabelRequest
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import ConfigError
 
 

@@ -35,7 +35,7 @@ from llmlabel.backends.batch import (
     token_logprobs,
 )
 from llmlabel.core.schema import GUIDANCE
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import LLMLabelError, ModelError
 
 __all__ = ["DEFAULT_BATCH_SIZE", "TransformersEngine", "transformers_backend"]

@@ -34,7 +34,7 @@ from llmlabel.backends.batch import (
     model_id_for,
     token_logprobs,
 )
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import LLMLabelError, ModelError
 
 __all__ = ["DEFAULT_BATCH_SIZE", "VLLMEngine", "sampling_params", "vllm_backend"]

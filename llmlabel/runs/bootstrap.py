@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from llmlabel.core import bootstrap
-from llmlabel.core.spec import BootstrapSpec
+from llmlabel.core.settings import BootstrapSpec
 from llmlabel.errors import OutputError
 from llmlabel.io.manifest import read_json, write_manifest
 from llmlabel.io.readers import read_records

@@ -20,7 +20,8 @@ from llmlabel.backends.base import Backend
 from llmlabel.core.committee import Ballot, CommitteeRules, LabelingFunction, keyword_pattern
 from llmlabel.core.request import Usage
 from llmlabel.core.row import Row
-from llmlabel.core.spec import CommitteeMemberSpec, LabelingFunctionSpec, TaskSpec
+from llmlabel.core.settings import CommitteeMemberSpec, LabelingFunctionSpec
+from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import ConfigError, InputError
 from llmlabel.io.readers import InputRecord
 from llmlabel.runs.distribution import Drawn

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from llmlabel.core.request import Completion, LabelRequest, Message
-from llmlabel.core.spec import LabelDef
+from llmlabel.core.settings import LabelDef
 from llmlabel.task import PreparedTask, load
 
 MAX_CHARS = 200

@@ -18,7 +18,7 @@ from typing import TypeVar
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 from tenacity.wait import wait_random_exponential
 
-from llmlabel.core.spec import RetrySpec
+from llmlabel.core.settings import RetrySpec
 from llmlabel.errors import BackendError
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from llmlabel.models import cache_dir
 from llmlabel.select.semantic import SemanticIndex, build_index, text_of
 
 if TYPE_CHECKING:
-    from llmlabel.core.spec import ExamplesSpec
+    from llmlabel.core.settings import ExamplesSpec
 
 PER_RECORD = ("semantic", "mmr")
 

@@ -14,7 +14,7 @@ from llmlabel import models
 from llmlabel.backends.base import Backend
 from llmlabel.backends.embedded import EmbeddedBackend, _Slots
 from llmlabel.core.request import Completion, LabelRequest, Message
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import BackendError, ModelError
 
 LABELS = ["positive", "negative", "neutral"]

@@ -17,7 +17,7 @@ import pytest
 from llmlabel.backends.base import Backend
 from llmlabel.backends.openai_compat import OpenAICompatBackend
 from llmlabel.core.request import Completion, LabelRequest, Message
-from llmlabel.core.spec import BackendSpec, StructuredOutput
+from llmlabel.core.settings import BackendSpec, StructuredOutput
 from llmlabel.errors import BackendError, ConfigError
 from llmlabel.runs.retrying import RetryPolicy
 from tests.stub_server import Reply, StubServer, error

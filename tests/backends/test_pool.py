@@ -8,7 +8,7 @@ import pytest
 
 from llmlabel.backends.pool import EndpointPool, openai_pool
 from llmlabel.core.request import LabelRequest, Message
-from llmlabel.core.spec import BackendSpec
+from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import ConfigError
 from tests.fakes import FakeBackend
 

@@ -23,7 +23,8 @@ from llmlabel.backends.base import Backend
 from llmlabel.backends.batch import BatchBackend
 from llmlabel.backends.transformers_hf import transformers_backend
 from llmlabel.core.request import LabelRequest, Message
-from llmlabel.core.spec import BackendSpec, TaskSpec, parse_task
+from llmlabel.core.settings import BackendSpec
+from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError, ContextError, LLMLabelError
 from tests.test_cli import assert_one_line_error
 from tests.test_cli import llmlabel as cli

@@ -20,7 +20,8 @@ from llmlabel.backends import make_backend
 from llmlabel.backends.batch import BatchBackend, EngineRequest
 from llmlabel.backends.vllm_offline import sampling_params
 from llmlabel.core.request import LabelRequest, Message
-from llmlabel.core.spec import BackendSpec, TaskSpec
+from llmlabel.core.settings import BackendSpec
+from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import ContextError, LLMLabelError
 from tests.backends.test_batch import CharTokenizer
 from tests.test_cli import assert_one_line_error
