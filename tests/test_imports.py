@@ -160,6 +160,35 @@ def test_the_layer_check_finds_an_import_up(graph: grimp.ImportGraph) -> None:
         graph.remove_import(importer="llmlabel.runs.local", imported="llmlabel.commands.export")
 
 
+def command_imports(graph: grimp.ImportGraph) -> list[str]:
+    """Imports of one command module by another, outside a command's family (``review`` and
+    its ``review_rows``, ``review_corrections``: the importer's name, then ``_``)."""
+    found = []
+    for module, imports in _imports(graph, "llmlabel.commands").items():
+        for imported in sorted(imports & graph.find_descendants("llmlabel.commands")):
+            if not imported.startswith(module + "_"):
+                found.append(_where(graph, module, imported))
+    return sorted(found)
+
+
+def test_commands_do_not_import_each_other(graph: grimp.ImportGraph) -> None:
+    """What two commands share (a predictions or gold reader) lives in ``io``, below both."""
+    found = command_imports(graph)
+    assert not found, "a command imports another command:\n" + "\n".join(found)
+
+
+def test_the_command_check_finds_a_command_import(graph: grimp.ImportGraph) -> None:
+    """No stub: the import issue 18 removed (distill reading predictions through export)."""
+    graph.add_import(importer="llmlabel.commands.distill", imported="llmlabel.commands.export")
+    try:
+        found = command_imports(graph)
+    finally:
+        graph.remove_import(
+            importer="llmlabel.commands.distill", imported="llmlabel.commands.export"
+        )
+    assert [f for f in found if f.startswith("llmlabel.commands.distill -> ")], found
+
+
 def test_only_the_cli_and_the_package_root_import_the_api(graph: grimp.ImportGraph) -> None:
     """Commands and runners sit below ``api``: a shared helper belongs below both."""
     importers = graph.find_modules_that_directly_import("llmlabel.api")

@@ -19,12 +19,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llmlabel.commands.export import read_predictions
 from llmlabel.core import distill as plan
 from llmlabel.core.metrics import Interval, Outcome, accuracy, bootstrap, macro_f1
 from llmlabel.errors import ConfigError, InputError, OutputError
 from llmlabel.io import curves, plots
 from llmlabel.io.paths import check_apart, report_writes
+from llmlabel.io.predictions import read_predictions
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.models import cache_dir
 from llmlabel.select.embed import Embedder, EmbedderName, Matrix, cached_embeddings, make_embedder

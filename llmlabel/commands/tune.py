@@ -31,7 +31,6 @@ from typing import Any
 
 from llmlabel.backends import make_backend
 from llmlabel.backends.base import Backend, cache_identity
-from llmlabel.commands.compare import read_gold
 from llmlabel.core import comparison
 from llmlabel.core.comparison import Scored
 from llmlabel.core.evaluation import Options
@@ -39,6 +38,7 @@ from llmlabel.core.kinds import KINDS
 from llmlabel.core.request import Completion, LabelRequest
 from llmlabel.errors import ConfigError, LLMLabelError
 from llmlabel.io.cache import NullCache, RequestCache
+from llmlabel.io.gold import read_gold
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import InputRecord
 from llmlabel.io.sink import ListSink
