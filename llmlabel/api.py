@@ -52,7 +52,8 @@ from llmlabel.io.manifest import (
 )
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import JsonlSink, check_output, read_rows
+from llmlabel.io.rowfile import read_rows
+from llmlabel.io.sink import JsonlSink, check_output
 from llmlabel.runs import bootstrap
 from llmlabel.runs import ray as ray_run
 from llmlabel.runs.committee import make_runner

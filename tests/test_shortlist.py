@@ -21,7 +21,7 @@ from llmlabel import api
 from llmlabel.core.request import Completion, LabelRequest, TokenLogprob
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.errors import ConfigError
-from llmlabel.io.sink import read_rows
+from llmlabel.io.rowfile import read_rows
 from llmlabel.select.shortlist import label_text
 from llmlabel.task import VIEWS_KEPT, load
 from tests.conftest import SMALL

@@ -23,7 +23,7 @@ from llmlabel.io.calibfile import read_calibration
 from llmlabel.io.handoff import check_new, write_jsonl
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import read_rows
+from llmlabel.io.rowfile import read_rows
 
 _PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` over the gold records"
 AUDITED = tuple(name for name, kind in KINDS.items() if kind.audit)

@@ -29,7 +29,7 @@ from llmlabel.io.calibfile import (
 )
 from llmlabel.io.paths import check_apart
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import read_rows
+from llmlabel.io.rowfile import read_rows
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from llmlabel.io.manifest import read_manifest, task_labels
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import read_records
 from llmlabel.io.report import write_report
-from llmlabel.io.sink import iter_rows, read_rows
+from llmlabel.io.rowfile import iter_rows, read_rows
 
 
 @dataclass(frozen=True)

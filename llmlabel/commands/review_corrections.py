@@ -10,7 +10,7 @@ from llmlabel.core.kinds.base import Review
 from llmlabel.core.review import Correction, Question
 from llmlabel.errors import InputError
 from llmlabel.io import argilla, labelstudio
-from llmlabel.io.sink import iter_numbered_rows
+from llmlabel.io.rowfile import iter_numbered_rows
 
 
 def read_corrections(

@@ -11,7 +11,7 @@ from llmlabel.core.kinds.base import Review
 from llmlabel.core.review import Candidate, Label
 from llmlabel.core.row import Row
 from llmlabel.errors import InputError
-from llmlabel.io.sink import read_rows
+from llmlabel.io.rowfile import read_rows
 from llmlabel.task import PreparedTask
 
 PREDICTIONS_HINT = "PREDICTIONS must be an output file of `llmlabel run` for this task"

@@ -1,8 +1,8 @@
 """The output row: what ``llmlabel run`` writes for each record, and what every command reads.
 
 One model, so a row's shape is written down once. The runner builds its rows through it and
-writes ``Row.dump()``; ``llmlabel.io.sink.read_rows`` reads them back as ``Row`` values, naming
-the file, line and field of a malformed one. Pure: no I/O.
+writes ``Row.dump()``; ``llmlabel.io.rowfile.read_rows`` reads them back as ``Row`` values,
+naming the file, line and field of a malformed one. Pure: no I/O.
 
 Readable across versions: keys that older versions did not write have defaults (``dump`` leaves
 out what a row did not have, so a row read and dumped again is the line it was), and keys this

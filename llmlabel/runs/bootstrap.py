@@ -27,7 +27,7 @@ from llmlabel.core.settings import BootstrapSpec
 from llmlabel.errors import OutputError
 from llmlabel.io.manifest import read_json, write_manifest
 from llmlabel.io.readers import read_records
-from llmlabel.io.sink import iter_rows
+from llmlabel.io.rowfile import iter_rows
 from llmlabel.runs.labeling import RunResult
 from llmlabel.task import PreparedTask
 

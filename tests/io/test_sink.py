@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from llmlabel.core.idset import IdSet
 from llmlabel.errors import InputError, OutputError
 from llmlabel.io import sink as sink_module
-from llmlabel.io.sink import JsonlSink, iter_rows
+from llmlabel.io.rowfile import iter_rows
+from llmlabel.io.sink import JsonlSink
 
 
 def rows(n: int, start: int = 0) -> list[dict[str, Any]]:
