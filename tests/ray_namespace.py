@@ -69,7 +69,7 @@ def main(work: Path, model: str) -> None:
             args[args.index("--endpoints") + 1] = f"{url},{url}"
             found["readme"] = cli(*args, cwd=work)
     # One local cluster for the API calls below, as the CLI starts it (see
-    # llmlabel.runs.ray._cluster).
+    # llmlabel.runs.ray_actor.cluster).
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     ray.init(
         num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False,

@@ -22,7 +22,7 @@ import pytest
 from llmlabel import api
 from llmlabel.errors import InputError, OutputError
 from llmlabel.io.readers import InputRecord, read_records
-from llmlabel.runs.ray import _pack, _unpack
+from llmlabel.runs.ray_parts import pack, unpack
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = ROOT / "examples/sentiment/task.yaml"
@@ -244,7 +244,7 @@ def test_records_travel_intact() -> None:
         InputRecord("a", {"text": "ü", "n": [1, {"x": None}]}, "in.jsonl line 1"),
         InputRecord("a", {"text": "b"}, "in.jsonl line 3", bad),
     ):
-        back = _unpack(_pack(record))
+        back = unpack(pack(record))
         assert (back.id, back.data, back.where) == (record.id, record.data, record.where)
         if record.error is not None:
             assert back.error is not None

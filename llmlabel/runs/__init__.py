@@ -10,4 +10,5 @@ pipeline (in process, as a committee, in rounds, on a Ray cluster). Runs sit bel
 - ``labeler``: ``Labeler`` / ``alabel`` for lists, DataFrames and datasets, the model kept loaded
 - ``bootstrap``: rounds of labeling whose confident labels become the next round's examples
 - ``ray``: ``--runner ray``: stage partitions, Ray Data actors run the local runner, join
+  (the work folder in ``ray_parts``, the actor and the cluster in ``ray_actor``)
 """
