@@ -160,13 +160,18 @@ def test_the_layer_check_finds_an_import_up(graph: grimp.ImportGraph) -> None:
         graph.remove_import(importer="llmlabel.runs.local", imported="llmlabel.commands.export")
 
 
+def _family(module: str) -> str:
+    """A command's modules share its name before ``_``: ``review`` with ``review_rows`` and
+    ``review_corrections``, ``distill`` with ``distill_student`` and ``distill_report``."""
+    return module.rsplit(".", 1)[-1].split("_")[0]
+
+
 def command_imports(graph: grimp.ImportGraph) -> list[str]:
-    """Imports of one command module by another, outside a command's family (``review`` and
-    its ``review_rows``, ``review_corrections``: the importer's name, then ``_``)."""
+    """Imports of one command module by another outside its family."""
     found = []
     for module, imports in _imports(graph, "llmlabel.commands").items():
         for imported in sorted(imports & graph.find_descendants("llmlabel.commands")):
-            if not imported.startswith(module + "_"):
+            if _family(imported) != _family(module):
                 found.append(_where(graph, module, imported))
     return sorted(found)
 

@@ -2,7 +2,7 @@
 files), call the pure logic in ``core`` and the writers in ``io``, and return a result that
 ``api`` and ``cli`` show. Commands import the runners in ``runs`` but never each other
 (what two share, such as ``io.predictions`` and ``io.gold``, sits in ``io``), nor ``api`` or
-``cli``; ``review`` alone has helper modules of its own (``review_rows``, ``review_corrections``).
+``cli``; a command's own helper modules carry its name (``review_rows``, ``distill_student``).
 
 - ``audit``: flag likely label errors in a gold set or few-shot pool from a run's votes
 - ``calibrate``: pair predictions with gold, cross-fit a confidence map, write calib.json; check it

@@ -7,74 +7,40 @@ student on gold (cross-fitted when the gold records are silver ones too, see
 ``core.distill``) and writes a report: the student's gold accuracy and macro-F1 with bootstrap
 intervals, and two learning curves — accuracy against the number of silver records, and
 against the confidence threshold beside a random subset of the same size (the evidence that
-filtering by confidence is worth it). ``api.distill`` is ``distill`` here.
+filtering by confidence is worth it). ``api.distill`` is ``distill`` here; the student and its
+curves are ``distill_student``, the result and its report ``distill_report``.
 """
 
 from __future__ import annotations
 
-import json
-import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from llmlabel.commands.distill_report import DistillResult, write_report
+from llmlabel.commands.distill_student import (
+    Student,
+    Vectors,
+    curve_by_size,
+    curve_by_threshold,
+    fit_predict,
+    load_student,
+    save_student,
+    text_of,
+)
 from llmlabel.core import distill as plan
-from llmlabel.core.metrics import Interval, Outcome, accuracy, bootstrap, macro_f1
+from llmlabel.core.metrics import Outcome, accuracy, bootstrap, macro_f1
 from llmlabel.errors import ConfigError, InputError, OutputError
-from llmlabel.io import curves, plots
+from llmlabel.io import plots
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.predictions import read_predictions
 from llmlabel.io.readers import InputRecord, read_records
-from llmlabel.models import cache_dir
-from llmlabel.select.embed import Embedder, EmbedderName, Matrix, cached_embeddings, make_embedder
+from llmlabel.select.embed import EmbedderName
 from llmlabel.task import load
 
-REPEATS = 3
-"""Seeded draws averaged per point of the curves that subsample the silver set."""
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    x: float
-    records: int
-    """Silver records trained on."""
-    accuracy: float
-    low: float
-    high: float
-    random_same_size: float | None = None
-    """Threshold curve: the mean accuracy of students on random silver of the same size."""
-
-
-@dataclass(frozen=True)
-class DistillResult:
-    report: Path
-    accuracy: Interval
-    macro_f1: Interval
-    gold: int
-    silver: int
-    """Silver records the student is trained on (after --min-confidence)."""
-    teacher_accuracy: float | None
-    """The labels' own accuracy on the gold records that were labeled, if any."""
-    embedder: str
-    folds: int
-    size_curve: list[CurvePoint]
-    threshold_curve: list[CurvePoint]
-    saved: Path | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Student:
-    """A trained student: ``predict`` takes records (dicts with the task's fields)."""
-
-    embedder: Embedder
-    model: Any
-    fields: list[str]
-
-    def predict(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
-        vectors = self.embedder.embed([_text(r, self.fields) for r in records])
-        return [str(label) for label in self.model.predict(vectors)]
+__all__ = ["DistillResult", "Student", "distill", "load_student"]
+"""``api`` and the docs name these here, and students saved before the split unpickle as
+``llmlabel.commands.distill.Student``."""
 
 
 def distill(
@@ -121,7 +87,7 @@ def distill(
             hint="lower --min-confidence, or label more records",
         )
     cross = plan.folds(gold_texts, {i: texts[i] for i in labeled}, folds, seed)
-    vectors = _Vectors(embedder, [texts[i] for i in labeled], list(labeled))
+    vectors = Vectors(embedder, [texts[i] for i in labeled], list(labeled))
     gold_ids = list(gold_labels)
     gold_vectors = vectors.embed([gold_texts[i] for i in gold_ids])
     row = {i: n for n, i in enumerate(gold_ids)}
@@ -131,7 +97,7 @@ def distill(
         for fold in cross:
             used = [i for i in train if i not in fold.excluded]
             rows = [row[i] for i in fold.gold]
-            predicted = _fit_predict(vectors, used, silver_labels, gold_vectors[rows])
+            predicted = fit_predict(vectors, used, silver_labels, gold_vectors[rows])
             outcomes += [
                 Outcome(i, gold_labels[i], p, 1.0, "labeled" if p else "abstained")
                 for i, p in zip(fold.gold, predicted, strict=True)
@@ -140,10 +106,10 @@ def distill(
 
     main = score(kept)
     intervals = bootstrap(main, {"accuracy": accuracy, "macro_f1": macro_f1}, seed=seed)
-    size_curve = _size_curve(score, kept, seed)
-    threshold_curve = _threshold_curve(score, list(labeled), confidence, seed)
+    size_curve = curve_by_size(score, kept, seed)
+    threshold_curve = curve_by_threshold(score, list(labeled), confidence, seed)
     teacher = _teacher(silver_labels, read.candidates, gold_labels)
-    saved = _save(save, vectors, kept, silver_labels, fields) if save is not None else None
+    saved = save_student(save, vectors, kept, silver_labels, fields) if save is not None else None
     notes = []
     if len(cross) > 1:
         notes.append(
@@ -165,7 +131,7 @@ def distill(
         notes=notes,
     )
     try:
-        _write_report(result, predictions, gold, min_confidence)
+        write_report(result, predictions, gold, min_confidence)
     except OSError as exc:
         raise OutputError(
             f"cannot write the report: {exc.strerror or exc}",
@@ -173,78 +139,6 @@ def distill(
             hint="choose another --report folder",
         ) from None
     return result
-
-
-class _Vectors:
-    """Silver embeddings by id; the embedder is fitted on (TF-IDF) or ignores the silver texts."""
-
-    def __init__(self, name: EmbedderName, texts: list[str], ids: list[str]) -> None:
-        self.embedder = make_embedder(name, texts)
-        self.matrix = self.embed(texts)
-        self.index = {i: n for n, i in enumerate(ids)}
-
-    def embed(self, texts: Sequence[str]) -> Matrix:
-        if self.embedder.name == "minilm":
-            return cached_embeddings(self.embedder, texts, cache_dir() / "embeddings")
-        return self.embedder.embed(texts)
-
-    def rows(self, ids: Sequence[str]) -> Matrix:
-        return self.matrix[[self.index[i] for i in ids]]
-
-
-def _fit(vectors: _Vectors, ids: Sequence[str], labels: Mapping[str, str]) -> Any:
-    from sklearn.dummy import DummyClassifier
-    from sklearn.linear_model import LogisticRegression
-
-    y = [labels[i] for i in ids]
-    model = LogisticRegression(max_iter=1000) if len(set(y)) > 1 else DummyClassifier()
-    return model.fit(vectors.rows(ids), y)
-
-
-def _fit_predict(
-    vectors: _Vectors, ids: Sequence[str], labels: Mapping[str, str], gold: Matrix
-) -> list[str | None]:
-    """The student's labels for ``gold`` rows; ``None`` for each when it has nothing to learn
-    from (every silver record excluded)."""
-    if not ids:
-        return [None] * len(gold)
-    return [str(p) for p in _fit(vectors, ids, labels).predict(gold)]
-
-
-Score = Any  # Callable[[Sequence[str]], list[Outcome]], kept loose for the nested closure
-
-
-def _size_curve(score: Score, kept: Sequence[str], seed: int) -> list[CurvePoint]:
-    points = []
-    for size in plan.sizes(len(kept)):
-        draws = 1 if size == len(kept) else REPEATS
-        accuracies = [
-            accuracy(score(plan.subsample(kept, size, seed, f"size{size}:{r}")))
-            for r in range(draws)
-        ]
-        points.append(
-            CurvePoint(size, size, statistics.fmean(accuracies), min(accuracies), max(accuracies))
-        )
-    return points
-
-
-def _threshold_curve(
-    score: Score, labeled: Sequence[str], confidence: Mapping[str, float], seed: int
-) -> list[CurvePoint]:
-    points: list[CurvePoint] = []
-    for threshold in plan.thresholds([confidence[i] for i in labeled]):
-        kept = [i for i in labeled if confidence[i] >= threshold]
-        if points and points[-1].records == len(kept):
-            continue  # the same silver set as the lower threshold
-        filtered = accuracy(score(kept))
-        draws = [
-            accuracy(score(plan.subsample(labeled, len(kept), seed, f"t{threshold}:{r}")))
-            for r in range(1 if len(kept) == len(labeled) else REPEATS)
-        ]
-        points.append(
-            CurvePoint(threshold, len(kept), filtered, filtered, filtered, statistics.fmean(draws))
-        )
-    return points
 
 
 def _teacher(
@@ -328,39 +222,7 @@ def _checked_text(data: Mapping[str, Any], fields: Sequence[str], where: str, ri
             where=where,
             hint="--field names the record fields the student reads (default: the task's)",
         )
-    return _text(data, fields)
-
-
-def _text(data: Mapping[str, Any], fields: Sequence[str]) -> str:
-    values = (data[f] if isinstance(data[f], str) else json.dumps(data[f]) for f in fields)
-    return "\n".join(values)
-
-
-def _save(
-    path: str | Path,
-    vectors: _Vectors,
-    ids: Sequence[str],
-    labels: Mapping[str, str],
-    fields: Sequence[str],
-) -> Path:
-    import joblib
-
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    student = Student(vectors.embedder, _fit(vectors, ids, labels), list(fields))
-    joblib.dump(student, target)
-    return target
-
-
-def load_student(path: str | Path) -> Student:
-    """A student written by ``distill(..., save=path)``; unpickling runs code: load only files
-    you trust."""
-    import joblib
-
-    student = joblib.load(path)
-    if not isinstance(student, Student):
-        raise InputError("not a student saved by llmlabel distill", where=str(path))
-    return student
+    return text_of(data, fields)
 
 
 def _sklearn() -> None:
@@ -371,87 +233,3 @@ def _sklearn() -> None:
             "distill needs scikit-learn, which is not installed",
             hint='pip install "llmlabel[distill]"',
         ) from None
-
-
-def _write_report(
-    result: DistillResult, predictions: str | Path, gold: str | Path, min_conf: float | None
-) -> None:
-    folder = result.report
-    (folder / "plots").mkdir(parents=True, exist_ok=True)
-    size, by_threshold = result.size_curve, result.threshold_curve
-    (folder / "plots" / "size_curve.png").write_bytes(
-        curves.size_curve(
-            [p.records for p in size],
-            [p.accuracy for p in size],
-            [p.low for p in size],
-            [p.high for p in size],
-            result.teacher_accuracy,
-        )
-    )
-    (folder / "plots" / "threshold_curve.png").write_bytes(
-        curves.threshold_curve(
-            [p.x for p in by_threshold],
-            [p.accuracy for p in by_threshold],
-            [p.random_same_size or 0.0 for p in by_threshold],
-            [p.records for p in by_threshold],
-        )
-    )
-    summary = {k: v for k, v in asdict(result).items() if k not in ("report", "saved")}
-    summary.update(
-        accuracy=result.accuracy.model_dump(),
-        macro_f1=result.macro_f1.model_dump(),
-        predictions=str(predictions),
-        gold=str(gold),
-        min_confidence=min_conf,
-        saved=str(result.saved) if result.saved else None,
-    )
-    (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (folder / "report.md").write_text(
-        _markdown(result, predictions, gold, min_conf), encoding="utf-8"
-    )
-
-
-def _markdown(
-    result: DistillResult, predictions: str | Path, gold: str | Path, min_conf: float | None
-) -> str:
-    a, f = result.accuracy, result.macro_f1
-    teacher = f"{result.teacher_accuracy:.3f}" if result.teacher_accuracy is not None else "—"
-    lines = [
-        "# Student distilled from silver labels",
-        "",
-        f"Silver: `{predictions}` ({result.silver} records"
-        + (f" at confidence ≥ {min_conf:g}" if min_conf is not None else "")
-        + f"); gold: `{gold}` ({result.gold} records). Student: {result.embedder} embeddings + "
-        "logistic regression.",
-        "",
-        "| student on gold | value (95% bootstrap CI) |",
-        "|---|---|",
-        f"| accuracy | {a.value:.3f} ({a.low:.3f}–{a.high:.3f}) |",
-        f"| macro-F1 | {f.value:.3f} ({f.low:.3f}–{f.high:.3f}) |",
-        f"| teacher (silver labels) on the gold records it labeled | {teacher} |",
-        "",
-        "## Accuracy vs silver records",
-        "",
-        "| silver records | accuracy (mean of draws) | min | max |",
-        "|---|---|---|---|",
-        *(
-            f"| {p.records} | {p.accuracy:.3f} | {p.low:.3f} | {p.high:.3f} |"
-            for p in result.size_curve
-        ),
-        "",
-        "![size curve](plots/size_curve.png)",
-        "",
-        "## Accuracy vs confidence threshold",
-        "",
-        "| threshold | silver kept | accuracy | random silver of the same size |",
-        "|---|---|---|---|",
-        *(
-            f"| {p.x:.3g} | {p.records} | {p.accuracy:.3f} | {p.random_same_size or 0:.3f} |"
-            for p in result.threshold_curve
-        ),
-        "",
-        "![threshold curve](plots/threshold_curve.png)",
-        "",
-        *(f"Note: {n}" for n in result.notes),
-    ]
-    return "\n".join(lines) + "\n"
