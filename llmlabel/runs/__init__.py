@@ -3,6 +3,7 @@ pipeline (in process, as a committee, in rounds, on a Ray cluster). Runs sit bel
 ``commands``, ``api`` and ``cli`` and import none of them.
 
 - ``local``: the async runner: concurrency, sample rounds, cache, re-ask, vote, rows, resume
+  (records fed by ``feeding``, rows filled in by ``rows``, label distributions ``distribution``)
 - ``retrying``: one retry policy (tenacity) for every backend's requests
 - ``describe``: the model's one-line label descriptions and instruction rewrites (for ``tune``)
 - ``committee``: a runner per prompt/model member, labeling functions beside them, one row

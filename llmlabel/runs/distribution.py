@@ -1,6 +1,7 @@
 """Label distributions from token logprobs: the label trie walked from the samples' own
 alternatives (``llmlabel.core.labelprobs``), asking the backend only for the branch points they
-do not cover, and per-item probabilities of list answers."""
+do not cover; a voted record's distribution (vote shares, logprobs, or both; debiased by the
+content-free prior); and per-item probabilities of list answers."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any, TypeVar
 
 from llmlabel.core import labelprobs
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError
 from llmlabel.task import PreparedTask
 
@@ -78,6 +80,63 @@ async def _probe(
     if not tokens:
         return {}
     return {**dict(tokens[0].top), tokens[0].text: tokens[0].logprob}
+
+
+async def of_vote(
+    task: PreparedTask,
+    drawn: Drawn,
+    vote: Vote,
+    complete: Complete,
+    prior: Callable[[], Awaitable[dict[str, float]]],
+    *,
+    narrowed: bool,
+) -> tuple[dict[str, float], str]:
+    """The label distribution of a voted record and the method that gave it: the vote
+    shares, or (``confidence: logprob | combined``) label probabilities from the token
+    logprobs, alone or averaged with the shares. Kinds without one label per answer get
+    ``{}``; a backend that gives no logprobs falls back to the vote, said in the row.
+    ``prior``: the whole task's content-free prior, asked once (``bias_correction:
+    content_free``), renormalised over the labels of a ``narrowed`` task (a shortlist)."""
+    labels = task.labels
+    if not labels or not task.kind.scores_labels or not vote.total:
+        return {}, "vote"
+    shares = {label: vote.counts.get(label, 0) / vote.total for label in labels}
+    if not task.scores_labels or vote.label is None:
+        return shares, "vote"
+    probs = await label_probs(task, drawn, complete)
+    if not probs:
+        return shares, "vote"
+    if task.spec.bias_correction == "content_free":
+        bias = await prior()
+        if narrowed:  # over the shortlist, renormalised
+            kept = {label: bias.get(label, 0.0) for label in labels}
+            total = sum(kept.values())
+            bias = {label: p / total for label, p in kept.items()} if total else {}
+        probs = labelprobs.debias(probs, bias)
+    if task.spec.confidence == "combined":
+        probs = labelprobs.mean([probs, shares], labels)
+    return probs, task.spec.confidence
+
+
+async def content_free_prior(task: PreparedTask, complete: Complete) -> dict[str, float]:
+    """The label distribution the model gives content-free inputs (``N/A``, ...), the bias
+    ``bias_correction: content_free`` divides out (uniform when none gives one)."""
+    found = []
+    for i, text in enumerate(labelprobs.CONTENT_FREE):
+        data = dict.fromkeys(task.spec.fields, text)
+        messages, examples = task.messages_for(f"content-free-{i}", data)
+        drawn = Drawn(examples=examples, messages=messages)
+        try:
+            completion = await complete(task.request(messages, 1, 0))
+        except BackendError as exc:
+            if exc.fatal:
+                raise
+            continue
+        drawn.samples = list(completion.samples)
+        found.append(await label_probs(task, drawn, complete))
+    found = [f for f in found if f]
+    labels = task.labels
+    return labelprobs.mean(found, labels) or dict.fromkeys(labels, 1 / len(labels))
 
 
 def item_probs(task: PreparedTask, drawn: Drawn) -> list[dict[Any, float] | None] | None:

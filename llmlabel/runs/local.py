@@ -6,6 +6,9 @@ first, invalid answers re-asked with the validation error, and every record ends
 labeled, abstained (with the reason) or failed (with the error). Errors that no later record can
 escape (bad input, a dead server, a bad API key) stop the run after in-flight records are
 written, so nothing already labeled is lost and ``--resume`` continues.
+
+The runner keeps the orchestration; records are fed to its queue by ``runs.feeding``, a row's
+fields are filled in by ``runs.rows``, and label distributions come from ``runs.distribution``.
 """
 
 from __future__ import annotations
@@ -21,25 +24,23 @@ from llmlabel.backends.base import Backend, cache_identity
 from llmlabel.core import labelprobs
 from llmlabel.core.adaptive import projected_share
 from llmlabel.core.breaker import Breaker
-from llmlabel.core.idset import IdSet
 from llmlabel.core.parse import cut_off, parse_answer
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
 from llmlabel.core.row import Row
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError, mask
-from llmlabel.io.readers import InputRecord, check_fields
-from llmlabel.runs import describe, distribution
+from llmlabel.io.readers import InputRecord
+from llmlabel.runs import describe, distribution, rows
 from llmlabel.runs.distribution import Drawn, gather
+from llmlabel.runs.feeding import feed
 from llmlabel.runs.retrying import RetryPolicy
-from llmlabel.runs.stats import NO_LOGPROBS, RunStats, count_row, row_usage
+from llmlabel.runs.stats import RunStats, count_row, row_usage
 from llmlabel.task import PreparedTask
 
 T = TypeVar("T")
 REASK = "That answer was invalid: {error}. Reply again with only a JSON object of the form {form}."
 OnError = Literal["fail", "skip"]
 SKIP_HINT = "or rerun with --on-error skip to label the other records"
-SHORTLIST_BATCH = 64
-"""Records whose shortlists are embedded in one call (``shortlist:`` tasks)."""
 
 
 class Cache(Protocol):
@@ -98,7 +99,16 @@ class Runner:
             asyncio.create_task(self._worker(queue)) for _ in range(self.task.spec.concurrency)
         ]
         try:
-            await self._feed(records, queue)
+            await feed(
+                records,
+                queue,
+                self.task,
+                self.stats,
+                self.sink.done_ids,
+                self._shortlists,
+                self._reject,
+                lambda: self._failure is not None,
+            )
         except asyncio.CancelledError:  # Ctrl-C: records not started yet are not labeled
             self._failure = self._failure or KeyboardInterrupt()
             raise
@@ -110,48 +120,6 @@ class Runner:
         if self._failure is not None:
             raise self._failure
         return self.stats
-
-    async def _feed(self, records: Iterable[InputRecord], queue: asyncio.Queue[Any]) -> None:
-        seen = IdSet()  # flat memory over millions of records
-        batch: list[InputRecord] = []  # ``shortlist:``: records waiting for their shortlists
-        for record in records:
-            if self._failure is not None:
-                return
-            if len(batch) >= SHORTLIST_BATCH:
-                await self._put_shortlisted(batch, queue)
-                batch = []
-            self.stats.records += 1
-            if record.error is not None or record.id in seen:
-                self._reject(record, None, record.error or duplicate_error(record))
-                continue
-            seen.add(record.id)
-            if self.task.spec.id_field not in record.data:
-                self.stats.numbered += 1
-                self.stats.id_field = self.task.spec.id_field
-            self.stats.unkept.update(f for f in self.task.spec.keep_fields if f not in record.data)
-            if record.id in self.sink.done_ids:
-                self.stats.skipped += 1
-                continue
-            try:
-                check_fields(record, self.task.spec.fields)
-            except InputError as exc:
-                self._reject(record, record.id, exc)
-                continue
-            if self.task.shortlister is not None:
-                batch.append(record)
-                continue
-            await queue.put(record)
-        if batch and self._failure is None:
-            await self._put_shortlisted(batch, queue)
-
-    async def _put_shortlisted(
-        self, batch: list[InputRecord], queue: asyncio.Queue[InputRecord | None]
-    ) -> None:
-        """Queue ``batch`` with its shortlists embedded in one call."""
-        found = self.task.shortlists([(record.id, record.data) for record in batch])
-        for record, shortlist in zip(batch, found, strict=True):
-            self._shortlists[record.id] = shortlist
-            await queue.put(record)
 
     def _reject(self, record: InputRecord, row_id: str | None, error: InputError) -> None:
         """A record that cannot be labeled stops the run, or with ``on_error="skip"`` becomes a
@@ -198,9 +166,9 @@ class Runner:
         confidence = row.confidence if row.confidence_raw is None else row.confidence_raw
         narrower = len(shortlist) < len(self.task.labels)
         if below is None or row.status != "labeled" or confidence >= below or not narrower:
-            return with_shortlist(row, shortlist, self.task.labels)
+            return rows.with_shortlist(row, shortlist, self.task.labels)
         whole = await self._label(record)
-        return with_shortlist(whole, shortlist, self.task.labels, spent=row_usage(row))
+        return rows.with_shortlist(whole, shortlist, self.task.labels, spent=row_usage(row))
 
     def _narrowed(self, labels: list[str]) -> Runner:
         """A runner asking among ``labels`` only (``PreparedTask.narrowed``): this one's
@@ -242,20 +210,7 @@ class Runner:
             tie = sum(p == probs[best] for p in probs.values()) > 1
             vote = replace(vote, label=best, confidence=probs[best], tie=tie)
         row = self._voted_row(record, drawn.examples, drawn.usage, vote, reasons)
-        if probs and vote.label is not None:
-            row["probs"] = {label: round(p, 6) for label, p in probs.items()}
-            row["confidence_method"] = method
-        if self.task.scores_labels and method == "vote":
-            row["confidence_note"] = NO_LOGPROBS
-        if self.task.scores_items and vote.label is not None:
-            if soft is None:
-                row["confidence_note"] = NO_LOGPROBS
-            else:
-                row["confidence_method"] = self.task.spec.confidence
-        if self.task.spec.adaptive is not None:
-            row["samples_used"] = len(samples)
-        if self.task.spec.logprobs:
-            row["logprobs"] = [s.logprob for s in samples]
+        rows.add_confidence(row, self.task, vote, probs, method, soft, samples)
         if self._router is not None:
             self._router.apply(row)
         return Row.model_validate(row)
@@ -322,54 +277,21 @@ class Runner:
             want = min(left, adaptive.batch)
 
     async def _distribution(self, drawn: Drawn, vote: Vote) -> tuple[dict[str, float], str]:
-        """The label distribution of a voted record and the method that gave it: the vote
-        shares, or (``confidence: logprob | combined``) label probabilities from the token
-        logprobs, alone or averaged with the shares. Kinds without one label per answer get
-        ``{}``; a backend that gives no logprobs falls back to the vote, said in the row."""
-        labels = self.task.labels
-        if not labels or not self.task.kind.scores_labels or not vote.total:
-            return {}, "vote"
-        shares = {label: vote.counts.get(label, 0) / vote.total for label in labels}
-        if not self.task.scores_labels or vote.label is None:
-            return shares, "vote"
-        probs = await distribution.label_probs(self.task, drawn, self._complete)
-        if not probs:
-            return shares, "vote"
-        if self.task.spec.bias_correction == "content_free":
-            prior = await (self._whole or self)._prior()  # the whole task's, asked once
-            if self._whole is not None:  # over the shortlist, renormalised
-                kept = {label: prior.get(label, 0.0) for label in labels}
-                total = sum(kept.values())
-                prior = {label: p / total for label, p in kept.items()} if total else {}
-            probs = labelprobs.debias(probs, prior)
-        if self.task.spec.confidence == "combined":
-            probs = labelprobs.mean([probs, shares], labels)
-        return probs, self.task.spec.confidence
+        """The voted record's label distribution and its method (``distribution.of_vote``),
+        debiased by the whole task's content-free prior."""
+        whole = self._whole or self
+        narrowed = self._whole is not None
+        return await distribution.of_vote(
+            self.task, drawn, vote, self._complete, whole._prior, narrowed=narrowed
+        )
 
     async def _prior(self) -> dict[str, float]:
-        """The label distribution the model gives content-free inputs (``N/A``, ...), the bias
-        ``bias_correction: content_free`` divides out; asked once per run, cached like any
-        request, and written to the manifest's totals (``label_prior``)."""
+        """The content-free prior (``distribution.content_free_prior``): asked once per run,
+        cached like any request, and written to the manifest's totals (``label_prior``)."""
         async with self._prior_lock:
             if self.stats.label_prior is None:
-                found = []
-                for i, text in enumerate(labelprobs.CONTENT_FREE):
-                    data = dict.fromkeys(self.task.spec.fields, text)
-                    messages, examples = self.task.messages_for(f"content-free-{i}", data)
-                    drawn = Drawn(examples=examples, messages=messages)
-                    try:
-                        completion = await self._complete(self.task.request(messages, 1, 0))
-                    except BackendError as exc:
-                        if exc.fatal:
-                            raise
-                        continue
-                    drawn.samples = list(completion.samples)
-                    found.append(await distribution.label_probs(self.task, drawn, self._complete))
-                found = [f for f in found if f]
-                labels = self.task.labels
-                self.stats.label_prior = labelprobs.mean(found, labels) or dict.fromkeys(
-                    labels, 1 / len(labels)
-                )
+                found = await distribution.content_free_prior(self.task, self._complete)
+                self.stats.label_prior = found
         return self.stats.label_prior
 
     def _rounds(self, samples: int, first: int = 0) -> list[tuple[int, int]]:
@@ -449,27 +371,11 @@ class Runner:
         usage: Usage,
         error: str | None = None,
     ) -> dict[str, Any]:
-        """The fields of a failed row (what ``Row`` validates), for the caller to complete:
-        in the order they are written."""
-        row = {
-            "id": record.id,
-            "status": "failed",
-            "label": None,
-            "confidence": 0.0,
-            "votes": {},
-            "tie": False,
-            "reason": None,
-            "error": error,
-            "invalid": [],
-            "examples": example_ids,
-            "usage": usage.model_dump(),
-            "provenance": self._provenance,
-        }
-        if self._router is not None:  # a labeled row is routed again by ``label``
-            row.update(confidence_raw=0.0, route="review")
-        if keep := self.task.spec.keep_fields:
-            row["input"] = {name: record.data[name] for name in keep if name in record.data}
-        return row
+        """The fields of a failed row, for the caller to complete (``rows.failed_row``)."""
+        keep = self.task.spec.keep_fields
+        return rows.failed_row(
+            record, example_ids, usage, self._provenance, self._router, keep, error
+        )
 
     def _voted_row(
         self,
@@ -480,45 +386,12 @@ class Runner:
         reasons: list[str],
     ) -> dict[str, Any]:
         """The row of a record whose samples were voted (labeled or abstained)."""
-        row = self._row(record, example_ids, usage)
-        row.update(
-            status="labeled" if vote.label is not None else "abstained",
-            label=vote.label,
-            confidence=round(vote.confidence, 6),
-            votes=vote.counts,
-            tie=vote.tie,
-            reason=vote.abstain_reason,
-            invalid=reasons,
-        )
-        if vote.label_confidence is not None:
-            row["label_confidence"] = vote.label_confidence
-        if vote.extra:
-            row.update(vote.extra)
-        return row
+        return rows.voted(self._row(record, example_ids, usage), vote, reasons)
 
     def _count(self, row: Row) -> None:
         count_row(self.stats, row, label_totals=bool(self.task.labels))
         if self.on_row is not None:
             self.on_row(self.stats)
-
-
-def with_shortlist(
-    row: Row, shortlist: list[str], labels: list[str], spent: Usage | None = None
-) -> Row:
-    """``row`` saying which labels its record was asked among (after ``examples``). A row
-    labeled among the shortlist gets ``probs`` over every label, 0 outside it; ``spent``: the
-    usage of the shortlist's answer, which the row labeled again among every label adds on."""
-    data = row.dump()
-    if spent is None and data.get("probs") is not None:
-        data["probs"] = {label: data["probs"].get(label, 0.0) for label in labels}
-    if spent is not None:
-        data["usage"] = (spent + row_usage(row)).model_dump()
-    added: dict[str, Any] = {"shortlist": shortlist}
-    if spent is not None:
-        added["shortlist_fallback"] = True
-    at = list(data).index("examples") + 1 if "examples" in data else len(data)
-    items = list(data.items())
-    return Row.model_validate({**dict(items[:at]), **added, **dict(items[at:])})
 
 
 def reask_round(samples: int, reasks: int, index: int, attempt: int) -> int:
@@ -534,14 +407,6 @@ def stopped(limit: int, error: str) -> BackendError:
         hint="rows written so far are kept; fix the cause and continue with --resume "
         "(retries.stop_after in the task file sets how many; 0: never stop)",
         fatal=True,
-    )
-
-
-def duplicate_error(record: InputRecord) -> InputError:
-    return InputError(
-        f"duplicate id '{record.id}'",
-        where=record.where,
-        hint="ids must be unique (set `id_field:` in the task file)",
     )
 
 

@@ -23,7 +23,8 @@ from typing import Any
 from llmlabel.core.idset import IdSet
 from llmlabel.errors import InputError, OutputError
 from llmlabel.io.readers import InputRecord, check_fields, read_records
-from llmlabel.runs.local import SKIP_HINT, OnError, duplicate_error
+from llmlabel.runs.feeding import duplicate_error
+from llmlabel.runs.local import SKIP_HINT, OnError
 from llmlabel.runs.stats import RunStats
 from llmlabel.task import PreparedTask
 
