@@ -14,7 +14,11 @@ records, 0-shot, on the default embedded model. The variants, a label set per re
 - ``describe``: ``describe_labels: true`` (the model first writes a line for each label);
 - ``today@t``: today's ``probs`` (each label's probability of being in the set) cut at ``t``,
   ``t`` from 0.1..0.9 chosen by micro-F1 on the select half. With one greedy sample a label
-  the answer did not name has probability 0, so this can only drop labels from today's set.
+  the answer did not name has probability 0, so this can only drop labels from today's set;
+- ``shortlist8`` / ``shortlist12``: ``shortlist: {k: 8 | 12, embedder: minilm}``, each record
+  asked among its k labels most similar to its text (``SHORTLISTS``);
+  ``shortlist8+fallback`` also labels a record again among all labels when its weakest
+  keep/drop decision is below 0.5 (``fallback_below: 0.5``).
 
 Scored on the seeded ``report`` half (``select`` is where a default would be chosen): micro-F1,
 macro-F1 (over the labels seen in gold or predicted) and exact-match accuracy
@@ -62,6 +66,20 @@ class Variant:
     """Model seconds per record (None when every answer came from the cache)."""
 
 
+SHORTLISTS: dict[str, dict[str, Any]] = {
+    "shortlist8": {"shortlist.k": 8, "shortlist.embedder": "minilm"},
+    "shortlist12": {"shortlist.k": 12, "shortlist.embedder": "minilm"},
+    "shortlist8+fallback": {
+        "shortlist.k": 8,
+        "shortlist.embedder": "minilm",
+        "shortlist.fallback_below": 0.5,
+    },
+}
+"""The shortlist (issue 19, many labels): each record asked among its ``k`` labels most
+similar to its text (MiniLM), alone or labeled again among all labels when its weakest
+keep/drop decision is below 0.5."""
+
+
 def floor_prompt(description: str, labels: Sequence[str], text: str) -> str:
     return (
         f"{description}\n\nLabels: {', '.join(labels)}\n\nText: {text}\n\n"
@@ -104,6 +122,10 @@ def variants(
         rows, _, seconds = bare.label_today(SUITE, gold_rows, args, Path(tmp))
         lines, _, lines_seconds = bare.label_today(SUITE, gold_rows, args, Path(tmp), "describe",
                                                    {"describe_labels": True})  # fmt: skip
+        shortlisted = {
+            name: bare.label_today(SUITE, gold_rows, args, Path(tmp), name, settings)
+            for name, settings in SHORTLISTS.items()
+        }
     select, _ = harness.halves(sorted(gold), args.sample_seed)
     probs = {i: rows[i].get("probs") or {} for i in gold}
     best = max(THRESHOLDS, key=lambda t: (micro_f1(cut(probs, t), gold, select), -t))
@@ -112,6 +134,10 @@ def variants(
         Variant("today", {i: row_set(rows[i]) for i in gold}, seconds),
         Variant("describe", {i: row_set(lines[i]) for i in gold}, lines_seconds),
         Variant(f"today@{best}", cut(probs, best), seconds),
+        *(
+            Variant(name, {i: row_set(rows[i]) for i in gold}, took)
+            for name, (rows, _, took) in shortlisted.items()
+        ),
     ]
 
 
