@@ -53,7 +53,7 @@ class PreparedTask:
     base_dir: Path = Path()
     """The task file's folder: where its relative paths (templates, rules) are resolved."""
     functions: Mapping[str, Callable[[Mapping[str, Any]], Any]] = field(default_factory=dict)
-    """The task's Python labeling functions by name, loaded (see ``llmlabel.committee``)."""
+    """The task's Python labeling functions by name, loaded (see ``llmlabel.runs.committee``)."""
     shortlister: Shortlister | None = None
     """``shortlist:``: ranks the labels for each record (``shortlists``); None in a view."""
     _views: dict[tuple[str, ...], PreparedTask] = field(
@@ -160,7 +160,7 @@ class PreparedTask:
     @property
     def scores_labels(self) -> bool:
         """Whether rows get label probabilities from token logprobs (``confidence:``); a
-        committee's rows keep the committee's vote (see ``llmlabel.committee``)."""
+        committee's rows keep the committee's vote (see ``llmlabel.runs.committee``)."""
         spec = self.spec
         voters = spec.committee or spec.labeling_functions
         return spec.confidence != "vote" and self.kind.scores_labels and not voters

@@ -8,8 +8,9 @@ dataset card can say where the rest went:
 3. cap each class at ``per_class_max`` and/or ``balance`` (every class cut to the smallest);
 4. split train/validation, stratified by label.
 
-NER candidates (``label`` a tuple of spans) have no class: the exporter refuses quotas for
-them, and their split is stratified by whether a record has any entity.
+NER candidates (``label`` a tuple of spans) have no class: ``llmlabel export``
+(``commands.export``) refuses quotas for them, and their split is stratified by whether a
+record has any entity.
 
 Downsampling and splitting are random but seeded: candidates are ordered by id before a
 per-class generator seeded with ``(seed, label)`` shuffles them, so the result depends on the
