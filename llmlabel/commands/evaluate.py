@@ -10,6 +10,8 @@ from typing import Any
 
 from llmlabel.core import evaluation
 from llmlabel.core.evaluation import EvalSummary
+from llmlabel.core.runcost import run_cost
+from llmlabel.core.wrong_records import wrong_records
 from llmlabel.io.manifest import read_manifest, task_labels
 from llmlabel.io.paths import check_apart, report_writes
 from llmlabel.io.readers import read_records
@@ -70,7 +72,7 @@ def evaluate(
     summary = evaluation.evaluate(outcomes, pairing, options, kind)
     summary = summary.model_copy(update={"warnings": warnings})
     if manifest is not None and isinstance(manifest.get("totals"), dict):
-        cost = evaluation.run_cost(
+        cost = run_cost(
             manifest["totals"],
             resumed=bool(manifest.get("resumed")),
             price_input=price_input,
@@ -82,7 +84,7 @@ def evaluate(
     if texts is None:  # no input file: the fields the rows kept (``keep_fields``), if any
         texts = _kept_texts(predictions, wrong)
     if texts is not None:
-        summary = summary.model_copy(update={"wrong": evaluation.wrong_records(outcomes, texts)})
+        summary = summary.model_copy(update={"wrong": wrong_records(outcomes, texts)})
     sources = {"predictions": str(predictions), "gold": str(gold)}
     path = write_report(summary, report, sources) if report is not None else None
     return EvalResult(summary=summary, report=path)

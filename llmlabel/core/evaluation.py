@@ -29,7 +29,9 @@ from llmlabel.core.metrics import (
 )
 from llmlabel.core.reliability import Calibration, CoveragePoint, Selective
 from llmlabel.core.row import Row
+from llmlabel.core.runcost import RunCost
 from llmlabel.core.scoring import Scoring, Unscorable
+from llmlabel.core.wrong_records import WrongRecord
 from llmlabel.errors import ConfigError, InputError, JoinError
 
 EXAMPLES = 3
@@ -64,104 +66,6 @@ class Pairing(BaseModel):
     scored: int
     gold_without_prediction: tuple[str, ...] = ()
     predictions_without_gold: tuple[str, ...] = ()
-
-
-class RunCost(BaseModel):
-    """What labeling the predictions took, from the run's manifest totals.
-
-    A resumed run's manifest counts only its last part (records already done are
-    ``skipped_already_done``); ``resumed`` says so.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    records: int
-    requests: int
-    cache_hits: int
-    prompt_tokens: int
-    completion_tokens: int
-    seconds: float
-    resumed: bool = False
-    usd: float | None = None
-    """Estimated from the prices given per million tokens; None without prices."""
-
-    @property
-    def records_per_s(self) -> float | None:
-        return self.records / self.seconds if self.seconds > 0 else None
-
-
-def run_cost(
-    totals: Mapping[str, Any],
-    *,
-    resumed: bool = False,
-    price_input: float | None = None,
-    price_output: float | None = None,
-) -> RunCost:
-    """The cost of a run from its manifest ``totals``; prices are USD per million tokens
-    (a price not given counts as 0; no price at all gives no estimate)."""
-    prompt = int(totals.get("prompt_tokens", 0))
-    completion = int(totals.get("completion_tokens", 0))
-    usd = None
-    if price_input is not None or price_output is not None:
-        usd = (prompt * (price_input or 0.0) + completion * (price_output or 0.0)) / 1e6
-    return RunCost(
-        records=int(totals.get("records", 0)),
-        requests=int(totals.get("requests", 0)),
-        cache_hits=int(totals.get("cache_hits", 0)),
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        seconds=float(totals.get("seconds", 0.0)),
-        resumed=resumed,
-        usd=usd,
-    )
-
-
-class WrongRecord(BaseModel):
-    """A record scored wrong, for error analysis: what gold says, what was predicted (None:
-    not labeled), with what confidence, and the record's text."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    id: str
-    gold: str
-    predicted: str | None
-    confidence: float
-    status: str
-    text: str
-
-
-def wrong_records(
-    outcomes: Sequence[Outcome], texts: Mapping[str, str], limit: int = 100
-) -> tuple[WrongRecord, ...]:
-    """The wrong outcomes with their texts: the most frequent (gold, predicted) confusions
-    first, each one's most confident records first (confident mistakes are the ones a
-    threshold keeps)."""
-    wrong = [o for o in outcomes if not o.correct]
-    pairs = Counter((_shown(o.gold), _shown(o.predicted)) for o in wrong)
-    ranked = sorted(
-        wrong,
-        key=lambda o: (-pairs[(_shown(o.gold), _shown(o.predicted))], -o.confidence, o.id),
-    )
-    return tuple(
-        WrongRecord(
-            id=o.id,
-            gold=_shown(o.gold) or "",
-            predicted=_shown(o.predicted),
-            confidence=o.confidence,
-            status=o.status,
-            text=texts.get(o.id, ""),
-        )
-        for o in ranked[:limit]
-    )
-
-
-def _shown(value: Any) -> str | None:
-    """A kind's value as one string (labels as they are; sets and spans sorted)."""
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, (set, frozenset, list, tuple)):
-        return ", ".join(sorted(map(str, value)))
-    return str(value)
 
 
 class EvalSummary(BaseModel):

@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llmlabel.core.evaluation import EvalSummary, RunCost, scoring
+from llmlabel.core.evaluation import EvalSummary, scoring
 from llmlabel.core.metrics import Interval
 from llmlabel.core.reliability import Calibration, CoveragePoint
+from llmlabel.core.runcost import RunCost
 from llmlabel.errors import OutputError
 from llmlabel.io import plots
 from llmlabel.io.plots import Figure

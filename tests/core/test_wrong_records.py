@@ -1,5 +1,5 @@
-from llmlabel.core.evaluation import wrong_records
 from llmlabel.core.metrics import Outcome
+from llmlabel.core.wrong_records import wrong_records
 
 
 def test_the_most_frequent_confusion_comes_first_its_confident_mistakes_first() -> None:
