@@ -54,7 +54,7 @@ import gold as harness  # eval/gold.py: suites, seeded samples, Wilson CI, McNem
 import httpx
 
 import llmlabel
-from llmlabel.backends.embedded import serve_http
+from llmlabel.backends.llama_server import serve_http
 from llmlabel.core import labelprobs
 from llmlabel.core.settings import BackendSpec
 from llmlabel.task import load

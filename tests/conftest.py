@@ -17,7 +17,7 @@ import pytest
 
 import llmlabel
 from llmlabel import models
-from llmlabel.backends.embedded import serve_http
+from llmlabel.backends.llama_server import serve_http
 from llmlabel.core.settings import BackendSpec
 
 TICKETS = Path(__file__).resolve().parent.parent / "examples" / "tickets" / "tickets.jsonl"

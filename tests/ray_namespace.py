@@ -22,7 +22,7 @@ from typing import Any
 import ray
 
 from llmlabel import api
-from llmlabel.backends.embedded import serve_http
+from llmlabel.backends.llama_server import serve_http
 from llmlabel.core.settings import BackendSpec
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmlabel.backends.embedded import serve_http
+from llmlabel.backends.llama_server import serve_http
 from llmlabel.core.settings import BackendSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "eval" / "bench"))

@@ -18,7 +18,11 @@ from llmlabel.core.request import Completion, LabelRequest
 from llmlabel.core.settings import BackendSpec
 
 BACKENDS = Path(__file__).resolve().parent.parent / "llmlabel" / "backends"
-MODULES = sorted(f.stem for f in BACKENDS.glob("*.py") if f.stem not in ("__init__", "base"))
+HELPERS = ("llama_server",)
+"""Modules of ``backends/`` that serve a backend and are none themselves."""
+MODULES = sorted(
+    f.stem for f in BACKENDS.glob("*.py") if f.stem not in ("__init__", "base", *HELPERS)
+)
 ENGINE_OF = {"transformers": "transformers_hf"}
 """The module serving a task file's ``backend.type``, where it is not named like the type."""
 

@@ -31,7 +31,8 @@ from typing import Any
 
 import llmlabel
 from llmlabel import models
-from llmlabel.backends.embedded import EmbeddedBackend, _start_server
+from llmlabel.backends.embedded import EmbeddedBackend
+from llmlabel.backends.llama_server import _start_server
 from llmlabel.core.spec import TaskSpec, parse_task
 from llmlabel.task import PreparedTask, load
 

@@ -132,7 +132,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="write the Markdown report here")
     args = parser.parse_args()
     from llmlabel import models
-    from llmlabel.backends.embedded import serve_http
+    from llmlabel.backends.llama_server import serve_http
     from llmlabel.core.settings import BackendSpec
 
     # one thread: two spin-waiting threads crawl when other jobs hold the cores
