@@ -18,7 +18,7 @@ from llmlabel.core.request import Completion, LabelRequest
 from llmlabel.core.settings import BackendSpec
 
 BACKENDS = Path(__file__).resolve().parent.parent / "llmlabel" / "backends"
-HELPERS = ("llama_server",)
+HELPERS = ("llama_server", "tokens")
 """Modules of ``backends/`` that serve a backend and are none themselves."""
 MODULES = sorted(
     f.stem for f in BACKENDS.glob("*.py") if f.stem not in ("__init__", "base", *HELPERS)

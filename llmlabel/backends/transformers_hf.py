@@ -13,7 +13,7 @@ temperature, in that order (as ``transformers`` orders its warpers).
 
 With ``top_logprobs`` the sampler also records, per row and step, the top alternatives of the
 model's raw distribution (``log_softmax`` of the logits, before the grammar and temperature),
-as servers report them (token texts: ``batch.token_logprobs``). A prefilled request (a probe)
+as servers report them (token texts: ``tokens.token_logprobs``). A prefilled request (a probe)
 continues its prompt without the grammar.
 """
 
@@ -29,11 +29,10 @@ from llmlabel.backends.batch import (
     BatchBackend,
     EngineRequest,
     Generated,
-    decode,
     model_id_for,
     sample_seeds,
-    token_logprobs,
 )
+from llmlabel.backends.tokens import decode, token_logprobs
 from llmlabel.core.schema import GUIDANCE
 from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import LLMLabelError, ModelError

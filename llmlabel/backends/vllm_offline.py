@@ -9,7 +9,7 @@ reads ``RequestOutput``s back. Prompts go in as token ids, so what is rendered i
 checked and counted; a prefilled probe's prompt already ends with its prefill (``batch.py``
 renders it), so it goes without the structured output and vLLM continues it.
 
-Token texts are decoded here with the tokenizer (``batch.token_logprobs``), not taken from
+Token texts are decoded here with the tokenizer (``tokens.token_logprobs``), not taken from
 vLLM's per-token strings, which are decoded one token at a time. vLLM applies the grammar before
 it computes logprobs: the alternatives are the allowed tokens, whose ratios are the model's.
 
@@ -32,8 +32,8 @@ from llmlabel.backends.batch import (
     EngineRequest,
     Generated,
     model_id_for,
-    token_logprobs,
 )
+from llmlabel.backends.tokens import token_logprobs
 from llmlabel.core.settings import BackendSpec
 from llmlabel.errors import LLMLabelError, ModelError
 

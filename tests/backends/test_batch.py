@@ -14,12 +14,10 @@ from llmlabel.backends.batch import (
     BatchBackend,
     EngineRequest,
     Generated,
-    chat_token_ids,
     model_id_for,
-    prompt_token_ids,
     sample_seeds,
-    token_logprobs,
 )
+from llmlabel.backends.tokens import chat_token_ids, prompt_token_ids, token_logprobs
 from llmlabel.core.request import LabelRequest, Message, TokenLogprob
 from llmlabel.errors import BackendError, ContextError
 
