@@ -45,7 +45,8 @@ MAY_IMPORT = {
         "llmlabel.task", "llmlabel.errors", "llmlabel.models", "llmlabel._version",
     },
     "llmlabel.errors": set(),
-    "llmlabel.models": {"llmlabel.errors"},
+    "llmlabel.models": {"llmlabel.errors", "llmlabel._download"},
+    "llmlabel._download": {"llmlabel.errors"},
     "llmlabel._version": set(),
 }  # fmt: skip
 """The llmlabel modules each layer may import besides its own: pure logic, adapters and I/O sit
