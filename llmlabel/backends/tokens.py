@@ -6,12 +6,20 @@ of ``batch.py`` and its engines, not a backend of its own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from llmlabel.core.request import Message, TokenLogprob
 
-if TYPE_CHECKING:
-    from llmlabel.backends.batch import EngineRequest
+
+class Prompted(Protocol):
+    """What ``token_logprobs`` reads of a request (``batch.EngineRequest`` is one)."""
+
+    @property
+    def prompt_ids(self) -> tuple[int, ...]: ...
+
+    @property
+    def prefill_tokens(self) -> int: ...
+
 
 __all__ = ["chat_token_ids", "decode", "prompt_token_ids", "token_logprobs"]
 
@@ -72,7 +80,7 @@ def decode(tokenizer: Any, ids: Sequence[int]) -> str:
 
 def token_logprobs(
     tokenizer: Any,
-    request: EngineRequest,
+    request: Prompted,
     generated: Sequence[int],
     logprobs: Sequence[float],
     top: Sequence[Sequence[tuple[int, float]]],
