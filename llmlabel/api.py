@@ -225,7 +225,7 @@ def _reads(task: TaskRef, input: str | Path, prepared: PreparedTask) -> dict[str
     calibration = prepared.spec.calibration
     return {
         "--input": Path(input),
-        "the task file": None if isinstance(task, TaskSpec) else Path(task),
+        "the task file": Path(task) if isinstance(task, str | Path) else None,
         "the calibration file": None if calibration is None else prepared.base_dir / calibration,
     }
 
@@ -271,7 +271,7 @@ def label_on_ray(
     ``address``: a running cluster (``"auto"``), else a local one is started; ``endpoints``:
     ``/v1`` URLs serving the task's model, used round-robin, else every actor runs the task's
     own backend."""
-    base_dir = Path.cwd() if isinstance(task, TaskSpec) else Path(task).resolve().parent
+    base_dir = Path(task).resolve().parent if isinstance(task, str | Path) else Path.cwd()
     prepared = for_input(load(task, overrides), input)
     if prepared.spec.bootstrap is not None:
         raise ConfigError(

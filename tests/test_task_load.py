@@ -112,3 +112,19 @@ def test_the_task_file_is_read_by_io_and_validated_by_core_only() -> None:
     assert not {"llmlabel.core.spec", "llmlabel.core.settings"} & reader
     for module in ("llmlabel.io.taskfile", "llmlabel.core.spec"):
         assert not graph.chain_exists(importer=module, imported="llmlabel.task")
+
+
+def test_label_takes_a_task_dict_as_label_records_and_labeler_do(tmp_path: Path) -> None:
+    import json
+
+    import llmlabel
+    from tests.fakes import FakeBackend
+
+    task = {"name": "t", "description": "Sentiment.", "labels": ["good", "bad"]}
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": "fine"}) + "\n", encoding="utf-8")
+    backend = FakeBackend(lambda request, i: '{"label": "good"}')
+    result = llmlabel.label(task, source, tmp_path / "out.jsonl", backend=backend, cache=False)
+    assert result.stats.labeled == 1
+    [row] = llmlabel.iter_output(tmp_path / "out.jsonl")
+    assert row["label"] == "good"

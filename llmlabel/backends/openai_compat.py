@@ -57,7 +57,8 @@ class OpenAICompatBackend:
         """The server's tokenize dialect (``prompt_token_ids``), once found."""
         key = os.environ.get(spec.api_key_env)
         hide_secret(key)  # a server may echo it back in an error body
-        if not key and not _is_local(self._url):
+        self._local = _is_local(self._url)
+        if not key and not self._local:
             raise ConfigError(
                 f"no API key for {self._url}: ${spec.api_key_env} is not set",
                 hint=f"export {spec.api_key_env}=<key> (or set backend.api_key_env)",
@@ -130,7 +131,7 @@ class OpenAICompatBackend:
         chosen = request.sampler()
         extras = self._spec.sampler_extras
         if extras is None:
-            extras = _is_local(self._url)
+            extras = self._local
         return chosen if extras else {k: v for k, v in chosen.items() if k == "top_p"}
 
     def _body(self, request: LabelRequest, n: int, done: int) -> dict[str, Any]:

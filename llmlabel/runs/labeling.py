@@ -22,7 +22,8 @@ from llmlabel.runs.local import Runner
 from llmlabel.runs.stats import RunStats
 from llmlabel.task import load
 
-TaskRef = str | Path | TaskSpec
+TaskRef = str | Path | Mapping[str, Any] | TaskSpec
+"""A task as ``llmlabel.task.load`` takes it: a task file, a dict as its YAML would be, a spec."""
 
 
 @dataclass
