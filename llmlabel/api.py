@@ -41,7 +41,6 @@ from llmlabel.core.fingerprint import digest as fingerprint_digest
 from llmlabel.core.fingerprint import parts as fingerprint_parts
 from llmlabel.core.idset import IdSet
 from llmlabel.core.review import SpanAgreement as SpanAgreement
-from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import ConfigError
 from llmlabel.io.cache import default_cache_path
 from llmlabel.io.manifest import (
