@@ -10,7 +10,10 @@ records, 0-shot, on the default embedded model. The variants, a label set per re
 - ``floor``: a bare prompt sent straight to the same model over HTTP (``serve_http``): the line,
   the label names, the text, "Answer with the labels that apply, comma-separated."; greedy, 48
   tokens; the set is every label name found in the answer (whole words, case-insensitive);
-- ``today``: ``llmlabel.label`` on the bare task with every default (the row's ``label``);
+- ``today``: ``llmlabel.label`` on the bare task with every default (``label_lists: greedy``;
+  the row's ``label``): the reference;
+- ``walk``: ``label_lists: walk`` (each next label chosen by its exact probability at that
+  position, the list ended where the model more likely closes it);
 - ``describe``: ``describe_labels: true`` (the model first writes a line for each label);
 - ``today@t``: today's ``probs`` (each label's probability of being in the set) cut at ``t``,
   ``t`` from 0.1..0.9 chosen by micro-F1 on the select half. With one greedy sample a label
@@ -18,7 +21,10 @@ records, 0-shot, on the default embedded model. The variants, a label set per re
 - ``shortlist8`` / ``shortlist12``: ``shortlist: {k: 8 | 12, embedder: minilm}``, each record
   asked among its k labels most similar to its text (``SHORTLISTS``);
   ``shortlist8+fallback`` also labels a record again among all labels when its weakest
-  keep/drop decision is below 0.5 (``fallback_below: 0.5``).
+  keep/drop decision is below 0.5 (``fallback_below: 0.5``); ``shortlist8+walk`` walks.
+
+Every variant but ``walk`` and ``shortlist8+walk`` runs with ``label_lists: greedy`` (said
+explicitly, so a change of default does not change what they measure).
 
 Scored on the seeded ``report`` half (``select`` is where a default would be chosen): micro-F1,
 macro-F1 (over the labels seen in gold or predicted) and exact-match accuracy
@@ -66,6 +72,9 @@ class Variant:
     """Model seconds per record (None when every answer came from the cache)."""
 
 
+GREEDY: dict[str, Any] = {"label_lists": "greedy"}
+"""The default list decoding, which every variant but the walks pins."""
+
 SHORTLISTS: dict[str, dict[str, Any]] = {
     "shortlist8": {"shortlist.k": 8, "shortlist.embedder": "minilm"},
     "shortlist12": {"shortlist.k": 12, "shortlist.embedder": "minilm"},
@@ -74,6 +83,7 @@ SHORTLISTS: dict[str, dict[str, Any]] = {
         "shortlist.embedder": "minilm",
         "shortlist.fallback_below": 0.5,
     },
+    "shortlist8+walk": {"shortlist.k": 8, "shortlist.embedder": "minilm", "label_lists": "walk"},
 }
 """The shortlist (issue 19, many labels): each record asked among its ``k`` labels most
 similar to its text (MiniLM), alone or labeled again among all labels when its weakest
@@ -119,11 +129,12 @@ def variants(
         SUITE, gold_rows, args, lambda text: floor_prompt(description, labels, text), 48
     )
     with tempfile.TemporaryDirectory() as tmp:
-        rows, _, seconds = bare.label_today(SUITE, gold_rows, args, Path(tmp))
+        rows, _, seconds = bare.label_today(SUITE, gold_rows, args, Path(tmp), "today", GREEDY)
+        walked, _, walk_seconds = bare.label_today(SUITE, gold_rows, args, Path(tmp), "walk")
         lines, _, lines_seconds = bare.label_today(SUITE, gold_rows, args, Path(tmp), "describe",
-                                                   {"describe_labels": True})  # fmt: skip
+                                                   {**GREEDY, "describe_labels": True})  # fmt: skip
         shortlisted = {
-            name: bare.label_today(SUITE, gold_rows, args, Path(tmp), name, settings)
+            name: bare.label_today(SUITE, gold_rows, args, Path(tmp), name, {**GREEDY, **settings})
             for name, settings in SHORTLISTS.items()
         }
     select, _ = harness.halves(sorted(gold), args.sample_seed)
@@ -132,6 +143,7 @@ def variants(
     return [
         Variant("floor", {i: named_labels(answers[i], labels) for i in gold}, floor_seconds),
         Variant("today", {i: row_set(rows[i]) for i in gold}, seconds),
+        Variant("walk", {i: row_set(walked[i]) for i in gold}, walk_seconds),
         Variant("describe", {i: row_set(lines[i]) for i in gold}, lines_seconds),
         Variant(f"today@{best}", cut(probs, best), seconds),
         *(

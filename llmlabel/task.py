@@ -138,7 +138,7 @@ class PreparedTask:
         ``prefill``: a probe of the label distribution (one token, its alternatives)."""
         spec = self.spec
         sampler = spec.sampler
-        scored = self.scores_labels
+        scored = self.scores_labels or self.walks_lists
         tokens = scored or self.scores_items  # items need each sampled token's logprob
         return LabelRequest(
             messages=messages,
@@ -173,6 +173,19 @@ class PreparedTask:
         voters = spec.committee or spec.labeling_functions
         return spec.confidence != "vote" and self.kind.items is not None and not voters
 
+    @property
+    def walks_lists(self) -> bool:
+        """Whether list answers are chosen label by label (``label_lists: walk``): needs the
+        token logprobs (``scores_items``) and one greedy answer, which the walk replaces."""
+        spec = self.spec
+        return (
+            spec.label_lists == "walk"
+            and self.kind.walks_labels
+            and self.scores_items
+            and spec.samples == 1
+            and spec.effective_temperature == 0
+        )
+
     def provenance(self) -> dict[str, Any]:
         spec = self.spec
         calibration = self.calibration
@@ -189,6 +202,7 @@ class PreparedTask:
             "sampler": spec.sampler.model_dump(),
             "confidence": spec.confidence if self.scores_labels or self.scores_items else "vote",
             **({"bias_correction": spec.bias_correction} if self.scores_labels else {}),
+            **({"label_lists": "walk"} if self.walks_lists else {}),
             "examples": {
                 "strategy": spec.examples.strategy,
                 "k": self.selector.k,

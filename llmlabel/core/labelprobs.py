@@ -134,6 +134,29 @@ def _fitting(
     return fits
 
 
+def list_end(alternatives: Alternatives, quoted: bool) -> tuple[float, float, float]:
+    """Right after an item's label in a list answer (``quoted``: after its closing quote too),
+    the model's probability mass on another item (``,``), on ending the list (``]``), and on
+    tokens that decide neither yet (a lone closing quote, whitespace). Tokens that fit none of
+    the three (the label going on, say) are left out; the masses are not renormalised."""
+    more = end = undecided = 0.0
+    for token, logprob in alternatives.items():
+        rest = token
+        if not quoted:
+            if not token.startswith('"'):
+                continue
+            rest = token[1:]
+        rest = rest.lstrip()
+        mass = math.exp(logprob)
+        if rest.startswith(","):
+            more += mass
+        elif rest.startswith("]"):
+            end += mass
+        elif not rest:
+            undecided += mass
+    return more, end, undecided
+
+
 def mean(distributions: Sequence[Mapping[str, float]], labels: Sequence[str]) -> dict[str, float]:
     """The average of several label distributions (samples, prompts), over ``labels``."""
     if not distributions:

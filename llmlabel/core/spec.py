@@ -98,6 +98,13 @@ class TaskSpec(Strict):
         "it ranks errors best, eval/results/confidence.md); vote: share of the samples; "
         "combined: the mean of the two distributions",
     )
+    label_lists: Literal["greedy", "walk"] = Field(
+        "greedy",
+        description="multi-label answers: greedy keeps the model's token-by-token answer; "
+        "walk chooses each next label by its exact probability (label trie) and ends the list "
+        "where the model more likely closes it (needs confidence logprob or combined and one "
+        "sample at temperature 0; eval/results/bare_goemotions.md)",
+    )
     bias_correction: Literal["none", "content_free"] = Field(
         "none",
         description="content_free: divide out the label prior the model shows on content-free "

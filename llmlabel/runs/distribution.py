@@ -6,12 +6,14 @@ content-free prior); and per-item probabilities of list answers."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from llmlabel.core import labelprobs
 from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usage
+from llmlabel.core.schema import ITEM_SEPARATOR
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError
 from llmlabel.task import PreparedTask
@@ -55,14 +57,116 @@ async def label_probs(task: PreparedTask, drawn: Drawn, complete: Complete) -> d
     if start is None:
         return {}
     prefix, root = start
+    return await _walked(task, drawn, task.labels, (prefix, root), nodes, complete)
+
+
+async def _walked(
+    task: PreparedTask,
+    drawn: Drawn,
+    labels: list[str],
+    start: tuple[str, str],
+    nodes: dict[str, labelprobs.Alternatives],
+    complete: Complete,
+) -> dict[str, float]:
+    """The distribution over ``labels`` of the value that starts after ``start``'s text
+    (from its node), asking for the branch points ``nodes`` lacks (and adding them there)."""
+    prefix, root = start
     for _ in range(PROBE_ROUNDS):
-        walk = labelprobs.walk(task.labels, prefix, root, nodes)
+        walk = labelprobs.walk(labels, prefix, root, nodes)
         if not walk.missing:
             break
         missing = walk.missing[:PROBES_PER_ROUND]
         found = await gather([_probe(task, drawn, node, complete) for node in missing])
         nodes.update(zip(missing, found, strict=True))
-    return labelprobs.walk(task.labels, prefix, root, nodes).probs
+    return labelprobs.walk(labels, prefix, root, nodes).probs
+
+
+async def label_list(
+    task: PreparedTask, drawn: Drawn, complete: Complete
+) -> tuple[int, list[str], dict[str, float]] | None:
+    """A list answer chosen label by label (``label_lists: walk``): at each position the
+    label most probable there by the exact trie walk (among the labels not yet in the list),
+    then one more item if the model's probability of going on beats closing the list there.
+
+    Greedy token-by-token decoding takes the first token with the most mass, so labels that
+    share it (``dis``appointment, ``dis``approval, ``dis``gust) win together even when none
+    of them is the most probable label. Starts from the first valid sample with tokens; an
+    empty answer stays empty. Returns that sample's index, the labels in order and each
+    one's probability at its position; None when there is nothing to walk."""
+    valid = [i for i, value in enumerate(drawn.values) if value is not None]
+    found = next((i for i in valid if drawn.samples[i].tokens), None)
+    tokens = None if found is None else drawn.samples[found].tokens
+    if found is None or not tokens:
+        return None
+    text = "".join(token.text for token in tokens)
+    at = labelprobs.value_start(text, task.kind.field)
+    root = None if at is None else labelprobs.root_of(tokens, at)
+    if at is None or root is None:
+        return None
+    nodes: dict[str, labelprobs.Alternatives] = dict(labelprobs.path_nodes(tokens))
+    between = _separator(text, at)
+    start, left = (text[:at], root), list(task.labels)
+    chosen: dict[str, float] = {}
+    while left:
+        probs = await _walked(task, drawn, left, start, nodes, complete)
+        if not probs:
+            break
+        best = labelprobs.argmax(probs, left)
+        chosen[best] = probs[best]
+        left.remove(best)
+        after = start[0] + json.dumps(best, ensure_ascii=False)[1:-1]
+        if not left or not await _goes_on(task, drawn, after, nodes, complete):
+            break
+        start = (after + between, after + between)
+    return (found, list(chosen), chosen) if chosen else None
+
+
+async def _goes_on(
+    task: PreparedTask,
+    drawn: Drawn,
+    after: str,
+    nodes: dict[str, labelprobs.Alternatives],
+    complete: Complete,
+) -> bool:
+    """Whether the model more probably adds another item than closes the list right after
+    the label ending at ``after`` (its closing quote not yet written)."""
+    more, end, undecided = labelprobs.list_end(
+        await _alternatives(task, drawn, after, nodes, complete), quoted=False
+    )
+    if undecided > max(more, end):  # mostly a lone quote: ask what comes after it
+        then = await _alternatives(task, drawn, after + '"', nodes, complete)
+        more_then, end_then, _ = labelprobs.list_end(then, quoted=True)
+        if more_then + end_then > 0:
+            share = undecided / (more_then + end_then)
+            more, end = more + share * more_then, end + share * end_then
+    return more > end
+
+
+async def _alternatives(
+    task: PreparedTask,
+    drawn: Drawn,
+    node: str,
+    nodes: dict[str, labelprobs.Alternatives],
+    complete: Complete,
+) -> labelprobs.Alternatives:
+    if node not in nodes:
+        nodes[node] = await _probe(task, drawn, node, complete)
+    return nodes[node]
+
+
+def _separator(text: str, at: int) -> str:
+    """What a list answer writes from one item's closing quote to the next one's opening
+    quote: as in ``text`` (the item starting at ``at``) where it has a second item, else
+    the schema's separator."""
+    try:
+        _, end = json.JSONDecoder().raw_decode(text, at - 1)
+    except ValueError:
+        end = -1
+    if end > 0 and text[end:].lstrip().startswith(","):
+        following = text.find('"', end)
+        if following > 0:
+            return text[end - 1 : following + 1]
+    return '"' + ITEM_SEPARATOR + '"'
 
 
 async def _probe(

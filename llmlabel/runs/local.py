@@ -186,6 +186,11 @@ class Runner:
             return drawn
         values, reasons, samples = drawn.values, drawn.reasons, drawn.samples
         soft = distribution.item_probs(self.task, drawn) if self.task.scores_items else None
+        if soft is not None and self.task.walks_lists:
+            walked = await distribution.label_list(self.task, drawn, self._complete)
+            if walked is not None:
+                at, labels, probs = walked
+                values[at], soft[at] = frozenset(labels), dict(probs)
         if soft is None:
             vote = self.task.kind.vote(values, self.task.labels, reasons)
         else:

@@ -209,11 +209,14 @@ async def _count(
 
 def _extra_requests(prepared: PreparedTask, records: int) -> int:
     """Requests a run may add to its answers: re-asks of invalid samples, the label trie's
-    probes, the content-free prior and the model-written label lines (one request)."""
+    probes (a walked label list's at each of its positions), the content-free prior and the
+    model-written label lines (one request)."""
     spec = prepared.spec
     # A probe asks for one branch point of the label trie: at most one per label but one.
     branches = min(PROBE_ROUNDS * PROBES_PER_ROUND, max(0, len(prepared.labels) - 1))
     probes = branches if prepared.scores_labels else 0
+    if prepared.walks_lists:  # per label of the list: its branch points, then where it ends
+        probes = len(prepared.labels) * (branches + 2)
     extra = records * (spec.samples * spec.retries.reask + probes)
     if spec.bias_correction != "none":
         extra += len(labelprobs.CONTENT_FREE) * (1 + probes)

@@ -183,6 +183,9 @@ class Kind:
     """A list of items per answer, in ``field``: (item, its string values as written in the
     answer), in answer order, for a sample's value; their tokens give each item a probability
     (``llmlabel.core.labelprobs.item_probs``), which ``vote(..., soft=...)`` weighs."""
+    walks_labels: bool = False
+    """Its items are labels from the task's list, so ``label_lists: walk`` can choose them
+    one by one (``llmlabel.runs.distribution.label_list``)."""
     review: Review | None = None
     """How ``llmlabel review`` and ``merge`` handle its rows; ``None``: they cannot."""
     export: Export | None = None

@@ -6,6 +6,8 @@
 - committee: ``llmlabel.core.committee_sets.MULTI_LABEL`` (label by label)
 - scoring (``llmlabel eval``): ``llmlabel.core.scoring.MULTI_LABEL`` (micro/macro F1, subset
   accuracy, Hamming loss; set counting in ``llmlabel.core.labelsets``)
+- decoding: ``label_lists: walk`` (opt-in) chooses the labels one by one
+  (``llmlabel.runs.distribution.label_list``)
 - review: ``llmlabel.core.kinds.classification.LabelReview`` with a label set: uncertainty
   label by label, kappa over the record × label decisions
 - tune writes gold label sets (sorted) as few-shot examples
@@ -32,6 +34,7 @@ MULTI_LABEL = Kind(
     committee=committee_sets.MULTI_LABEL,
     scoring=scoring.MULTI_LABEL,
     items=lambda value: [(label, (label,)) for label in sorted(value)],
+    walks_labels=True,
     review=LabelReview(multi_label=True),
     example=sorted,
 )
