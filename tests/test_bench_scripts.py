@@ -36,6 +36,14 @@ def test_bench_overhead_runs(tmp_path: Path) -> None:
     assert "| round |" in text and "Median ratio" in text and "--records 50" in text
 
 
+def test_bench_own_cpu_compares_two_checkouts(tmp_path: Path) -> None:
+    # this checkout against itself: both sides run, the ratio is printed
+    script = str(EVAL / "bench_own_cpu.py")
+    result = _run([script, "--records", "300", "--rounds", "1", "--against", str(REPO)])
+    assert re.search(r"^ratio this checkout / other: \d+\.\d\d$", result.stdout, re.M)
+    assert result.stdout.count("median") == 2
+
+
 def test_gold_script_runs(tmp_path: Path, smollm2_path: Path) -> None:
     suite = tmp_path / "gold" / "sst2"
     suite.mkdir(parents=True)
