@@ -21,6 +21,9 @@ al. 2021). The methods compared, each a label and a confidence per record:
 - ``logprob+bc``: the same after dividing out the content-free prior (renormalised);
 - ``vote@3+logprob``: the mean of the vote shares and the logprob distribution;
 - ``vote@3+logprob+bc``: the mean of the vote shares and the bias-corrected distribution;
+- ``varied@4``: ``vary_prompts: true`` with four samples: four greedy answers, each with the
+  labels listed in its own seeded order (0-shot, so only the label order varies), confidence =
+  the mean of their four logprob distributions;
 - ``vote@10a``: adaptive self-consistency, at most ten samples at temperature 0.7
   (``adaptive:`` defaults: three first, then two at a time until the vote is settled),
   ``confidence: vote``, confidence = vote share.
@@ -64,8 +67,10 @@ METHODS = (
     "vote@3+logprob",
     "vote@3+logprob+bc",
     "vote@10a",
+    "varied@4",
 )
 ADAPTIVE = {"samples": 10, "adaptive": {}, "confidence": "vote"}
+VARIED = {"vary_prompts": True}
 Probs = dict[str, float]
 
 
@@ -132,6 +137,7 @@ def run(
     workdir = args.workdir / suite
     workdir.mkdir(parents=True, exist_ok=True)
     name = f"{samples}s" + ("-adaptive" if extra and "adaptive" in extra else "")
+    name += "-varied" if extra and extra.get("vary_prompts") else ""
     output = workdir / f"{args.tag}-{name}-{limit}-seed{args.sample_seed}.jsonl"
     overrides: dict[str, Any] = {
         "samples": samples,
@@ -258,6 +264,9 @@ def suite_results(
     if votes and "vote@10a" in wanted:
         adaptive, adaptive_seconds = run(suite, 10, inputs, args, len(gold), ADAPTIVE)
         methods["vote@10a"] = (adaptive, lambda r: shares(r, labels), adaptive_seconds)
+    if votes and "varied@4" in wanted:
+        varied, varied_seconds = run(suite, 4, inputs, args, len(gold), VARIED)
+        methods["varied@4"] = (varied, lambda r: dict(r.get("probs") or {}), varied_seconds)
     if not wanted & set(METHODS[:5]):
         return [measure_method(suite, m, gold, labels, args, *v) for m, v in methods.items()]
     one, one_seconds = run(suite, 1, inputs, args, len(gold))

@@ -10,7 +10,9 @@ file in ``eval/tasks/`` (default embedded model), requests cached under
 - ``logprob@1``: one greedy answer, ``confidence: logprob`` (the default): each item counts by
   the probability of its tokens (``llmlabel.core.labelprobs.item_probs``);
 - (``vote@1``, one sample with ``confidence: vote``, gives every item 1.0: AUROC 0.5, not run;)
-- ``vote@3``: three samples at temperature 0.7, ``confidence: vote``: an item's share of samples.
+- ``vote@3``: three samples at temperature 0.7, ``confidence: vote``: an item's share of samples;
+- ``walk@1`` (multi-label only): one greedy answer whose labels are chosen one by one
+  (``label_lists: walk``): a label counts by its probability at its position.
 
 Every predicted item (an entity ``(start, end, type)``; a label of the set) is right when gold
 has it. Metrics: item precision, the AUROC of the item's confidence for "item is right" (0.5:
@@ -33,13 +35,17 @@ import gold as harness  # eval/gold.py: seeded samples
 from sklearn.metrics import roc_auc_score
 
 import llmlabel
+from llmlabel.task import load
 
 RESULTS = harness.RESULTS
 SUITES = "conll2003,goemotions"
 METHODS = {
     "logprob@1": {"samples": 1, "confidence": "logprob"},
     "vote@3": {"samples": 3, "confidence": "vote"},
+    "walk@1": {"samples": 1, "confidence": "logprob", "label_lists": "walk"},
 }
+LISTS_ONLY = {"walk@1"}
+"""Methods for label lists only (multi-label): elsewhere they are ``logprob@1`` again."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,11 @@ def main(argv: list[str] | None = None) -> None:
             )
             inputs = harness.write_jsonl(Path(tmp) / f"{suite}.jsonl", gold)
             for method in METHODS:
+                if (
+                    method in LISTS_ONLY
+                    and not load(harness.TASKS / f"{suite}.yaml").kind.walks_labels
+                ):
+                    continue
                 output, seconds = run(suite, method, inputs, args)
                 results.append(measure(suite, method, gold, output, seconds))
                 args.out.write_text(render(results, args))

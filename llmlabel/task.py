@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +57,8 @@ class PreparedTask:
     """The task's Python labeling functions by name, loaded (see ``llmlabel.runs.committee``)."""
     shortlister: Shortlister | None = None
     """``shortlist:``: ranks the labels for each record (``shortlists``); None in a view."""
+    shuffle: str = ""
+    """A ``vary_prompts`` variant's seed for the order of each record's few-shot examples."""
     _views: dict[tuple[str, ...], PreparedTask] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -93,6 +96,18 @@ class PreparedTask:
         self._views[chosen] = view  # most recently used last
         return view
 
+    def variant(self, index: int) -> PreparedTask:
+        """Sample ``index``'s prompt under ``vary_prompts``: one sample of this task with the
+        labels (in the prompt and the answer schema) and each record's few-shot examples in an
+        order seeded by the task's seed and ``index``. Variant 0 is the task as written."""
+        spec = self.spec.model_copy(update={"samples": 1, "vary_prompts": False})
+        if index == 0:
+            return replace(self, spec=spec)
+        seed = f"{self.spec.seed}:{index}"
+        order = list(self.labels)
+        random.Random(seed).shuffle(order)
+        return replace(self._view(order), spec=spec, shuffle=seed)
+
     def _view(self, labels: list[str]) -> PreparedTask:
         if not labels or self.kind.model is None:
             raise ValueError("a narrowed task needs labels and an answer model built from them")
@@ -120,6 +135,8 @@ class PreparedTask:
     ) -> tuple[tuple[Message, ...], list[str]]:
         """The record's chat messages and the ids of the few-shot examples shown."""
         examples = self.selector.for_record(record_id, data)
+        if self.shuffle:
+            random.Random(f"{self.shuffle}:{record_id}").shuffle(examples)
         shots = [(e.data, self.answers[e.id]) for e in examples]
         messages = self.renderer.render(data, shots)
         if self.spec.image_fields:  # each user turn (shots, then the record) gets its images

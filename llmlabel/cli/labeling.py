@@ -41,6 +41,12 @@ def run(
     adaptive: Annotated[
         bool, Opt(help="Stop sampling a record once its vote is settled (--samples: the cap).")
     ] = False,
+    vary_prompts: Annotated[
+        bool,
+        Opt(
+            help="Each sample sees the labels and examples in its own order (--samples: how many)."
+        ),
+    ] = False,
     strategy: Annotated[
         str | None, Opt(help="Few-shot examples: fixed, random, label_balanced, semantic, mmr.")
     ] = None,
@@ -105,6 +111,7 @@ def run(
         "backend.base_url": base_url,
         "samples": samples,
         "adaptive": True if adaptive else None,
+        "vary_prompts": True if vary_prompts else None,
         "examples.strategy": strategy,
         "temperature": temperature,
         "confidence": confidence,

@@ -98,6 +98,12 @@ class TaskSpec(Strict):
         "it ranks errors best, eval/results/confidence.md); vote: share of the samples; "
         "combined: the mean of the two distributions",
     )
+    vary_prompts: bool = Field(
+        False,
+        description="each of the samples sees the labels and few-shot examples in its own "
+        "seeded order (greedy unless temperature is set); the row's distribution is the mean "
+        "of theirs",
+    )
     label_lists: Literal["greedy", "walk"] = Field(
         "greedy",
         description="multi-label answers: greedy keeps the model's token-by-token answer; "
@@ -204,6 +210,7 @@ class TaskSpec(Strict):
         self._check_images()
         self._check_bootstrap()
         self._check_shortlist()
+        self._check_vary_prompts()
         return self
 
     def _check_shortlist(self) -> None:
@@ -222,6 +229,18 @@ class TaskSpec(Strict):
             )
         if self.committee or self.labeling_functions:
             raise ValueError("shortlist runs one model: remove `committee`/`labeling_functions`")
+
+    def _check_vary_prompts(self) -> None:
+        kind = KINDS[self.kind]
+        if not self.vary_prompts:
+            return
+        if not kind.scores_labels or kind.model is None or self.label_schema:
+            raise ValueError("vary_prompts reorders `labels:` of a one-label kind (no `schema:`)")
+        if self.committee or self.labeling_functions or self.adaptive or self.shortlist:
+            raise ValueError(
+                "vary_prompts runs its own samples: remove `committee`, `labeling_functions`, "
+                "`adaptive` and `shortlist`"
+            )
 
     def _check_bootstrap(self) -> None:
         if self.bootstrap is None:
@@ -292,10 +311,10 @@ class TaskSpec(Strict):
 
     @property
     def effective_temperature(self) -> float:
-        """0 for a single sample; 0.7 when voting several, unless set."""
+        """0 for a single sample or varied prompts; 0.7 when voting several, unless set."""
         if self.temperature is not None:
             return self.temperature
-        return 0.0 if self.samples == 1 else 0.7
+        return 0.0 if self.samples == 1 or self.vary_prompts else 0.7
 
 
 def parse_task(

@@ -87,7 +87,7 @@ class Runner:
         self._shortlists: dict[str, list[str]] = {}
         """Shortlists of records fed but not labeled yet, embedded a batch at a time."""
         self._whole: Runner | None = None
-        """In a runner narrowed to a shortlist (``_narrowed``): the runner of the whole task."""
+        """In a runner of a view (``viewing``): the runner of the whole task."""
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         if self.task.spec.describe_labels and self.stats.label_descriptions is None:
@@ -156,12 +156,14 @@ class Runner:
         ``shortlist:`` tasks ask among the record's shortlist, and again among every label
         when the answer's confidence is below ``shortlist.fallback_below``."""
         settings = self.task.spec.shortlist
+        if self.task.spec.vary_prompts and self.task.spec.samples > 1:
+            return await self._varied(record)
         if self.task.shortlister is None or settings is None:
             return await self._label(record)
         shortlist = self._shortlists.pop(record.id, None)
         if shortlist is None:  # not fed by ``run``
             [shortlist] = self.task.shortlists([(record.id, record.data)])
-        row = await self._narrowed(shortlist)._label(record)
+        row = await self.viewing(self.task.narrowed(shortlist))._label(record)
         below = settings.fallback_below
         confidence = row.confidence if row.confidence_raw is None else row.confidence_raw
         narrower = len(shortlist) < len(self.task.labels)
@@ -170,10 +172,24 @@ class Runner:
         whole = await self._label(record)
         return rows.with_shortlist(whole, shortlist, self.task.labels, spent=row_usage(row))
 
-    def _narrowed(self, labels: list[str]) -> Runner:
-        """A runner asking among ``labels`` only (``PreparedTask.narrowed``): this one's
-        backend, cache, stats and locks, shared."""
-        view = self.task.narrowed(labels)
+    async def _varied(self, record: InputRecord) -> Row:
+        """``vary_prompts``: the record labeled once per prompt variant (``PreparedTask.variant``:
+        labels and few-shot examples in a seeded order, one greedy answer), so what the model
+        favours for a label's place in the list does not repeat in every sample; the rows
+        merged (``rows.merged_variants``: the mean distribution), then routed."""
+        variants = [self.viewing(self.task.variant(i)) for i in range(self.task.spec.samples)]
+        for variant in variants:
+            variant._router = None
+        data = rows.merged_variants(
+            await gather([variant._label(record) for variant in variants]), self.task.labels
+        )
+        if self._router is not None and data["status"] == "labeled":
+            self._router.apply(data)
+        return Row.model_validate(data)
+
+    def viewing(self, view: PreparedTask) -> Runner:
+        """A runner of ``view``, a view of this task (a shortlist's ``narrowed``, a
+        ``variant`` prompt): this one's backend, cache, stats and locks, shared."""
         if view is self.task:
             return self
         runner = copy.copy(self)

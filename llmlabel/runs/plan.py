@@ -129,9 +129,11 @@ def plan(
     spec = prepared.spec
     members = [member_task(spec, m) for m in spec.committee] or [spec]  # committee: each
     rounds = sum(-(-s.samples // max(1, s.backend.max_n or s.samples)) for s in members)
+    if spec.vary_prompts:  # a request per variant prompt
+        rounds = spec.samples
     prompts = [messages for messages, _, _ in _prompts(prepared, _records(prepared, input, limit))]
     notes = []
-    if spec.samples > 1 and spec.effective_temperature == 0:
+    if spec.samples > 1 and spec.effective_temperature == 0 and not spec.vary_prompts:
         notes.append("samples > 1 at temperature 0 will mostly repeat one answer")
     counted, why = _blocking(_count(prepared, prompts, backend)) if count_tokens else (None, "")
     if counted is not None:
@@ -217,7 +219,8 @@ def _extra_requests(prepared: PreparedTask, records: int) -> int:
     probes = branches if prepared.scores_labels else 0
     if prepared.walks_lists:  # per label of the list: its branch points, then where it ends
         probes = len(prepared.labels) * (branches + 2)
-    extra = records * (spec.samples * spec.retries.reask + probes)
+    per_record = spec.samples * probes if spec.vary_prompts else probes  # each variant's own
+    extra = records * (spec.samples * spec.retries.reask + per_record)
     if spec.bias_correction != "none":
         extra += len(labelprobs.CONTENT_FREE) * (1 + probes)
     return extra + int(spec.describe_labels)

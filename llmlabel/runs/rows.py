@@ -1,13 +1,15 @@
 """The rows a run writes, field by field: a record's row in the order its fields are written
 (failed, then completed as skipped or voted), the confidence a voted row reports, and the
-shortlist a ``shortlist:`` record was asked among. The runner decides which row a record gets;
-this module only fills it in."""
+shortlist a ``shortlist:`` record was asked among, and the one row of a ``vary_prompts``
+record's variants. The runner decides which row a record gets; this module only fills it in."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
+from llmlabel.core import labelprobs
 from llmlabel.core.crossfit import Router
 from llmlabel.core.request import Sample, Usage
 from llmlabel.core.row import Row
@@ -112,3 +114,28 @@ def with_shortlist(
     at = list(data).index("examples") + 1 if "examples" in data else len(data)
     items = list(data.items())
     return Row.model_validate({**dict(items[:at]), **added, **dict(items[at:])})
+
+
+def merged_variants(rows: list[Row], labels: list[str]) -> dict[str, Any]:
+    """One row from the variants' rows: the first labeled one's fields with the mean label
+    distribution (a variant without ``probs`` counts as all on its label), its argmax as the
+    label, the variants' labels as ``votes`` and every variant's usage. No variant labeled:
+    the first row, with every variant's usage."""
+    usage = sum((row_usage(row) for row in rows), Usage())
+    labeled = [row for row in rows if row.status == "labeled"]
+    if not labeled:
+        return {**rows[0].dump(), "usage": usage.model_dump()}
+    found = [row.probs or {str(row.label): 1.0} for row in labeled]
+    probs = labelprobs.mean(found, labels)
+    best = labelprobs.argmax(probs, labels)
+    votes = Counter(str(row.label) for row in labeled)
+    data = labeled[0].dump()
+    data.update(
+        label=best,
+        confidence=round(probs[best], 6),
+        votes={label: votes[label] for label in labels if votes[label]},
+        tie=sum(p == probs[best] for p in probs.values()) > 1,
+        probs={label: round(p, 6) for label, p in probs.items()},
+        usage=usage.model_dump(),
+    )
+    return data
