@@ -100,13 +100,15 @@ class PreparedTask:
         """Sample ``index``'s prompt under ``vary_prompts``: one sample of this task with the
         labels (in the prompt and the answer schema) and each record's few-shot examples in an
         order seeded by the task's seed and ``index``. Variant 0 is the task as written."""
-        spec = self.spec.model_copy(update={"samples": 1, "vary_prompts": False})
-        if index == 0:
-            return replace(self, spec=spec)
-        seed = f"{self.spec.seed}:{index}"
-        order = list(self.labels)
-        random.Random(seed).shuffle(order)
-        return replace(self._view(order), spec=spec, shuffle=seed)
+        key = (f"\0variant {index}",)  # built once per task, kept with the narrowed views
+        if key not in self._views:
+            spec = self.spec.model_copy(update={"samples": 1, "vary_prompts": False})
+            seed = f"{self.spec.seed}:{index}"
+            order = list(self.labels)
+            random.Random(seed).shuffle(order)
+            view = self._view(order) if index else self
+            self._views[key] = replace(view, spec=spec, shuffle=seed if index else "")
+        return self._views[key]
 
     def _view(self, labels: list[str]) -> PreparedTask:
         if not labels or self.kind.model is None:
