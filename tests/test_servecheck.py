@@ -29,6 +29,8 @@ def _vllm(body: dict[str, Any]) -> Reply | None:
     and llama.cpp's top-level `json_schema` are unknown fields, ignored."""
     if "guided_json" in body or "json_schema" in body:
         return Reply(body=_chat("Hello there, how are you"))
+    if body.get("continue_final_message"):  # goes on from the prefilled '{"probe_k7": "zq'
+        return Reply(body=_chat('7x"}'))
     return None
 
 
@@ -47,6 +49,8 @@ def test_vllm_dialect_is_found_and_preferred() -> None:
     assert report.context == "8192 tokens (max_model_len)"
     assert report.n is not None and report.n.ok and report.max_n is None
     assert report.logprobs is not None and report.logprobs.ok
+    assert report.prefill is not None and report.prefill.ok, report.prefill
+    assert report.prefill is not None and report.prefill.ok
     assert "structured_output: structured_outputs" in report.backend_yaml("OPENAI_API_KEY")
     assert "max_n" not in report.backend_yaml("OPENAI_API_KEY")
 
@@ -64,6 +68,8 @@ def test_a_server_that_ignores_every_dialect_and_caps_n() -> None:
     assert report.structured_output == "none"
     assert report.max_n == 2 and report.n is not None and report.n.ok
     assert report.logprobs is not None and not report.logprobs.ok
+    assert report.prefill is not None and not report.prefill.ok  # a new answer, not going on
+    assert "Sure! Here" in report.prefill.detail
     assert report.context is None
     snippet = report.backend_yaml("MY_KEY")
     assert "max_n: 2" in snippet and "api_key_env: MY_KEY" in snippet
@@ -75,6 +81,18 @@ def test_a_server_that_returns_one_choice_for_n() -> None:
         report = api.serve_check(stub.url)
     assert report.n is not None and not report.n.ok
     assert report.max_n == 1 and f"n={N_PROBE}" in report.n.detail
+
+
+def test_a_server_that_refuses_prefill() -> None:
+    def hosted(body: dict[str, Any]) -> Reply | None:
+        if "continue_final_message" in body:
+            return error(400, "Unrecognized request argument supplied: continue_final_message")
+        return None
+
+    with StubServer(hosted) as stub:
+        report = api.serve_check(stub.url)
+    assert report.prefill is not None and not report.prefill.ok
+    assert report.prefill.detail.startswith("HTTP 400: Unrecognized request argument")
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -106,3 +124,4 @@ def test_real_llama_cpp_server(embedded_server_url: str) -> None:
     report = api.serve_check(embedded_server_url)
     assert report.dialects["json_schema"].ok and not report.dialects["guided_json"].ok
     assert report.logprobs is not None and report.logprobs.ok
+    assert report.prefill is not None and report.prefill.ok, report.prefill

@@ -6,12 +6,19 @@ cap is remembered in ``max_n``; servers that return fewer choices than asked are
 extra requests under other seeds. Retries are the runner's (``llmlabel.runs.retrying``); this
 backend only says which errors can pass (408/409/429/5xx, timeouts, dropped connections, bodies
 that are not a chat completion) and how long the server asked to wait (``Retry-After``).
+
+A label probe continues a prefilled answer (``continue_final_message``, which vLLM and llama.cpp
+honour). Hosted OpenAI refuses the field with HTTP 400: the first refusal is said once (a
+warning) and remembered, later probes fail here without a request, and label probabilities come
+from each answer's own ``top_logprobs`` (labels that share their first tokens are then scored
+only along the answer's path; ``llmlabel.runs.distribution``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import logging
 import os
 import re
 import time
@@ -35,6 +42,7 @@ _RETRY_STATUS = {408, 409, 429}
 _CONTEXT_CODES = {"context_length_exceeded", "exceed_context_size_error"}
 _CONTEXT_TEXT = re.compile(r"context (length|size|window)|maximum context", re.I)
 _N_PARAM = re.compile(r"['\"`]n['\"`]|\bn must\b|\bn should\b")
+_log = logging.getLogger("llmlabel")
 
 
 class OpenAICompatBackend:
@@ -55,6 +63,8 @@ class OpenAICompatBackend:
         self.identity = f"openai_compat:{self._url}:{spec.model}"  # cache keys: per server
         self._tokenizer: str | None = None
         """The server's tokenize dialect (``prompt_token_ids``), once found."""
+        self._no_prefill: str | None = None
+        """What the server said when it refused a prefilled probe, once it refused one."""
         key = os.environ.get(spec.api_key_env)
         hide_secret(key)  # a server may echo it back in an error body
         self._local = _is_local(self._url)
@@ -71,6 +81,8 @@ class OpenAICompatBackend:
         )
 
     async def complete(self, request: LabelRequest) -> Completion:
+        if request.prefill and self._no_prefill is not None:
+            raise BackendError(self._no_prefill)
         samples: list[Sample] = []
         usage = Usage()
         while len(samples) < request.n:
@@ -85,6 +97,8 @@ class OpenAICompatBackend:
                 ) from exc
             except openai.APIError as exc:
                 cap = _n_cap(exc, k)
+                if cap is None and request.prefill and _refused(exc):
+                    raise self._refuse_prefill(exc) from exc
                 if cap is None:
                     raise self._error(exc) from exc
                 self.max_n = min(self.max_n, cap)
@@ -248,6 +262,34 @@ class OpenAICompatBackend:
             f"{url} rejected the request (HTTP {status}): {said}",
             hint=f"does this server support structured_output '{mode}'?",
         )
+
+    def _refuse_prefill(self, exc: openai.APIError) -> BackendError:
+        """Remember (and say once) that this server does not continue a prefilled answer."""
+        said = _server_message(exc)
+        status = exc.status_code if isinstance(exc, openai.APIStatusError) else "?"
+        if self._no_prefill is not None:  # concurrent probes: said once
+            return BackendError(self._no_prefill)
+        self._no_prefill = (
+            f"{self._url} does not continue a prefilled answer (HTTP {status}: "
+            f"{said}): label probabilities come from each answer's own top logprobs"
+        )
+        _log.warning(
+            "%s refuses label probes (continue_final_message; HTTP %s: %s): label "
+            "probabilities come from each answer's own top logprobs, so labels that share "
+            "their first tokens are scored only along the answer's path",
+            self._url,
+            status,
+            said,
+        )
+        return BackendError(self._no_prefill)
+
+
+def _refused(exc: openai.APIError) -> bool:
+    """A 400/422 that is not about the context: the server refused the request's fields."""
+    if not isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
+        return False
+    said = _server_message(exc)
+    return not (exc.code in _CONTEXT_CODES or _CONTEXT_TEXT.search(said))
 
 
 class _Deadline(openai.APITimeoutError):

@@ -25,7 +25,8 @@ def serve_check_(
     for dialect, probe in report.dialects.items():
         known = "" if dialect in ("structured_outputs", "guided_json", "json_schema") else "*"
         table.add_row(f"structured: {dialect}{known}", _yes(probe.ok), probe.detail)
-    for name, found in (("n > 1", report.n), ("logprobs", report.logprobs)):
+    probes = (("n > 1", report.n), ("logprobs", report.logprobs), ("label probes", report.prefill))
+    for name, found in probes:
         if found is not None:
             table.add_row(name, _yes(found.ok), found.detail)
     out.print(table)

@@ -2,9 +2,11 @@
 
 A handful of small requests: ``GET /models`` (names, vLLM's ``max_model_len``), llama.cpp's
 ``/props`` (context size, slots), one chat request per structured-output dialect, one with
-``n > 1`` and one with ``logprobs``. A dialect counts as working only if the answer follows a
-schema no model would follow unasked (one key with one made-up allowed value), because servers
-ignore request fields they do not know instead of refusing them.
+``n > 1``, one with ``logprobs`` and one that continues a prefilled answer (the label probes of
+``confidence: logprob``). A dialect counts as working only if the answer follows a schema no
+model would follow unasked (one key with one made-up allowed value), because servers ignore
+request fields they do not know instead of refusing them; for the same reason a prefill counts
+only if the answer goes on from it (the made-up value's rest) rather than starting anew.
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ class ServeReport:
     max_n: int | None = None
     """A cap on ``n`` the server stated, if lower than ``N_PROBE``."""
     logprobs: Probe | None = None
+    prefill: Probe | None = None
+    """Whether the server continues a prefilled answer (``continue_final_message``)."""
 
     @property
     def structured_output(self) -> str:
@@ -106,6 +110,7 @@ def check(
         report.dialects[dialect] = _dialect(client, chosen, dialect)
     report.n, report.max_n = _n(client, chosen)
     report.logprobs = _logprobs(client, chosen)
+    report.prefill = _prefill(client, chosen)
     return report
 
 
@@ -243,6 +248,33 @@ def _logprobs(client: _Client, model: str) -> Probe:
     if content:
         return Probe(True, f"{len(content)} token logprobs")
     return Probe(False, "no token logprobs in the answer")
+
+
+def _prefill(client: _Client, model: str) -> Probe:
+    """Label probes continue a final assistant message: vLLM and llama.cpp do, hosted OpenAI
+    refuses the field, and some servers ignore it and start a new answer."""
+    start = '{"' + _KEY + '": "' + _VALUE[:2]
+    asked = f'Reply with exactly this JSON: {{"{_KEY}": "{_VALUE}"}}'
+    status, answer = client.chat(
+        model,
+        messages=[{"role": "user", "content": asked}, {"role": "assistant", "content": start}],
+        continue_final_message=True,
+        add_generation_prompt=False,
+        max_tokens=4,
+        temperature=0.0,
+    )
+    if status != 200:
+        return Probe(False, f"HTTP {status}: {_said(answer)}")
+    text = (_texts(answer) or [""])[0]
+    # llama.cpp's answer repeats the prefill; four tokens cannot spell it anew.
+    rest = text.removeprefix(start)
+    if rest.startswith(_VALUE[2:3]):
+        return Probe(True, "continues a prefilled answer")
+    return Probe(
+        False,
+        f"answered {text[:40]!r} after the prefilled {start!r}: not its continuation "
+        "(the server may ignore continue_final_message)",
+    )
 
 
 def _texts(answer: Any) -> list[str]:

@@ -392,6 +392,55 @@ def test_sampler_seeds_and_probes_reach_the_body() -> None:
         assert "response_format" not in body  # the schema's grammar starts at '{'
 
 
+def _hosted_openai(body: dict[str, Any]) -> Reply | None:
+    """Hosted OpenAI's answer to fields it does not know: HTTP 400, nothing generated."""
+    if "continue_final_message" in body:
+        return error(
+            400,
+            "Unrecognized request argument supplied: continue_final_message",
+            param="continue_final_message",
+            code=None,
+        )
+    return None
+
+
+def test_a_server_that_refuses_probes_is_asked_once(caplog: pytest.LogCaptureFixture) -> None:
+    probe = label_request(prefill='{"label": "pos', logprobs=True, top_logprobs=20, max_tokens=1)
+
+    async def use(backend: OpenAICompatBackend) -> list[str]:
+        said = []
+        for _ in range(3):
+            with pytest.raises(BackendError) as caught:
+                await backend.complete(probe)
+            assert not caught.value.fatal and not caught.value.retryable
+            said.append(str(caught.value))
+        answer = await backend.complete(label_request(logprobs=True, top_logprobs=20))
+        assert len(answer.samples) == 1  # answers (not probes) go on as before
+        return said
+
+    with StubServer(_hosted_openai) as stub, caplog.at_level("WARNING", "llmlabel"):
+        said = with_backend(stub.url, use)
+        assert stub.calls == 2  # one refused probe, one answer: later probes are not sent
+    assert all("does not continue a prefilled answer" in s for s in said)
+    warnings = [r for r in caplog.records if "refuses label probes" in r.getMessage()]
+    assert len(warnings) == 1 and "continue_final_message" in warnings[0].getMessage()
+
+
+def test_a_context_error_on_a_probe_is_not_a_refusal() -> None:
+    probe = label_request(prefill='{"label": "pos', logprobs=True, top_logprobs=20, max_tokens=1)
+    too_long = error(
+        400, "This model's maximum context length is 8 tokens", code="context_length_exceeded"
+    )
+    with StubServer([too_long, Reply()]) as stub:
+
+        async def use(backend: OpenAICompatBackend) -> int:
+            with pytest.raises(BackendError):
+                await backend.complete(probe)
+            return len((await backend.complete(probe)).samples)
+
+        assert with_backend(stub.url, use) == 1 and stub.calls == 2
+
+
 def test_hosted_apis_get_only_top_p(monkeypatch: pytest.MonkeyPatch) -> None:
     spec = BackendSpec(type="openai_compat", base_url="https://api.example.com/v1", model="m")
     monkeypatch.setenv(spec.api_key_env, "sk-test")
