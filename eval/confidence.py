@@ -281,7 +281,7 @@ def suite_results(
         "logprob@1": (one, logprob, one_seconds),
         "logprob+bc": (one, lambda r: corrected(logprob(r), prior), one_seconds),
     }
-    if votes:
+    if votes and wanted & {"vote@3", "vote@3+logprob", "vote@3+logprob+bc"}:
         three, three_seconds = run(suite, 3, inputs, args, len(gold))
         methods = {
             "vote@3": (three, lambda r: shares(r, labels), three_seconds),

@@ -57,6 +57,33 @@ def test_the_run_prompts_with_the_written_lines_and_records_them(tmp_path: Path)
     assert totals["label_descriptions"] == {"positive": "the reviewer is happy"}
 
 
+def test_the_request_shows_the_first_records_and_no_gold(tmp_path: Path) -> None:
+    (tmp_path / "task.yaml").write_text(TASK)
+    data = tmp_path / "in.jsonl"
+    lines = [
+        json.dumps({"id": f"r{i}", "text": f"Review number {i}.", "label": "SECRET"})
+        for i in range(describe.RECORDS + 3)
+    ]
+    data.write_text("\n".join([lines[0], "{not json", *lines[1:]]) + "\n")
+    backend = FakeBackend(script)
+    out = tmp_path / "out.jsonl"
+    result = llmlabel.label(
+        tmp_path / "task.yaml", data, out, backend=backend, cache=False, on_error="skip"
+    )
+    assert result.stats.labeled == len(lines) and result.stats.skipped_bad == 1  # none lost
+    asked = backend.requests[0].messages[-1].content
+    shown = [f"Review number {i}." for i in range(describe.RECORDS - 1)]  # one line unreadable
+    assert all(f"- {text}" in asked for text in shown)
+    assert f"Review number {describe.RECORDS}." not in asked  # only the first records
+    assert "SECRET" not in asked  # a record's other fields (a gold label) are not shown
+    again = FakeBackend(script)  # the same input asks the same request (a resume hits the cache)
+    llmlabel.label(
+        tmp_path / "task.yaml", data, tmp_path / "o2.jsonl", backend=again, cache=False,
+        on_error="skip",
+    )  # fmt: skip
+    assert again.requests[0] == backend.requests[0]
+
+
 def test_an_unusable_answer_leaves_the_labels_bare(tmp_path: Path) -> None:
     (tmp_path / "task.yaml").write_text(TASK)
     backend = FakeBackend(

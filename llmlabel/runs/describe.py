@@ -3,9 +3,11 @@
 A task written in a minute has label names and no descriptions. Before the first record, one
 constrained request (temperature 0, the task's seed, cached like any request) asks the model
 for a line per label that has none: which texts get it, so that the labels can be told apart.
-The task is then prepared again with those lines, exactly as if the task file had them; the
-runner records them in the manifest's totals (``label_descriptions``). Labels that have a
-description keep it.
+The request shows the first ``RECORDS`` input records (unlabeled; each cut to
+``RECORD_CHARS``), so the lines fit the texts at hand; the same input gives the same request,
+so a resumed run gets the same lines from the cache. The task is then prepared again with those
+lines, exactly as if the task file had them; the runner records them in the manifest's totals
+(``label_descriptions``). Labels that have a description keep it.
 
 ``llmlabel tune`` asks for guidance here too: ``instruction_request`` has the model rewrite a
 task's instructions from records the current prompt labels wrongly.
@@ -13,23 +15,41 @@ task's instructions from records the current prompt labels wrongly.
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.settings import LabelDef
+from llmlabel.io.readers import InputRecord
+from llmlabel.select.semantic import text_of
 from llmlabel.task import PreparedTask, load
 
 MAX_CHARS = 200
 """The most characters of one generated description."""
 TOKENS_PER_LABEL = 60
+RECORDS = 8
+"""How many of the first input records the request shows."""
+RECORD_CHARS = 300
 
 SYSTEM = "You write short, precise labeling guidelines for annotators."
 
 
-def request(task: PreparedTask) -> LabelRequest | None:
-    """The request for the labels without a description (None: every label has one)."""
+def head(
+    records: Iterable[InputRecord], fields: Sequence[str]
+) -> tuple[list[str], Iterator[InputRecord]]:
+    """The task's ``fields`` of the first ``RECORDS`` readable records (nothing else of a
+    record, such as a gold label, is shown), and all the records again."""
+    records = iter(records)
+    first = list(itertools.islice(records, RECORDS))
+    texts = [text_of(r.data, fields) for r in first if r.error is None]
+    return texts, itertools.chain(first, records)
+
+
+def request(task: PreparedTask, texts: Sequence[str] = ()) -> LabelRequest | None:
+    """The request for the labels without a description (None: every label has one), showing
+    ``texts`` (some of the records to label)."""
     spec = task.spec
     missing = [label.name for label in spec.labels if not label.description]
     if not missing:
@@ -37,10 +57,15 @@ def request(task: PreparedTask) -> LabelRequest | None:
     about = spec.description or spec.name
     if spec.instructions:
         about += "\n" + spec.instructions.strip()
+    shown = "".join(
+        "\n- " + " ".join(text.split())[:RECORD_CHARS] for text in texts if text.strip()
+    )
     user = (
-        f"Task: {about}\n\nLabels: {', '.join(missing)}\n\nFor each label, write one line (at "
-        "most 20 words) saying which texts get that label, so that an annotator can tell the "
-        "labels apart. Answer with a JSON object mapping each label to its line."
+        f"Task: {about}\n\nLabels: {', '.join(missing)}\n\n"
+        + (f"Some of the texts to label:{shown}\n\n" if shown else "")
+        + "For each label, write one line (at most 20 words) saying which texts get that label, "
+        "so that an annotator can tell the labels apart. Answer with a JSON object mapping each "
+        "label to its line."
     )
     line = {"type": "string", "minLength": 3, "maxLength": MAX_CHARS}
     schema = {
@@ -60,11 +85,13 @@ def request(task: PreparedTask) -> LabelRequest | None:
 
 
 async def described(
-    task: PreparedTask, complete: Callable[[LabelRequest], Awaitable[Completion]]
+    task: PreparedTask,
+    complete: Callable[[LabelRequest], Awaitable[Completion]],
+    texts: Sequence[str] = (),
 ) -> tuple[PreparedTask, dict[str, str]]:
     """``task`` with a description for every label the model could describe, and those
     descriptions (empty when there was nothing to ask, or the answer was unusable)."""
-    asked = request(task)
+    asked = request(task, texts)
     if asked is None:
         return task, {}
     completion = await complete(asked)

@@ -91,8 +91,9 @@ class Runner:
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         if self.task.spec.describe_labels and self.stats.label_descriptions is None:
+            texts, records = describe.head(records, self.task.spec.fields)
             self.task, self.stats.label_descriptions = await describe.described(
-                self.task, self._complete
+                self.task, self._complete, texts
             )
         queue: asyncio.Queue[InputRecord | None] = asyncio.Queue(self.task.spec.concurrency * 2)
         workers = [
