@@ -24,7 +24,12 @@ embedded model. The variants, each a label per record:
   own example (the selector skips its id);
 - ``boot+bc``: the second pass's distributions with its content-free prior divided out;
 - ``describe``: ``describe_labels: true``: the model first writes a line for each bare label
-  (one request per task), and the run prompts with those lines.
+  (one request per task, showing the first input records), and the run prompts with those
+  lines; its input is the gold records alone (no content-free records among the first);
+- ``describe0``: the same with no record shown (``llmlabel.runs.describe.RECORDS`` set to 0 for
+  that run), to measure what the records add.
+
+``--variants`` computes only some of them (``today`` always).
 
 The records are split into two seeded halves: ``select`` (where a default would be chosen) and
 ``report`` (where it is scored). Every variant is compared with ``today`` on the same records:
@@ -57,12 +62,13 @@ import llmlabel
 from llmlabel.backends.llama_server import serve_http
 from llmlabel.core import labelprobs
 from llmlabel.core.settings import BackendSpec
+from llmlabel.runs import describe
 from llmlabel.task import load
 
 TASKS = harness.TASKS / "bare"
 RESULTS = harness.RESULTS
 SUITES = "sst2,ag_news,trec,sms_spam,tweet_eval_emotion,financial_phrasebank"
-VARIANTS = ("floor", "today", "bc", "bc+em", "boot", "boot+bc", "describe")
+VARIANTS = ("floor", "today", "bc", "bc+em", "boot", "boot+bc", "describe", "describe0")
 Probs = dict[str, float]
 
 
@@ -151,15 +157,18 @@ def label_today(
     tmp: Path,
     name: str = "today",
     extra: Mapping[str, Any] | None = None,
+    *,
+    free: bool = True,
 ) -> tuple[dict[str, dict[str, Any]], Probs, float | None]:
     """llmlabel's rows by id on the bare task (with ``extra`` overrides), the content-free
-    prior, seconds per record."""
+    prior (uniform with ``free=False``: no content-free records asked), seconds per record."""
     task = load(TASKS / f"{suite}.yaml")
-    free = [
+    free_records = [
         {"id": f"content-free-{i}", **dict.fromkeys(task.spec.fields, text)}
         for i, text in enumerate(labelprobs.CONTENT_FREE)
     ]
-    inputs = harness.write_jsonl(tmp / f"{suite}.jsonl", [*free, *gold])
+    asked_free = free_records if free else []
+    inputs = harness.write_jsonl(tmp / f"{suite}.jsonl", [*asked_free, *gold])
     workdir = args.workdir / suite
     output = workdir / f"{name}-{len(gold)}-seed{args.sample_seed}.jsonl"
     overrides = {"backend.model": args.model} if args.model else {}
@@ -175,7 +184,7 @@ def label_today(
     )
     seconds = harness.seconds_per_record(output, result.stats)
     rows = {str(row["id"]): row for row in llmlabel.iter_output(output)}
-    priors = [rows[r["id"]]["probs"] for r in free if rows[r["id"]].get("probs")]
+    priors = [rows[r["id"]]["probs"] for r in asked_free if rows[r["id"]].get("probs")]
     prior = labelprobs.mean(priors, task.labels) or dict.fromkeys(task.labels, 1 / len(task.labels))
     return rows, prior, seconds
 
@@ -226,47 +235,63 @@ def argmax(probs: Probs, labels: Sequence[str]) -> str | None:
 
 
 def suite_variants(suite: str, args: argparse.Namespace, tmp: Path) -> list[Variant]:
+    """The variants in ``args.variants`` (``today`` always) on ``suite``."""
+    wanted = set(args.variants.split(",")) | {"today"}
     gold = harness.scored_records(
         harness.gold_dir() / suite / "test.jsonl", args.limit, args.sample_seed
     )
     labels = load(TASKS / f"{suite}.yaml").labels
-    bare = floor(suite, gold, args)
+    found = [floor(suite, gold, args)] if "floor" in wanted else []
     rows, prior, seconds = label_today(suite, gold, args, tmp)
     dists = {g: dict(rows[g].get("probs") or {}) for g in (str(r["id"]) for r in gold)}
-    corrected = {g: labelprobs.debias(d, prior) if d else {} for g, d in dists.items()}
-    uniform = dict.fromkeys(labels, 1 / len(labels))
-    estimated = pool_prior([d for d in corrected.values() if d], uniform, labels)
-    print(f"{suite}: content-free prior {_rounded(prior)}; pool prior {_rounded(estimated)}",
-          file=sys.stderr)  # fmt: skip
-    moved = {
-        g: argmax(reweight(d, uniform, estimated), labels) if d else None
-        for g, d in corrected.items()
-    }
     today = {g: (rows[g].get("label") if rows[g]["status"] == "labeled" else None) for g in dists}
-    pool = harness.write_jsonl(
-        args.workdir / suite / "bootstrap-pool.jsonl", bootstrap_pool(gold, rows, args.per_label)
-    )
-    examples = {
-        "examples.path": str(pool),
-        "examples.k": args.shots,
-        "examples.strategy": "semantic",
-    }
-    again, again_prior, again_seconds = label_today(suite, gold, args, tmp, "boot", examples)
-    boot = {g: dict(again[g].get("probs") or {}) for g in dists}
-    boot_bc = {g: labelprobs.debias(d, again_prior) if d else {} for g, d in boot.items()}
-    total = None if seconds is None or again_seconds is None else seconds + again_seconds
-    lines, _, lines_seconds = label_today(suite, gold, args, tmp, "describe",
-                                          {"describe_labels": True})  # fmt: skip
-    described = {g: argmax(dict(lines[g].get("probs") or {}), labels) for g in dists}
-    return [
-        bare,
-        Variant(suite, "today", today, seconds),
-        Variant(suite, "bc", {g: argmax(d, labels) for g, d in corrected.items()}, seconds),
-        Variant(suite, "bc+em", moved, seconds),
-        Variant(suite, "boot", {g: argmax(d, labels) for g, d in boot.items()}, total),
-        Variant(suite, "boot+bc", {g: argmax(d, labels) for g, d in boot_bc.items()}, total),
-        Variant(suite, "describe", described, lines_seconds),
-    ]
+    found.append(Variant(suite, "today", today, seconds))
+    corrected = {g: labelprobs.debias(d, prior) if d else {} for g, d in dists.items()}
+    if "bc" in wanted:
+        found.append(
+            Variant(suite, "bc", {g: argmax(d, labels) for g, d in corrected.items()}, seconds)
+        )
+    if "bc+em" in wanted:
+        uniform = dict.fromkeys(labels, 1 / len(labels))
+        estimated = pool_prior([d for d in corrected.values() if d], uniform, labels)
+        print(f"{suite}: content-free prior {_rounded(prior)}; pool prior {_rounded(estimated)}",
+              file=sys.stderr)  # fmt: skip
+        moved = {
+            g: argmax(reweight(d, uniform, estimated), labels) if d else None
+            for g, d in corrected.items()
+        }
+        found.append(Variant(suite, "bc+em", moved, seconds))
+    if wanted & {"boot", "boot+bc"}:
+        pool = harness.write_jsonl(
+            args.workdir / suite / "bootstrap-pool.jsonl",
+            bootstrap_pool(gold, rows, args.per_label),
+        )
+        examples = {
+            "examples.path": str(pool),
+            "examples.k": args.shots,
+            "examples.strategy": "semantic",
+        }
+        again, again_prior, again_seconds = label_today(suite, gold, args, tmp, "boot", examples)
+        boot = {g: dict(again[g].get("probs") or {}) for g in dists}
+        boot_bc = {g: labelprobs.debias(d, again_prior) if d else {} for g, d in boot.items()}
+        total = None if seconds is None or again_seconds is None else seconds + again_seconds
+        found += [
+            Variant(suite, "boot", {g: argmax(d, labels) for g, d in boot.items()}, total),
+            Variant(suite, "boot+bc", {g: argmax(d, labels) for g, d in boot_bc.items()}, total),
+        ]
+    for name, shown in (("describe", describe.RECORDS), ("describe0", 0)):
+        if name not in wanted:
+            continue
+        # Without the content-free records: the lines are written from the first records.
+        kept, describe.RECORDS = describe.RECORDS, shown
+        try:
+            extra = {"describe_labels": True}
+            lines, _, lines_seconds = label_today(suite, gold, args, tmp, name, extra, free=False)
+        finally:
+            describe.RECORDS = kept
+        described = {g: argmax(dict(lines[g].get("probs") or {}), labels) for g in dists}
+        found.append(Variant(suite, name, described, lines_seconds))
+    return [v for v in found if v.name in wanted]
 
 
 def _rounded(probs: Probs) -> str:
@@ -320,6 +345,7 @@ def render(results: dict[str, list[Variant]], golds: dict[str, dict[str, str]], 
         "| model s/record |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    names = [v for v in VARIANTS if all(any(x.name == v for x in r) for r in results.values())]
     select_means: dict[str, list[float]] = {v: [] for v in VARIANTS}
     report_means: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for suite, variants in results.items():
@@ -348,10 +374,10 @@ def render(results: dict[str, list[Variant]], golds: dict[str, dict[str, str]], 
         "| variant | mean accuracy, select half | mean accuracy, report half |",
         "|---|---|---|",
     ]
-    for name in VARIANTS:
+    for name in names:
         s, r = select_means[name], report_means[name]
         lines.append(f"| {name} | {sum(s) / len(s):.3f} | {sum(r) / len(r):.3f} |")
-    best = max(VARIANTS[1:], key=lambda name: sum(select_means[name]))
+    best = max((n for n in names if n != "floor"), key=lambda name: sum(select_means[name]))
     lines += [
         "",
         f"Chosen on the select half among llmlabel's variants: **{best}**.",
@@ -368,6 +394,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help="comma-separated (today always)"
+    )
     parser.add_argument("--shots", type=int, default=4, help="boot: examples per record")
     parser.add_argument("--per-label", type=int, default=8, help="boot: pool records per label")
     parser.add_argument("--workdir", type=Path, default=RESULTS / "raw" / "bare")

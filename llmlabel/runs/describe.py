@@ -62,12 +62,18 @@ def request(task: PreparedTask, texts: Sequence[str] = ()) -> LabelRequest | Non
     )
     user = (
         f"Task: {about}\n\nLabels: {', '.join(missing)}\n\n"
-        + (f"Some of the texts to label:{shown}\n\n" if shown else "")
+        + (
+            f"Some unlabeled texts of this task, only to show what the texts are like:{shown}\n\n"
+            if shown
+            else ""
+        )
         + "For each label, write one line (at most 20 words) saying which texts get that label, "
-        "so that an annotator can tell the labels apart. Answer with a JSON object mapping each "
-        "label to its line."
+        "so that an annotator can tell the labels apart: a rule in your own words, not an "
+        "example and not a quote. Answer with a JSON object mapping each label to its line."
     )
-    line = {"type": "string", "minLength": 3, "maxLength": MAX_CHARS}
+    # A small model asked for a line per label tends to write an example text (or copy one
+    # shown) instead of a rule; a line that must start "Texts " is a rule.
+    line = {"type": "string", "minLength": 3, "maxLength": MAX_CHARS, "pattern": "^Texts .+$"}
     schema = {
         "type": "object",
         "properties": dict.fromkeys(missing, line),
