@@ -12,6 +12,10 @@ using nothing but the unlabeled records (no gold label, no extra model request):
 - ``bc``: the content-free prior divided out (Zhao et al. 2021), for comparison;
 - ``batch``: batch calibration (Zhou et al. 2024): the mean distribution over the pool is the
   contextual bias, divided out; it assumes the labels are about equally frequent;
+- ``pool``: what llmlabel does with ``bias_correction: pool``: batch calibration with the
+  mean of the first 64 records only (the input in its seeded order, no content-free records),
+  mixed half and half with the uniform prior as ``content_free`` is; a run of its own, whose
+  requests the cache answers (they are ``today``'s);
 - ``proto``: prototypical calibration (Han et al. 2023): a Gaussian mixture with one component
   per label fitted to the pool's distributions, each component given the label its mean
   favours most (one label per component, Hungarian matching); a record takes its most likely
@@ -45,7 +49,7 @@ from llmlabel.core import labelprobs
 from llmlabel.select.embed import make_embedder
 from llmlabel.task import load
 
-VARIANTS = ("today", "bc", "batch", "proto", "student", "fused")
+VARIANTS = ("today", "bc", "batch", "pool", "proto", "student", "fused")
 Probs = dict[str, float]
 FLOOR = 1e-6
 
@@ -131,11 +135,16 @@ def suite_variants(suite: str, args: argparse.Namespace, tmp: Path) -> list[bare
     def variant(name: str, labelled: Sequence[str | None]) -> bare.Variant:
         return bare.Variant(suite, name, dict(zip(ids, labelled, strict=True)), seconds)
 
+    calibrated = batch_calibrated(dists, labels)
+    pooled, _, _ = bare.label_today(
+        suite, records, args, tmp, "pool", {"bias_correction": "pool"}, free=False
+    )
     taught = student(texts, dists, labels, args.workdir / suite, seed=args.sample_seed)
     return [
         bare.Variant(suite, "today", today, seconds),
         variant("bc", [bare.argmax(labelprobs.debias(d, prior), labels) for d in dists]),
-        variant("batch", [bare.argmax(d, labels) for d in batch_calibrated(dists, labels)]),
+        variant("batch", [bare.argmax(d, labels) for d in calibrated]),
+        variant("pool", [pooled[i].get("label") for i in ids]),
         variant("proto", prototypical(dists, labels, args.sample_seed)),
         variant("student", [bare.argmax(d, labels) for d in taught]),
         variant(

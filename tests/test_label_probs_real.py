@@ -15,6 +15,7 @@ import llmlabel
 from llmlabel.backends.embedded import EmbeddedBackend
 from llmlabel.core import labelprobs
 from llmlabel.core.settings import BackendSpec
+from llmlabel.runs import distribution
 from llmlabel.task import PreparedTask, load
 
 # Labels sharing first tokens, so the walk needs branch points beyond the sampled path.
@@ -171,3 +172,22 @@ def test_bias_correction_divides_out_the_content_free_prior(
         expected = labelprobs.debias(raw[row["id"]]["probs"], prior)
         assert row["probs"] == pytest.approx(expected, abs=1e-4)
         assert row["provenance"]["bias_correction"] == "content_free"
+
+
+def test_pool_bias_correction_divides_out_the_first_records_mean(
+    tmp_path: Path, smollm2_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bias_correction: pool``: the prior is the mean raw distribution of the first records
+    (two here), asked again through the cache, and every row is divided by it."""
+    monkeypatch.setattr(distribution, "POOL_RECORDS", 2)
+    raw = label(tmp_path, {"model": str(smollm2_path)})
+    task = write_task(tmp_path, {"model": str(smollm2_path)}, bias_correction="pool")
+    out = tmp_path / "pooled.jsonl"
+    result = llmlabel.label(task, tmp_path / "in.jsonl", out, cache=tmp_path / "c.db")
+    first = [raw[k]["probs"] for k in list(TEXTS)[:2]]
+    prior = result.stats.label_prior
+    assert prior == pytest.approx(labelprobs.mean(first, LABELS), abs=1e-4)
+    for row in map(json.loads, out.read_text().splitlines()):
+        expected = labelprobs.debias(raw[row["id"]]["probs"], prior)
+        assert row["probs"] == pytest.approx(expected, abs=1e-4)
+        assert row["provenance"]["bias_correction"] == "pool"

@@ -9,7 +9,7 @@ coordinate ascent over steps, each a few options tried on top of the incumbent s
   the incumbent's wrong dev records (their text, gold and predicted labels);
 - ``examples``: few-shot examples from the dev records themselves (``label_balanced`` k=4 and
   ``semantic`` k=8; a record is never its own example, by id or identical text);
-- ``bias``: contextual calibration (``bias_correction: content_free``).
+- ``bias``: a label prior divided out (``bias_correction: content_free`` or ``pool``).
 
 An option replaces the incumbent only when it is the step's best on dev, is more accurate
 there, and McNemar's exact test on the paired dev outcomes gives p < ``alpha``: every accepted
@@ -270,7 +270,7 @@ class _Search:
                  "examples.strategy": "semantic"},
             ]  # fmt: skip
         if task.kind.scores_labels and spec.bias_correction == "none":
-            return [{"bias_correction": "content_free"}]
+            return [{"bias_correction": "content_free"}, {"bias_correction": "pool"}]
         return []
 
     async def proposals(

@@ -111,10 +111,11 @@ class TaskSpec(Strict):
         "where the model more likely closes it (needs confidence logprob or combined and one "
         "sample at temperature 0; eval/results/bare_goemotions.md)",
     )
-    bias_correction: Literal["none", "content_free"] = Field(
+    bias_correction: Literal["none", "content_free", "pool"] = Field(
         "none",
-        description="content_free: divide out the label prior the model shows on content-free "
-        "inputs (N/A, [MASK], …); needs confidence logprob or combined",
+        description="divide out a label prior: content_free, the one the model shows on "
+        "content-free inputs (N/A, [MASK], …); pool, the mean label distribution of the first "
+        "64 records (for labels about equally frequent); needs confidence logprob or combined",
     )
     concurrency: int = Field(4, ge=1, le=MAX_CONCURRENCY)
     retries: RetrySpec = RetrySpec()

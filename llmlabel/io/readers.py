@@ -8,8 +8,9 @@ for millions of records. Every error names the file and line (or row) and says h
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,6 +51,24 @@ def read_records(
         raise ValueError("limit must be >= 0")
     rows, name = open_source(source)
     return _records(rows, name, id_field, limit, keep_bad)
+
+
+def peek(
+    records: Iterable[InputRecord], n: int, fields: Sequence[str]
+) -> tuple[list[InputRecord], Iterator[InputRecord]]:
+    """The readable records among the first ``n`` (each field of ``fields`` there), and all
+    the records again, from the first."""
+    records = iter(records)
+    first = list(itertools.islice(records, n))
+    usable = []
+    for record in first:
+        try:
+            if record.error is None:
+                check_fields(record, fields)
+                usable.append(record)
+        except InputError:
+            pass  # the run reports it when it comes to it
+    return usable, itertools.chain(first, records)
 
 
 def check_fields(record: InputRecord, fields: Sequence[str]) -> None:

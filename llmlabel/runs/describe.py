@@ -15,14 +15,12 @@ task's instructions from records the current prompt labels wrongly.
 
 from __future__ import annotations
 
-import itertools
 import json
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from llmlabel.core.request import Completion, LabelRequest, Message
 from llmlabel.core.settings import LabelDef
-from llmlabel.io.readers import InputRecord
 from llmlabel.select.semantic import text_of
 from llmlabel.task import PreparedTask, load
 
@@ -34,17 +32,6 @@ RECORDS = 8
 RECORD_CHARS = 300
 
 SYSTEM = "You write short, precise labeling guidelines for annotators."
-
-
-def head(
-    records: Iterable[InputRecord], fields: Sequence[str]
-) -> tuple[list[str], Iterator[InputRecord]]:
-    """The task's ``fields`` of the first ``RECORDS`` readable records (nothing else of a
-    record, such as a gold label, is shown), and all the records again."""
-    records = iter(records)
-    first = list(itertools.islice(records, RECORDS))
-    texts = [text_of(r.data, fields) for r in first if r.error is None]
-    return texts, itertools.chain(first, records)
 
 
 def request(task: PreparedTask, texts: Sequence[str] = ()) -> LabelRequest | None:
@@ -93,10 +80,12 @@ def request(task: PreparedTask, texts: Sequence[str] = ()) -> LabelRequest | Non
 async def described(
     task: PreparedTask,
     complete: Callable[[LabelRequest], Awaitable[Completion]],
-    texts: Sequence[str] = (),
+    records: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[PreparedTask, dict[str, str]]:
     """``task`` with a description for every label the model could describe, and those
-    descriptions (empty when there was nothing to ask, or the answer was unusable)."""
+    descriptions (empty when there was nothing to ask, or the answer was unusable).
+    ``records``: the data of the first input records, of which the task's fields are shown."""
+    texts = [text_of(data, task.spec.fields) for data in records[:RECORDS]]
     asked = request(task, texts)
     if asked is None:
         return task, {}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,6 +21,9 @@ from llmlabel.task import PreparedTask
 T = TypeVar("T")
 Complete = Callable[[LabelRequest], Awaitable[Completion]]
 """How a request is sent: the runner's cache, then the backend with retries."""
+POOL_RECORDS = 64
+"""``bias_correction: pool``: how many of the first input records the label prior is the mean
+over."""
 PROBE_ROUNDS = 3
 PROBES_PER_ROUND = 8
 """A label distribution asks for at most this many branch points per round (labels sharing
@@ -210,7 +213,7 @@ async def of_vote(
     probs = await label_probs(task, drawn, complete)
     if not probs:
         return shares, "vote"
-    if task.spec.bias_correction == "content_free":
+    if task.spec.bias_correction != "none":
         bias = await prior()
         if narrowed:  # over the shortlist, renormalised
             kept = {label: bias.get(label, 0.0) for label in labels}
@@ -222,13 +225,21 @@ async def of_vote(
     return probs, task.spec.confidence
 
 
-async def content_free_prior(task: PreparedTask, complete: Complete) -> dict[str, float]:
-    """The label distribution the model gives content-free inputs (``N/A``, ...), the bias
-    ``bias_correction: content_free`` divides out (uniform when none gives one)."""
+async def label_prior(
+    task: PreparedTask, complete: Complete, pool: Sequence[tuple[str, Mapping[str, Any]]]
+) -> dict[str, float]:
+    """The label prior ``bias_correction`` divides out: the mean label distribution the model
+    gives content-free inputs (``N/A``, ...; Zhao et al. 2021), or with ``pool`` the first
+    records' (``pool``: id and data; batch calibration, Zhou et al. 2024). Uniform when none
+    gives one."""
+    if task.spec.bias_correction == "content_free":
+        pool = [
+            (f"content-free-{i}", dict.fromkeys(task.spec.fields, text))
+            for i, text in enumerate(labelprobs.CONTENT_FREE)
+        ]
     found = []
-    for i, text in enumerate(labelprobs.CONTENT_FREE):
-        data = dict.fromkeys(task.spec.fields, text)
-        messages, examples = task.messages_for(f"content-free-{i}", data)
+    for record_id, data in pool:
+        messages, examples = task.messages_for(record_id, data)
         drawn = Drawn(examples=examples, messages=messages)
         try:
             completion = await complete(task.request(messages, 1, 0))

@@ -29,7 +29,7 @@ from llmlabel.core.request import Completion, LabelRequest, Message, Sample, Usa
 from llmlabel.core.row import Row
 from llmlabel.core.vote import Vote
 from llmlabel.errors import BackendError, ContextError, InputError, mask
-from llmlabel.io.readers import InputRecord
+from llmlabel.io.readers import InputRecord, peek
 from llmlabel.runs import describe, distribution, rows
 from llmlabel.runs.distribution import Drawn, gather
 from llmlabel.runs.feeding import feed
@@ -88,12 +88,18 @@ class Runner:
         """Shortlists of records fed but not labeled yet, embedded a batch at a time."""
         self._whole: Runner | None = None
         """In a runner of a view (``viewing``): the runner of the whole task."""
+        self._first: list[InputRecord] = []
+        """The first readable input records (``describe_labels``, ``bias_correction: pool``)."""
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
-        if self.task.spec.describe_labels and self.stats.label_descriptions is None:
-            texts, records = describe.head(records, self.task.spec.fields)
+        spec = self.task.spec
+        wanted = max(describe.RECORDS * spec.describe_labels,
+                     distribution.POOL_RECORDS * (spec.bias_correction == "pool"))  # fmt: skip
+        if wanted:  # the first records, for the label lines and the pool's label prior
+            self._first, records = peek(records, wanted, spec.fields)
+        if spec.describe_labels and self.stats.label_descriptions is None:
             self.task, self.stats.label_descriptions = await describe.described(
-                self.task, self._complete, texts
+                self.task, self._complete, [r.data for r in self._first]
             )
         queue: asyncio.Queue[InputRecord | None] = asyncio.Queue(self.task.spec.concurrency * 2)
         workers = [
@@ -308,11 +314,13 @@ class Runner:
         )
 
     async def _prior(self) -> dict[str, float]:
-        """The content-free prior (``distribution.content_free_prior``): asked once per run,
-        cached like any request, and written to the manifest's totals (``label_prior``)."""
+        """The label prior ``bias_correction`` divides out (``distribution.label_prior``): on
+        content-free inputs or the first records, asked once per run, cached like any request,
+        and written to the manifest's totals (``label_prior``)."""
         async with self._prior_lock:
             if self.stats.label_prior is None:
-                found = await distribution.content_free_prior(self.task, self._complete)
+                pool = [(r.id, r.data) for r in self._first[: distribution.POOL_RECORDS]]
+                found = await distribution.label_prior(self.task, self._complete, pool)
                 self.stats.label_prior = found
         return self.stats.label_prior
 

@@ -23,7 +23,7 @@ from llmlabel.core import labelprobs
 from llmlabel.core.request import Message
 from llmlabel.io.readers import check_fields, read_records
 from llmlabel.runs.committee import member_task
-from llmlabel.runs.distribution import PROBE_ROUNDS, PROBES_PER_ROUND
+from llmlabel.runs.distribution import POOL_RECORDS, PROBE_ROUNDS, PROBES_PER_ROUND
 from llmlabel.runs.labeling import TaskRef
 from llmlabel.task import PreparedTask, for_input, load
 
@@ -211,8 +211,8 @@ async def _count(
 
 def _extra_requests(prepared: PreparedTask, records: int) -> int:
     """Requests a run may add to its answers: re-asks of invalid samples, the label trie's
-    probes (a walked label list's at each of its positions), the content-free prior and the
-    model-written label lines (one request)."""
+    probes (a walked label list's at each of its positions), the label prior (content-free
+    inputs, or the first records again) and the model-written label lines (one request)."""
     spec = prepared.spec
     # A probe asks for one branch point of the label trie: at most one per label but one.
     branches = min(PROBE_ROUNDS * PROBES_PER_ROUND, max(0, len(prepared.labels) - 1))
@@ -221,8 +221,10 @@ def _extra_requests(prepared: PreparedTask, records: int) -> int:
         probes = len(prepared.labels) * (branches + 2)
     per_record = spec.samples * probes if spec.vary_prompts else probes  # each variant's own
     extra = records * (spec.samples * spec.retries.reask + per_record)
-    if spec.bias_correction != "none":
+    if spec.bias_correction == "content_free":
         extra += len(labelprobs.CONTENT_FREE) * (1 + probes)
+    elif spec.bias_correction == "pool":  # asked again for the prior (the cache answers)
+        extra += min(POOL_RECORDS, records) * (1 + probes)
     return extra + int(spec.describe_labels)
 
 

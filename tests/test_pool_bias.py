@@ -1,0 +1,91 @@
+"""``bias_correction: pool`` on a constructed case with a known answer: a toy model that leans
+to one label on every record, so its most probable label is that one everywhere; dividing out
+the mean distribution of the first records (batch calibration) gives each record its own."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import pytest
+
+import llmlabel
+from llmlabel.core import labelprobs
+from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
+from llmlabel.errors import ConfigError
+from llmlabel.runs import distribution
+
+HEAD = '{"label": "'
+CAT = {"meow": 0.9, "woof": 0.6}
+"""The toy model's probability of ``cat`` by the word in the record: a dog record still gets
+``cat`` as its most probable label (0.6), but less so than a cat record (0.9)."""
+
+
+class LeaningBackend:
+    """Greedy answers with each token's alternatives, as llama.cpp gives them."""
+
+    name = "toy"
+    max_n = 4
+    model_id = "toy"
+
+    def __init__(self) -> None:
+        self.requests = 0
+
+    async def complete(self, request: LabelRequest) -> Completion:
+        self.requests += 1
+        text = request.messages[-1].content
+        cat = next(p for word, p in CAT.items() if word in text)
+        top = (("cat", math.log(cat)), ("dog", math.log(1 - cat)))
+        best = "cat" if cat >= 0.5 else "dog"
+        tokens = (
+            TokenLogprob(text=HEAD, logprob=0.0, top=((HEAD, 0.0),)),
+            TokenLogprob(text=best, logprob=dict(top)[best], top=top),
+            TokenLogprob(text='"}', logprob=0.0, top=(('"}', 0.0),)),
+        )
+        sample = Sample(text=HEAD + best + '"}', tokens=tokens)
+        return Completion(samples=(sample,) * request.n, usage=Usage(prompt_tokens=10))
+
+    async def aclose(self) -> None:
+        pass
+
+
+RECORDS = [{"id": f"r{i}", "text": "It said " + ("meow" if i % 2 else "woof")} for i in range(8)]
+
+
+def label(**extra: Any) -> list[dict[str, Any]]:
+    task = {
+        "name": "pets",
+        "description": "Which animal made the sound?",
+        "labels": ["cat", "dog"],
+        "confidence": "logprob",
+        **extra,
+    }
+    return llmlabel.label_records(task, RECORDS, backend=LeaningBackend(), cache=False)
+
+
+def test_the_lean_is_divided_out(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert {row["label"] for row in label()} == {"cat"}  # the toy model's lean
+    monkeypatch.setattr(distribution, "POOL_RECORDS", 4)
+    rows = label(bias_correction="pool")
+    assert [row["label"] for row in rows] == ["dog", "cat"] * 4  # the known answer
+    # The prior: the mean of the first four records' distributions, cat 0.75.
+    expected = {"cat": 0.9 / 0.625, "dog": 0.1 / 0.375}  # debias mixes the prior with uniform
+    total = sum(expected.values())
+    assert rows[1]["probs"] == pytest.approx({k: v / total for k, v in expected.items()}, abs=1e-5)
+
+
+def test_the_prior_comes_from_the_first_records_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(distribution, "POOL_RECORDS", 1)  # one dog record: its lean only
+    rows = label(bias_correction="pool")
+    prior = {"cat": 0.6, "dog": 0.4}
+    assert rows[0]["probs"] == pytest.approx(labelprobs.debias(prior, prior), abs=1e-5)
+    assert rows[1]["probs"] == pytest.approx(
+        labelprobs.debias({"cat": 0.9, "dog": 0.1}, prior), abs=1e-5
+    )
+    assert json.dumps(rows[0]["provenance"]["bias_correction"]) == '"pool"'
+
+
+def test_pool_needs_label_probabilities() -> None:
+    with pytest.raises(ConfigError, match="bias_correction"):
+        label(bias_correction="pool", confidence="vote")
