@@ -4,8 +4,10 @@ the mean distribution of the first records (batch calibration) gives each record
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +16,13 @@ import llmlabel
 from llmlabel.core import labelprobs
 from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
 from llmlabel.errors import ConfigError
+from llmlabel.io.cache import NullCache
+from llmlabel.io.readers import InputRecord
+from llmlabel.io.sink import ListSink
 from llmlabel.runs import distribution
+from llmlabel.runs import ray as ray_run
+from llmlabel.runs.committee import make_runner
+from llmlabel.task import load
 
 HEAD = '{"label": "'
 CAT = {"meow": 0.9, "woof": 0.6}
@@ -89,3 +97,27 @@ def test_the_prior_comes_from_the_first_records_only(monkeypatch: pytest.MonkeyP
 def test_pool_needs_label_probabilities() -> None:
     with pytest.raises(ConfigError, match="bias_correction"):
         label(bias_correction="pool", confidence="vote")
+
+
+def test_a_run_in_batches_divides_every_batch_by_the_inputs_first_records(
+    tmp_path: Path,
+) -> None:
+    """On Ray each batch is a run of its own: the driver reads the input's first records
+    (``ray._first_records``) and every batch's runner divides by their prior, not its own."""
+    data = tmp_path / "in.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
+    spec = {"name": "pets", "labels": ["cat", "dog"], "bias_correction": "pool"}
+    task = load(spec)
+    first = ray_run._first_records(task, data, None)
+    assert [r.id for r in first] == [r["id"] for r in RECORDS]  # fewer than POOL_RECORDS
+    assert ray_run._first_records(load({**spec, "bias_correction": "none"}), data, None) == []
+    meows = [r for r in first if "meow" in r.data["text"]]
+
+    async def batch(given: list[InputRecord] | None) -> dict[str, float] | None:
+        runner = make_runner(task, LeaningBackend(), NullCache(), ListSink(), first=given)
+        await runner.run(meows[:2])  # a batch of cat records only
+        return runner.stats.label_prior
+
+    whole = asyncio.run(batch(first))
+    assert whole == pytest.approx({"cat": 0.75, "dog": 0.25})  # the whole input's first records
+    assert asyncio.run(batch(None)) == pytest.approx({"cat": 0.9, "dog": 0.1})  # its own

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +43,11 @@ def make_runner(
     *,
     on_row: Callable[[RunStats], None] | None = None,
     on_error: OnError = "fail",
+    first: Sequence[InputRecord] | None = None,
 ) -> Runner:
     """The runner a task needs: a ``CommitteeRunner`` when it declares a committee or
-    labeling functions, else a plain ``Runner``. A ``bootstrap:`` task is a series of runs
+    labeling functions, else a plain ``Runner`` (``first``: the input's first records, for a
+    run given in batches). A ``bootstrap:`` task is a series of runs
     (``llmlabel.runs.bootstrap``), which only ``llmlabel run`` / ``llmlabel.label`` make."""
     if task.spec.bootstrap is not None:
         raise ConfigError(
@@ -56,7 +58,7 @@ def make_runner(
         )
     if task.spec.committee or task.spec.labeling_functions:
         return CommitteeRunner(task, backend, cache, sink, on_row=on_row, on_error=on_error)
-    return Runner(task, backend, cache, sink, on_row=on_row, on_error=on_error)
+    return Runner(task, backend, cache, sink, on_row=on_row, on_error=on_error, first=first)
 
 
 @dataclass(frozen=True)

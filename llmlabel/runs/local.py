@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import time
-from collections.abc import Callable, Container, Hashable, Iterable, Mapping
+from collections.abc import Callable, Container, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal, Protocol, TypeVar
 
@@ -70,6 +70,7 @@ class Runner:
         on_row: Callable[[RunStats], None] | None = None,
         on_error: OnError = "fail",
         retry: RetryPolicy | None = None,
+        first: Sequence[InputRecord] | None = None,
     ):
         self.task = task
         self.skip_bad = on_error == "skip"
@@ -88,18 +89,20 @@ class Runner:
         """Shortlists of records fed but not labeled yet, embedded a batch at a time."""
         self._whole: Runner | None = None
         """In a runner of a view (``viewing``): the runner of the whole task."""
-        self._first: list[InputRecord] = []
-        """The first readable input records (``describe_labels``, ``bias_correction: pool``)."""
+        self._first: list[InputRecord] | None = None if first is None else list(first)
+        """The first readable records of the input (``describe_labels``, ``bias_correction:
+        pool``); None: the first of those ``run`` is given (a run split in batches, as on Ray,
+        passes the whole input's)."""
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         spec = self.task.spec
         wanted = max(describe.RECORDS * spec.describe_labels,
                      distribution.POOL_RECORDS * (spec.bias_correction == "pool"))  # fmt: skip
-        if wanted:  # the first records, for the label lines and the pool's label prior
+        if wanted and self._first is None:  # for the label lines and the pool's label prior
             self._first, records = peek(records, wanted, spec.fields)
         if spec.describe_labels and self.stats.label_descriptions is None:
             self.task, self.stats.label_descriptions = await describe.described(
-                self.task, self._complete, [r.data for r in self._first]
+                self.task, self._complete, [r.data for r in self._first or []]
             )
         queue: asyncio.Queue[InputRecord | None] = asyncio.Queue(self.task.spec.concurrency * 2)
         workers = [
@@ -319,7 +322,8 @@ class Runner:
         and written to the manifest's totals (``label_prior``)."""
         async with self._prior_lock:
             if self.stats.label_prior is None:
-                pool = [(r.id, r.data) for r in self._first[: distribution.POOL_RECORDS]]
+                first = self._first or []
+                pool = [(r.id, r.data) for r in first[: distribution.POOL_RECORDS]]
                 found = await distribution.label_prior(self.task, self._complete, pool)
                 self.stats.label_prior = found
         return self.stats.label_prior

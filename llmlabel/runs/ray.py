@@ -32,6 +32,9 @@ from pathlib import Path
 
 from llmlabel.core.row import Row
 from llmlabel.core.spec import TaskSpec
+from llmlabel.io.readers import InputRecord, peek, read_records
+from llmlabel.runs import describe
+from llmlabel.runs.distribution import POOL_RECORDS
 from llmlabel.runs.local import OnError
 from llmlabel.runs.ray_actor import LabelActor, cluster, import_ray, rebuild
 from llmlabel.runs.ray_parts import (
@@ -92,10 +95,23 @@ def run(
     partitions = stage(task, input, limit, work, options.partition_rows, on_error, stats,
                        retry_failed)  # fmt: skip
     if partitions.pending:
-        _label(task, base_dir, work, partitions, options, cache, on_error, stats, on_row)
+        first = _first_records(task, input, limit)
+        _label(task, base_dir, work, partitions, options, cache, on_error, stats, on_row, first)
     join(work / "parts", sorted(partitions.sizes), output)
     shutil.rmtree(work, ignore_errors=True)
     return stats, partitions.failed_kept
+
+
+def _first_records(task: PreparedTask, input: str | Path, limit: int | None) -> list[InputRecord]:
+    """The input's first readable records where the task reads them (``describe_labels``,
+    ``bias_correction: pool``), so every batch writes the same label lines and prior."""
+    spec = task.spec
+    wanted = max(describe.RECORDS * spec.describe_labels,
+                 POOL_RECORDS * (spec.bias_correction == "pool"))  # fmt: skip
+    if not wanted:
+        return []
+    records = read_records(input, id_field=spec.id_field, limit=limit, keep_bad=True)
+    return peek(records, wanted, spec.fields)[0]
 
 
 def _as_openai_compat(spec: TaskSpec) -> TaskSpec:
@@ -113,6 +129,7 @@ def _label(
     on_error: OnError,
     stats: RunStats,
     on_row: Callable[[RunStats], None] | None,
+    first: list[InputRecord],
 ) -> None:
     ray = import_ray()
     pending = [int(p.stem.rsplit("-", 1)[1]) for p in partitions.pending]
@@ -134,6 +151,7 @@ def _label(
                 "endpoints": options.endpoints,
                 "cache": None if cache is None else str(cache),
                 "on_error": on_error,
+                "first": first,
             },
             compute=ray.data.ActorPoolStrategy(size=options.actors),
             num_cpus=ACTOR_CPUS,

@@ -19,6 +19,7 @@ from llmlabel.backends.pool import openai_pool
 from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import LLMLabelError
 from llmlabel.io.cache import NullCache, RequestCache
+from llmlabel.io.readers import InputRecord
 from llmlabel.io.sink import ListSink, encode_row
 from llmlabel.runs.committee import make_runner
 from llmlabel.runs.local import OnError
@@ -36,8 +37,11 @@ class LabelActor:
         endpoints: tuple[str, ...],
         cache: str | None,
         on_error: OnError,
+        first: list[InputRecord] | None = None,
     ) -> None:
         self._task = load(spec, base_dir=base_dir)
+        self._first = first
+        """The input's first records, the same for every batch (label lines, pool prior)."""
         self._endpoints = endpoints
         self._cache_path = cache
         self._on_error = on_error
@@ -58,7 +62,9 @@ class LabelActor:
         backend, cache = self._open()
         records = [unpack(blob) for blob in batch["record"]]
         sink = ListSink()
-        runner = make_runner(self._task, backend, cache, sink, on_error=self._on_error)
+        runner = make_runner(
+            self._task, backend, cache, sink, on_error=self._on_error, first=self._first
+        )
         try:
             await runner.run(records)
         finally:
