@@ -17,11 +17,10 @@ from llmlabel.core import labelprobs
 from llmlabel.core.request import Completion, LabelRequest, Sample, TokenLogprob, Usage
 from llmlabel.errors import ConfigError
 from llmlabel.io.cache import NullCache
-from llmlabel.io.readers import InputRecord
+from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.io.sink import ListSink
 from llmlabel.runs import distribution
-from llmlabel.runs import ray as ray_run
-from llmlabel.runs.committee import make_runner
+from llmlabel.runs.committee import first_records, make_runner
 from llmlabel.task import load
 
 HEAD = '{"label": "'
@@ -103,14 +102,15 @@ def test_a_run_in_batches_divides_every_batch_by_the_inputs_first_records(
     tmp_path: Path,
 ) -> None:
     """On Ray each batch is a run of its own: the driver reads the input's first records
-    (``ray._first_records``) and every batch's runner divides by their prior, not its own."""
+    (``committee.first_records``) and every batch's runner divides by their prior, not its
+    own."""
     data = tmp_path / "in.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     spec = {"name": "pets", "labels": ["cat", "dog"], "bias_correction": "pool"}
     task = load(spec)
-    first = ray_run._first_records(task, data, None)
+    first = first_records(task, read_records(data))
     assert [r.id for r in first] == [r["id"] for r in RECORDS]  # fewer than POOL_RECORDS
-    assert ray_run._first_records(load({**spec, "bias_correction": "none"}), data, None) == []
+    assert first_records(load({**spec, "bias_correction": "none"}), read_records(data)) == []
     meows = [r for r in first if "meow" in r.data["text"]]
 
     async def batch(given: list[InputRecord] | None) -> dict[str, float] | None:
@@ -121,3 +121,14 @@ def test_a_run_in_batches_divides_every_batch_by_the_inputs_first_records(
     whole = asyncio.run(batch(first))
     assert whole == pytest.approx({"cat": 0.75, "dog": 0.25})  # the whole input's first records
     assert asyncio.run(batch(None)) == pytest.approx({"cat": 0.9, "dog": 0.1})  # its own
+
+
+def test_labeler_calls_share_the_first_calls_prior() -> None:
+    """Each ``Labeler`` call is a run of its own; the prior is the first call's first records'
+    for every call, so a later call of cat records only is not divided by its own lean."""
+    task = {"name": "pets", "labels": ["cat", "dog"], "bias_correction": "pool"}
+    with llmlabel.Labeler(task, backend=LeaningBackend(), cache=False, progress=False) as labeler:
+        first = labeler.label(RECORDS)
+        again = labeler.label([r for r in RECORDS if "meow" in r["text"]][:2])
+    assert [row["label"] for row in first] == ["dog", "cat"] * 4
+    assert again[0]["probs"] == pytest.approx(first[1]["probs"], abs=1e-5)

@@ -23,9 +23,9 @@ from llmlabel.core.row import Row
 from llmlabel.core.settings import CommitteeMemberSpec, LabelingFunctionSpec
 from llmlabel.core.spec import TaskSpec
 from llmlabel.errors import ConfigError, InputError
-from llmlabel.io.readers import InputRecord
+from llmlabel.io.readers import InputRecord, peek
 from llmlabel.runs.distribution import Drawn
-from llmlabel.runs.local import Cache, OnError, Runner, Sink
+from llmlabel.runs.local import Cache, OnError, Runner, Sink, first_wanted
 from llmlabel.runs.stats import RunStats, row_usage
 from llmlabel.task import PreparedTask, load
 
@@ -59,6 +59,14 @@ def make_runner(
     if task.spec.committee or task.spec.labeling_functions:
         return CommitteeRunner(task, backend, cache, sink, on_row=on_row, on_error=on_error)
     return Runner(task, backend, cache, sink, on_row=on_row, on_error=on_error, first=first)
+
+
+def first_records(task: PreparedTask, records: Iterable[InputRecord]) -> list[InputRecord]:
+    """The first readable ``records`` where the task reads them (``describe_labels``,
+    ``bias_correction: pool``; else none), for a run given in batches (Ray, ``Labeler``
+    calls), so every batch writes the same label lines and divides by the same prior."""
+    wanted = first_wanted(task)
+    return peek(records, wanted, task.spec.fields)[0] if wanted else []
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from llmlabel.errors import ConfigError
 from llmlabel.io.cache import NullCache, RequestCache
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.io.sink import ListSink
-from llmlabel.runs.committee import make_runner
+from llmlabel.runs.committee import first_records, make_runner
 from llmlabel.runs.labeling import open_cache
 from llmlabel.runs.stats import RunStats
 from llmlabel.task import PreparedTask, load
@@ -64,6 +64,9 @@ class Labeler:
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._thread.start()
         self._closed = False
+        self._first: list[InputRecord] | None = None
+        """The first call's first records: every call's label lines (``describe_labels``) and
+        prior (``bias_correction: pool``) come from them, so calls agree."""
 
     def label(self, data: Any) -> Any:
         """Label ``data``; the result is of the same kind with the prediction columns added."""
@@ -107,7 +110,10 @@ class Labeler:
                 bar.set_postfix(labeled=stats.labeled, failed=stats.failed, refresh=False)
                 bar.update(stats.done - bar.n)
 
-        runner = make_runner(self.task, backend, cache, sink, on_row=on_row, on_error="skip")
+        if self._first is None:
+            self._first = first_records(self.task, inputs)
+        runner = make_runner(self.task, backend, cache, sink, on_row=on_row, on_error="skip",
+                             first=self._first)  # fmt: skip
         try:
             await runner.run(inputs)
         finally:

@@ -96,8 +96,7 @@ class Runner:
 
     async def run(self, records: Iterable[InputRecord]) -> RunStats:
         spec = self.task.spec
-        wanted = max(describe.RECORDS * spec.describe_labels,
-                     distribution.POOL_RECORDS * (spec.bias_correction == "pool"))  # fmt: skip
+        wanted = first_wanted(self.task)
         if wanted and self._first is None:  # for the label lines and the pool's label prior
             self._first, records = peek(records, wanted, spec.fields)
         if spec.describe_labels and self.stats.label_descriptions is None:
@@ -426,6 +425,14 @@ class Runner:
         count_row(self.stats, row, label_totals=bool(self.task.labels))
         if self.on_row is not None:
             self.on_row(self.stats)
+
+
+def first_wanted(task: PreparedTask) -> int:
+    """How many of the input's first records the run reads before labeling: the label lines'
+    (``describe_labels``) and the pool prior's (``bias_correction: pool``)."""
+    spec = task.spec
+    return max(describe.RECORDS * spec.describe_labels,
+               distribution.POOL_RECORDS * (spec.bias_correction == "pool"))  # fmt: skip
 
 
 def reask_round(samples: int, reasks: int, index: int, attempt: int) -> int:

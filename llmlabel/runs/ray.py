@@ -32,9 +32,8 @@ from pathlib import Path
 
 from llmlabel.core.row import Row
 from llmlabel.core.spec import TaskSpec
-from llmlabel.io.readers import InputRecord, peek, read_records
-from llmlabel.runs import describe
-from llmlabel.runs.distribution import POOL_RECORDS
+from llmlabel.io.readers import InputRecord, read_records
+from llmlabel.runs.committee import first_records
 from llmlabel.runs.local import OnError
 from llmlabel.runs.ray_actor import LabelActor, cluster, import_ray, rebuild
 from llmlabel.runs.ray_parts import (
@@ -95,23 +94,12 @@ def run(
     partitions = stage(task, input, limit, work, options.partition_rows, on_error, stats,
                        retry_failed)  # fmt: skip
     if partitions.pending:
-        first = _first_records(task, input, limit)
+        records = read_records(input, id_field=task.spec.id_field, limit=limit, keep_bad=True)
+        first = first_records(task, records)
         _label(task, base_dir, work, partitions, options, cache, on_error, stats, on_row, first)
     join(work / "parts", sorted(partitions.sizes), output)
     shutil.rmtree(work, ignore_errors=True)
     return stats, partitions.failed_kept
-
-
-def _first_records(task: PreparedTask, input: str | Path, limit: int | None) -> list[InputRecord]:
-    """The input's first readable records where the task reads them (``describe_labels``,
-    ``bias_correction: pool``), so every batch writes the same label lines and prior."""
-    spec = task.spec
-    wanted = max(describe.RECORDS * spec.describe_labels,
-                 POOL_RECORDS * (spec.bias_correction == "pool"))  # fmt: skip
-    if not wanted:
-        return []
-    records = read_records(input, id_field=spec.id_field, limit=limit, keep_bad=True)
-    return peek(records, wanted, spec.fields)[0]
 
 
 def _as_openai_compat(spec: TaskSpec) -> TaskSpec:
