@@ -401,20 +401,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--per-label", type=int, default=8, help="boot: pool records per label")
     parser.add_argument("--workdir", type=Path, default=RESULTS / "raw" / "bare")
     parser.add_argument("--out", type=Path, default=RESULTS / "bare.md")
-    args = parser.parse_args(argv)
+    run_suites(parser.parse_args(argv), suite_variants, render)
+
+
+def run_suites(
+    args: argparse.Namespace,
+    variants: Callable[[str, argparse.Namespace, Path], list[Variant]],
+    rendered: Callable[[dict[str, list[Variant]], dict[str, dict[str, str]], Any], str],
+) -> None:
+    """Each suite's ``variants``, the report rewritten to ``args.out`` after each suite."""
     results: dict[str, list[Variant]] = {}
     golds: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for suite in args.suites.split(","):
             (args.workdir / suite).mkdir(parents=True, exist_ok=True)
-            results[suite] = suite_variants(suite, args, Path(tmp))
+            results[suite] = variants(suite, args, Path(tmp))
             golds[suite] = {
                 str(r["id"]): r["label"]
                 for r in harness.scored_records(
                     harness.gold_dir() / suite / "test.jsonl", args.limit, args.sample_seed
                 )
             }
-            args.out.write_text(render(results, golds, args))
+            args.out.write_text(rendered(results, golds, args))
             print(f"{suite}: done → {args.out}", file=sys.stderr, flush=True)
 
 

@@ -36,7 +36,6 @@ import argparse
 import datetime as dt
 import shlex
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -220,21 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", help="backend.model: a registry name or a .gguf path")
     parser.add_argument("--workdir", type=Path, default=bare.RESULTS / "raw" / "bare")
     parser.add_argument("--out", type=Path, default=bare.RESULTS / "bare_pool.md")
-    args = parser.parse_args(argv)
-    results: dict[str, list[bare.Variant]] = {}
-    golds: dict[str, dict[str, str]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for suite in args.suites.split(","):
-            (args.workdir / suite).mkdir(parents=True, exist_ok=True)
-            results[suite] = suite_variants(suite, args, Path(tmp))
-            golds[suite] = {
-                str(r["id"]): r["label"]
-                for r in harness.scored_records(
-                    harness.gold_dir() / suite / "test.jsonl", args.limit, args.sample_seed
-                )
-            }
-            args.out.write_text(render(results, golds, args))
-            print(f"{suite}: done → {args.out}", file=sys.stderr, flush=True)
+    bare.run_suites(parser.parse_args(argv), suite_variants, render)
 
 
 if __name__ == "__main__":

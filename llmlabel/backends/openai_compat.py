@@ -251,7 +251,7 @@ class OpenAICompatBackend:
                 retryable=True,
                 retry_after=_retry_after(exc),
             )
-        if exc.code in _CONTEXT_CODES or exc.type in _CONTEXT_CODES or _CONTEXT_TEXT.search(said):
+        if _about_context(exc):
             return ContextError(
                 f"the prompt does not fit the model's context: {said}",
                 hint="shorten the records or few-shot examples, lower max_tokens, or raise the "
@@ -288,8 +288,15 @@ def _refused(exc: openai.APIError) -> bool:
     """A 400/422 that is not about the context: the server refused the request's fields."""
     if not isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
         return False
+    return not _about_context(exc)
+
+
+def _about_context(exc: openai.APIError) -> bool:
+    """The server said the prompt does not fit the model's context."""
     said = _server_message(exc)
-    return not (exc.code in _CONTEXT_CODES or _CONTEXT_TEXT.search(said))
+    return bool(
+        exc.code in _CONTEXT_CODES or exc.type in _CONTEXT_CODES or _CONTEXT_TEXT.search(said)
+    )
 
 
 class _Deadline(openai.APITimeoutError):
