@@ -29,6 +29,8 @@ al. 2021). The methods compared, each a label and a confidence per record:
   ``confidence: vote``, confidence = vote share.
 
 ``--methods`` computes only some of them (and runs only the labelings those need).
+``--sampler top_k=40,top_p=0.95,min_p=0.05`` runs them under another sampler truncation (here
+llama.cpp's own defaults) instead of the task's, which truncates nothing.
 
 Metrics per method: accuracy (Wilson 95% CI), AUROC of confidence for "label is right", ECE (10
 equal-width bins), held-out calibrated ECE (isotonic map fitted on a seeded half, measured on
@@ -138,6 +140,7 @@ def run(
     workdir.mkdir(parents=True, exist_ok=True)
     name = f"{samples}s" + ("-adaptive" if extra and "adaptive" in extra else "")
     name += "-varied" if extra and extra.get("vary_prompts") else ""
+    name += "".join(f"-{key}{value}" for key, value in args.sampler.items())
     output = workdir / f"{args.tag}-{name}-{limit}-seed{args.sample_seed}.jsonl"
     overrides: dict[str, Any] = {
         "samples": samples,
@@ -148,6 +151,7 @@ def run(
     }
     if args.model:
         overrides["backend.model"] = args.model
+    overrides |= {f"sampler.{key}": value for key, value in args.sampler.items()}
     print(f"{suite} {samples} sample(s): labeling …", file=sys.stderr, flush=True)
     result = llmlabel.label(
         harness.TASKS / f"{suite}.yaml",
@@ -267,20 +271,20 @@ def suite_results(
     if votes and "varied@4" in wanted:
         varied, varied_seconds = run(suite, 4, inputs, args, len(gold), VARIED)
         methods["varied@4"] = (varied, lambda r: dict(r.get("probs") or {}), varied_seconds)
-    if not wanted & set(METHODS[:5]):
-        return [measure_method(suite, m, gold, labels, args, *v) for m, v in methods.items()]
-    one, one_seconds = run(suite, 1, inputs, args, len(gold))
-    priors = [one[row["id"]]["probs"] for row in free if "probs" in one[row["id"]]]
-    prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
-    print(f"{suite}: content-free prior {json.dumps(prior)}", file=sys.stderr)
 
     def logprob(row: dict[str, Any]) -> Probs:
         return dict(row.get("probs") or {})
 
-    methods |= {
-        "logprob@1": (one, logprob, one_seconds),
-        "logprob+bc": (one, lambda r: corrected(logprob(r), prior), one_seconds),
-    }
+    prior: Probs = {}
+    if wanted & {"logprob@1", "logprob+bc", "vote@3+logprob+bc"}:
+        one, one_seconds = run(suite, 1, inputs, args, len(gold))
+        priors = [one[row["id"]]["probs"] for row in free if "probs" in one[row["id"]]]
+        prior = {label: sum(p[label] for p in priors) / len(priors) for label in labels}
+        print(f"{suite}: content-free prior {json.dumps(prior)}", file=sys.stderr)
+        methods |= {
+            "logprob@1": (one, logprob, one_seconds),
+            "logprob+bc": (one, lambda r: corrected(logprob(r), prior), one_seconds),
+        }
     if votes and wanted & {"vote@3", "vote@3+logprob", "vote@3+logprob+bc"}:
         three, three_seconds = run(suite, 3, inputs, args, len(gold))
         methods = {
@@ -324,7 +328,9 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
         "",
         f"Model: {args.model or 'the task files’ (the default embedded model)'}; 0-shot; "
         f"{args.limit} records per suite drawn at random (seed {args.sample_seed}) from each "
-        "suite's `test.jsonl`. Methods and metrics: see the docstring of eval/confidence.py.",
+        "suite's `test.jsonl`. Sampler: "
+        + (", ".join(f"{k} {v}" for k, v in args.sampler.items()) or "the task's (no truncation)")
+        + ". Methods and metrics: see the docstring of eval/confidence.py.",
         "",
         "| " + " | ".join(HEADER) + " |",
         "|" + "---|" * len(HEADER),
@@ -358,6 +364,12 @@ def render(results: list[Result], args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def _sampler(text: str) -> dict[str, float]:
+    """``top_k=40,min_p=0.05`` -> ``{"top_k": 40, "min_p": 0.05}``."""
+    pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+    return {key.strip(): float(value) if "." in value else int(value) for key, value in pairs}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suites", default=SUITES)
@@ -371,6 +383,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument(
         "--vote-suites", help="comma-separated suites that get the three-sample run (default: all)"
+    )
+    parser.add_argument(
+        "--sampler",
+        type=_sampler,
+        default={},
+        help="sampler overrides for every run, e.g. top_k=40,top_p=0.95,min_p=0.05 "
+        "(llama.cpp's own defaults; default: the task's, no truncation)",
     )
     parser.add_argument("--out", type=Path, default=RESULTS / "confidence.md")
     parser.add_argument(

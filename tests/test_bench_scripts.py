@@ -212,6 +212,26 @@ def test_confidence_script_compares_the_methods(tmp_path: Path, smollm2_path: Pa
     assert "## Means over the suites" in text and "Command: `python eval/confidence.py" in text
 
 
+def test_confidence_script_runs_votes_under_another_sampler(
+    tmp_path: Path, smollm2_path: Path
+) -> None:
+    gold = _tiny_sst2(tmp_path)
+    report = tmp_path / "confidence.md"
+    args = ["--suites", "sst2", "--limit", "4", "--model", str(smollm2_path)]
+    args += ["--methods", "vote@3", "--sampler", "top_k=40,top_p=0.95,min_p=0.05"]
+    args += ["--workdir", str(tmp_path / "raw"), "--out", str(report)]
+    _run([str(EVAL / "confidence.py"), *args], env={"LLMLABEL_GOLD_DIR": str(gold)})
+    text = report.read_text(encoding="utf-8")
+    assert "| sst2 | vote@3 |" in text and "| sst2 | logprob@1 |" not in text
+    assert "Sampler: top_k 40, top_p 0.95, min_p 0.05." in text
+    outputs = sorted(p.name for p in (tmp_path / "raw" / "sst2").glob("*.jsonl"))
+    assert outputs == ["default-3s-top_k40-top_p0.95-min_p0.05-4-seed0.jsonl"]  # no greedy run
+    lines = (tmp_path / "raw" / "sst2" / outputs[0]).read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines]
+    samplers = {json.dumps(row["provenance"]["sampler"], sort_keys=True) for row in rows}
+    assert samplers == {json.dumps({"min_p": 0.05, "top_k": 40, "top_p": 0.95}, sort_keys=True)}
+
+
 def test_confidence_cost_bench_runs(tmp_path: Path, smollm2_path: Path) -> None:
     gold = _tiny_sst2(tmp_path)
     args = ["--suite", "sst2", "--records", "4", "--rounds", "2", "--model", str(smollm2_path)]
