@@ -34,7 +34,7 @@ from llmlabel.core.row import Row
 from llmlabel.core.spec import TaskSpec
 from llmlabel.io.readers import InputRecord, read_records
 from llmlabel.runs.committee import first_records
-from llmlabel.runs.local import OnError
+from llmlabel.runs.local import OnError, first_wanted
 from llmlabel.runs.ray_actor import LabelActor, cluster, import_ray, rebuild
 from llmlabel.runs.ray_parts import (
     BATCH_ROWS,
@@ -94,8 +94,10 @@ def run(
     partitions = stage(task, input, limit, work, options.partition_rows, on_error, stats,
                        retry_failed)  # fmt: skip
     if partitions.pending:
-        records = read_records(input, id_field=task.spec.id_field, limit=limit, keep_bad=True)
-        first = first_records(task, records)
+        first = []  # opening the input is not free (a Hub dataset, Parquet): only when read
+        if first_wanted(task):
+            records = read_records(input, id_field=task.spec.id_field, limit=limit, keep_bad=True)
+            first = first_records(task, records)
         _label(task, base_dir, work, partitions, options, cache, on_error, stats, on_row, first)
     join(work / "parts", sorted(partitions.sizes), output)
     shutil.rmtree(work, ignore_errors=True)
